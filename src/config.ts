@@ -1,0 +1,225 @@
+/**
+ * The command line: argv → a frozen Config, or help/version. Every bad value
+ * is a ConfigError naming the flag and what would be accepted.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "./errors.ts";
+import type { StartAt } from "./types.ts";
+
+/** Everything a run of tailcast needs to know from its command line. */
+export interface Config {
+  /** Path, glob and `-` arguments as typed. */
+  readonly paths: readonly string[];
+  readonly startAt: StartAt;
+  /** Write every event to stdout as NDJSON. */
+  readonly stdout: boolean;
+  /** Serve HTTP. */
+  readonly server: boolean;
+  readonly host: string;
+  readonly port: number;
+  /** Poll interval in ms when polling is forced; null to watch filesystem events. */
+  readonly pollMs: number | null;
+  readonly maxLineBytes: number;
+  /** Write a synthetic log and follow it. */
+  readonly demo: boolean;
+}
+
+/** What the command line asks for. */
+export type Command =
+  | { readonly kind: "help" }
+  | { readonly kind: "version" }
+  | { readonly kind: "run"; readonly config: Config };
+
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_POLL_MS = 250;
+export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+
+const OPTIONS = {
+  from: { type: "string" },
+  lines: { type: "string", short: "n" },
+  stdout: { type: "boolean" },
+  server: { type: "boolean" },
+  port: { type: "string" },
+  host: { type: "string" },
+  poll: { type: "string" },
+  "max-line-bytes": { type: "string" },
+  demo: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const;
+
+export const USAGE = `Usage: tailcast [options] <path|glob|->...
+       tailcast --demo
+
+Follows files like tail -F and streams every new line as an event: over
+Server-Sent Events at http://HOST:PORT/events and, with --stdout, as NDJSON.
+
+Sources:
+  <path>               a file; waited for if it does not exist yet
+  <glob>               e.g. '/var/log/*.log' or 'logs/**/*.log' (quote it);
+                       files that start to match later are picked up
+  -                    standard input (source "-"); at its end the server
+                       keeps serving until stopped
+
+Options:
+  --from start|end     where to start in files that exist now (default: end)
+  -n, --lines N        start with the last N lines of each file, like tail -n
+  --stdout             write every event to stdout as NDJSON
+  --no-server          serve no HTTP (implies --stdout)
+  --port N             HTTP port (default: ${DEFAULT_PORT}; 0 = any free port)
+  --host HOST          HTTP address (default: 127.0.0.1)
+  --poll[=MS]          poll with stat every MS ms (default: ${DEFAULT_POLL_MS}) instead
+                       of watching filesystem events
+  --max-line-bytes N   cut longer lines, flagged truncated (default: ${DEFAULT_MAX_LINE_BYTES})
+  --demo               write a synthetic log to a temporary directory and follow it
+  -h, --help           show this help
+  -V, --version        show the version
+
+Rotation, truncation and skipped bytes are reported on stderr.
+Exit status: 0 after SIGINT/SIGTERM, 2 for a bad command line or a path
+that cannot be followed.`;
+
+/**
+ * Parses argv (without the program name).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseCommandLine } from "./config.ts";
+ * const command = parseCommandLine(["--no-server", "-n", "5", "app.log"]);
+ * assert.equal(command.kind, "run");
+ * if (command.kind === "run") {
+ *   assert.deepEqual(command.config.startAt, { kind: "lines", count: 5 });
+ *   assert.equal(command.config.stdout, true);
+ * }
+ * ```
+ */
+export function parseCommandLine(args: readonly string[]): Command {
+  // `--poll` takes an optional value; parseArgs needs it written as `--poll=`.
+  const normalized = args.map((a) => a === "--poll" ? "--poll=" : a);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: normalized,
+      options: OPTIONS,
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw fromParseError(error);
+  }
+  const values = parsed.values;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+
+  const demo = values.demo ?? false;
+  const paths = parsed.positionals;
+  if (paths.length === 0 && !demo) {
+    throw new ConfigError(
+      "",
+      "No file to follow: give a path, a glob or -, or try --demo (see --help)",
+    );
+  }
+  const server = values.server ?? true;
+  const config: Config = {
+    paths,
+    startAt: startAt(values.from, values.lines),
+    stdout: (values.stdout ?? false) || !server,
+    server,
+    host: host(values.host),
+    port: values.port === undefined
+      ? DEFAULT_PORT
+      : integer("--port", values.port, 0, 65535),
+    pollMs: values.poll === undefined
+      ? null
+      : values.poll === ""
+      ? DEFAULT_POLL_MS
+      : integer("--poll", values.poll, 10, 3_600_000),
+    maxLineBytes: values["max-line-bytes"] === undefined
+      ? DEFAULT_MAX_LINE_BYTES
+      : integer(
+        "--max-line-bytes",
+        values["max-line-bytes"],
+        1,
+        256 * 1024 * 1024,
+      ),
+    demo,
+  };
+  return { kind: "run", config: Object.freeze(config) };
+}
+
+function startAt(from: string | undefined, lines: string | undefined): StartAt {
+  if (from !== undefined && from !== "start" && from !== "end") {
+    throw new ConfigError(
+      "--from",
+      `Cannot start from "${from}": --from takes start or end`,
+    );
+  }
+  if (lines !== undefined) {
+    if (from !== undefined) {
+      throw new ConfigError(
+        "--lines",
+        "Cannot use --lines with --from: pick one start position",
+      );
+    }
+    return {
+      kind: "lines",
+      count: integer("--lines", lines, 0, 1_000_000_000),
+    };
+  }
+  return from === "start" ? { kind: "start" } : { kind: "end" };
+}
+
+function host(value: string | undefined): string {
+  if (value === undefined) return "127.0.0.1";
+  if (value.length === 0 || /[\s/]/.test(value)) {
+    throw new ConfigError(
+      "--host",
+      `Cannot listen on host "${value}": --host takes an address such as 127.0.0.1 or 0.0.0.0`,
+    );
+  }
+  return value;
+}
+
+function integer(
+  flag: string,
+  value: string,
+  min: number,
+  max: number,
+): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(
+      flag,
+      `Invalid value "${value}" for ${flag}: use a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+function fromParseError(error: unknown): ConfigError {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const flag = /'([^']+)'/.exec(message)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return new ConfigError(
+      flag,
+      `Unknown option '${flag}': see tailcast --help for the options (a path starting with - goes after --)`,
+    );
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    const name = /--[\w-]+/.exec(message)?.[0] ?? flag;
+    if (/argument missing/.test(message)) {
+      return new ConfigError(
+        name,
+        `Option ${name} needs a value: see tailcast --help`,
+      );
+    }
+    return new ConfigError(
+      name,
+      `Option ${name} takes no value: see tailcast --help`,
+    );
+  }
+  return new ConfigError(flag, `${message} (see tailcast --help)`);
+}

@@ -1,0 +1,146 @@
+/**
+ * Service: wiring and lifecycle. Owns the root AbortController and the order
+ * things start and stop in:
+ *
+ *   Tail (followers) → LineStream → ParseStream → dispatcher → Hub
+ *                                                   ├ stdout NDJSON (block)
+ *                                                   └ SSE subscribers (bounded)
+ *
+ * Stop: abort → followers stop reading and close their files → the stages
+ * flush what was read → the hub ends every subscription → stdout is flushed
+ * and the server closed.
+ */
+import type { Config } from "./config.ts";
+import { Hub } from "./sink/hub.ts";
+import { isLine, writeNdjson } from "./sink/ndjson.ts";
+import { formatNotice } from "./sink/notices.ts";
+import { Tail } from "./source/tail.ts";
+import type { WatcherOptions } from "./source/watch.ts";
+import { LineStream } from "./stage/lines.ts";
+import { ParseStream } from "./stage/parse.ts";
+import type { Event, Notice } from "./types.ts";
+
+export interface ServiceOptions {
+  config: Config;
+  /** Where NDJSON goes when `config.stdout` is on. */
+  stdout: WritableStream<Uint8Array>;
+  /** One line of text for the operator (stderr). */
+  log: (line: string) => void;
+  cwd?: string;
+  /** Test seam: the watch function. */
+  watchFs?: WatcherOptions["watchFs"];
+  /** Rotated-away files are closed after this long without new bytes. */
+  rotateWaitMs?: number;
+}
+
+/** Lines the stdout sink may have queued before the pipeline waits for it. */
+const STDOUT_QUEUE = 8192;
+
+export class Service {
+  readonly hub = new Hub();
+  readonly #abort = new AbortController();
+  readonly #options: ServiceOptions;
+  #tail!: Tail;
+  #pipeline: Promise<void> = Promise.resolve();
+  #stdout: Promise<void> = Promise.resolve();
+  #stopping: Promise<void> | null = null;
+
+  private constructor(options: ServiceOptions) {
+    this.#options = options;
+  }
+
+  /** Checks the sources and starts following. Throws ConfigError or SourceError. */
+  static async start(options: ServiceOptions): Promise<Service> {
+    const service = new Service(options);
+    await service.#start();
+    return service;
+  }
+
+  /** The followed sources and the wake-up mode, for health reports. */
+  get tail(): Tail {
+    return this.#tail;
+  }
+
+  /** Aborted when the service stops. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  async #start(): Promise<void> {
+    const { config } = this.#options;
+    const notice = (n: Notice) => this.#notice(n);
+    this.#tail = await Tail.start({
+      paths: config.paths,
+      startAt: config.startAt,
+      pollMs: config.pollMs,
+      notice,
+      signal: this.#abort.signal,
+      cwd: this.#options.cwd,
+      watchFs: this.#options.watchFs,
+      rotateWaitMs: this.#options.rotateWaitMs,
+    });
+    if (config.stdout) {
+      const sub = this.hub.subscribe({
+        capacity: STDOUT_QUEUE,
+        policy: "block",
+        accept: isLine,
+      });
+      this.#stdout = writeNdjson(sub, this.#options.stdout).catch((error) => {
+        this.#options.log(`tailcast: stdout: ${error}`);
+      });
+    }
+    const hub = this.hub;
+    this.#pipeline = this.#tail.readable
+      .pipeThrough(
+        new LineStream({
+          maxLineBytes: config.maxLineBytes,
+          onSkip: (s) =>
+            notice({
+              kind: "gap",
+              source: s.source,
+              offset: s.offset,
+              bytes: s.bytes,
+              cause: s.cause,
+            }),
+        }),
+      )
+      .pipeThrough(new ParseStream())
+      .pipeTo(
+        new WritableStream<Event[]>({
+          async write(events) {
+            // Split so a batch never exceeds what a blocking sink can take at once.
+            for (let i = 0; i < events.length; i += STDOUT_QUEUE) {
+              const part = events.slice(i, i + STDOUT_QUEUE);
+              await hub.ready(part.length);
+              hub.publish(part.map((event) => ({ type: "line", event })));
+            }
+          },
+        }, new CountQueuingStrategy({ highWaterMark: 1 })),
+      )
+      .catch((error) => {
+        this.#options.log(`tailcast: pipeline stopped: ${error}`);
+      })
+      .finally(() => this.hub.close());
+  }
+
+  #notice(n: Notice): void {
+    this.#options.log(formatNotice(n));
+    this.hub.publish([{ type: "notice", notice: n }]);
+  }
+
+  /** Stops reading, flushes what was read to the sinks, closes everything. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#abort.abort();
+      await this.#tail.done;
+      await this.#pipeline;
+      await this.#stdout;
+    })();
+    return this.#stopping;
+  }
+
+  /** Resolves when the pipeline has ended (after `stop()`). */
+  get done(): Promise<void> {
+    return Promise.all([this.#pipeline, this.#stdout]).then(() => {});
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Notices as one line of text each, for stderr, in the spirit of tail -F's
+ * status messages.
+ */
+import type { Notice } from "../types.ts";
+
+/** One line, no newline, prefixed `tailcast:`. */
+export function formatNotice(n: Notice): string {
+  switch (n.kind) {
+    case "appear":
+      return `tailcast: ${n.source}: following from byte ${n.from}`;
+    case "rotate":
+      return n.how === "deleted"
+        ? `tailcast: ${n.source}: deleted; reading what is left of it, then waiting for a new file`
+        : `tailcast: ${n.source}: rotated (${n.how}); draining the old file, then following the new one`;
+    case "truncate":
+      return `tailcast: ${n.source}: truncated from ${n.offset} to ${n.size} bytes; reading again from byte 0`;
+    case "gap":
+      return `tailcast: ${n.source}: skipped ${n.bytes} bytes at byte ${n.offset} (${n.cause})`;
+    case "vanish":
+      return `tailcast: ${n.source}: no such file; waiting for it to appear`;
+    case "error":
+      return `tailcast: ${n.source}: ${n.message}`;
+    case "mode":
+      return `tailcast: ${
+        n.mode === "polling" ? "polling" : "watching"
+      }: ${n.reason}`;
+    default: {
+      const never: never = n;
+      return `tailcast: ${JSON.stringify(never)}`;
+    }
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * Follower: follows one path the way `tail -F` does and streams its bytes.
+ *
+ * It owns the open file of the path, its byte offset and its identity, plus
+ * the files rotated away from the path that it is still draining. Nobody else
+ * seeks, reads or closes them.
+ *
+ * On every wake-up it (1) drains rotated-away files, closing each once it has
+ * been quiet for `rotateWaitMs`; (2) checks the open file for truncation
+ * (size below the offset: restart at 0, report it) and reads it from the
+ * offset to EOF; (3) stats the path: if it now names another file (rename or
+ * delete rotation), the open file joins the rotated-away ones (it was just
+ * drained, and is drained again on later wake-ups in case its writer is still
+ * flushing) and the new file is read from 0. Reading waits while the stream's
+ * queue is full, so a slow consumer leaves the data in the file, not in memory.
+ */
+import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
+import { fileId, type Holders, sameFile } from "./identity.ts";
+import type { Wakeup } from "./watch.ts";
+
+export interface FollowerOptions {
+  /** Absolute path to follow. */
+  source: string;
+  /** Where to start in a file that exists at the first check; a file that appears later is read from 0. */
+  startAt: StartAt;
+  wakeup: Wakeup;
+  holders: Holders;
+  notice: NoticeSink;
+  signal: AbortSignal;
+  /** Bytes read per system call. @default 262144 */
+  readBytes?: number;
+  /** How long a rotated-away file must be quiet before it is closed. @default 1000 */
+  rotateWaitMs?: number;
+  /** Rotated-away files kept open at most; the oldest is closed beyond it. @default 8 */
+  maxRotated?: number;
+  /** Chunks queued before reading pauses. @default 4 */
+  highWaterMark?: number;
+}
+
+/** Where a follower is in the file it currently follows. */
+export interface Position {
+  readonly file: FileId;
+  readonly offset: number;
+  readonly size: number;
+}
+
+interface Reader {
+  readonly file: Deno.FsFile;
+  readonly id: FileId;
+  offset: number;
+  size: number;
+  quietSince: number;
+}
+
+const NL = 0x0a;
+
+/**
+ * Follows one path; `readable` yields its bytes as {@link Chunk}s.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Follower } from "./follow.ts";
+ * import { Holders } from "./identity.ts";
+ * import { Watcher } from "./watch.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.log`, "one\n");
+ * const watcher = new Watcher();
+ * const abort = new AbortController();
+ * const follower = new Follower({
+ *   source: `${dir}/a.log`, startAt: { kind: "start" }, holders: new Holders(),
+ *   wakeup: watcher.file(`${dir}/a.log`), notice: () => {}, signal: abort.signal,
+ * });
+ * const reader = follower.readable.getReader();
+ * const { value } = await reader.read();
+ * assert.equal(new TextDecoder().decode(value!.bytes), "one\n");
+ * abort.abort();
+ * while (!(await reader.read()).done);
+ * await watcher.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class Follower {
+  readonly source: string;
+  readonly readable: ReadableStream<Chunk>;
+  readonly #startAt: StartAt;
+  readonly #wakeup: Wakeup;
+  readonly #holders: Holders;
+  readonly #notice: NoticeSink;
+  readonly #signal: AbortSignal;
+  readonly #buffer: Uint8Array;
+  readonly #rotateWaitMs: number;
+  readonly #maxRotated: number;
+  #controller!: ReadableStreamDefaultController<Chunk>;
+  #demand: PromiseWithResolvers<void> | null = null;
+  #current: Reader | null = null;
+  #rotated: Reader[] = [];
+  #first = true;
+  #stopped = false;
+  #lastProblem = "";
+  #missing = false;
+  readonly #done: Promise<void>;
+
+  constructor(options: FollowerOptions) {
+    this.source = options.source;
+    this.#startAt = options.startAt;
+    this.#wakeup = options.wakeup;
+    this.#holders = options.holders;
+    this.#notice = options.notice;
+    this.#signal = options.signal;
+    this.#buffer = new Uint8Array(options.readBytes ?? 256 * 1024);
+    this.#rotateWaitMs = options.rotateWaitMs ?? 1000;
+    this.#maxRotated = options.maxRotated ?? 8;
+    this.readable = new ReadableStream<Chunk>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        pull: () => this.#satisfy(),
+        cancel: () => this.#stop(),
+      },
+      new CountQueuingStrategy({ highWaterMark: options.highWaterMark ?? 4 }),
+    );
+    const onAbort = () => this.#stop();
+    this.#signal.addEventListener("abort", onAbort, { once: true });
+    this.#done = this.#run().finally(() =>
+      this.#signal.removeEventListener("abort", onAbort)
+    );
+  }
+
+  /** The file currently followed and how far it has been read; null while the path names no file. */
+  get position(): Position | null {
+    const r = this.#current;
+    return r ? { file: r.id, offset: r.offset, size: r.size } : null;
+  }
+
+  /** Resolves once the follower has stopped and closed its files. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  #satisfy(): void {
+    const demand = this.#demand;
+    this.#demand = null;
+    demand?.resolve();
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    this.#wakeup.close();
+    this.#satisfy();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      if (this.#signal.aborted) this.#stop();
+      while (!this.#stopped && await this.#wakeup.next()) {
+        if (this.#stopped) break;
+        await this.#check(performance.now());
+      }
+    } catch (error) {
+      this.#problem(`reading stopped: ${describe(error)}`);
+    } finally {
+      this.#stopped = true;
+      this.#wakeup.close();
+      for (const r of this.#rotated) this.#close(r);
+      this.#rotated = [];
+      if (this.#current) this.#close(this.#current);
+      this.#current = null;
+      try {
+        this.#controller.close();
+      } catch {
+        // Already closed or cancelled by the consumer.
+      }
+    }
+  }
+
+  async #check(noticed: number): Promise<void> {
+    for (const r of [...this.#rotated]) {
+      if (await this.#drain(r, noticed) > 0) r.quietSince = performance.now();
+      if (this.#stopped) return;
+      if (performance.now() - r.quietSince >= this.#rotateWaitMs) {
+        this.#finish(r, noticed);
+      }
+    }
+    const current = this.#current;
+    if (current) {
+      const size = (await current.file.stat()).size;
+      current.size = size;
+      if (size < current.offset) {
+        this.#notice({
+          kind: "truncate",
+          source: this.source,
+          offset: current.offset,
+          size,
+        });
+        current.offset = 0;
+        await current.file.seek(0, Deno.SeekMode.Start);
+      }
+      await this.#drain(current, noticed);
+      if (this.#stopped) return;
+    }
+    const first = this.#first;
+    this.#first = false;
+    const info = await this.#statPath();
+    if (info === undefined) return;
+    if (current && (info === null || !sameFile(current.id, fileId(info)))) {
+      const gone = (await current.file.stat()).nlink === 0;
+      this.#notice({
+        kind: "rotate",
+        source: this.source,
+        how: gone ? "deleted" : "renamed",
+      });
+      current.quietSince = performance.now();
+      this.#rotated.push(current);
+      this.#current = null;
+      while (this.#rotated.length > this.#maxRotated) {
+        this.#finish(this.#rotated[0], noticed);
+      }
+    }
+    if (this.#current || info === null) return;
+    await this.#open(info, first, noticed);
+  }
+
+  /** Stat of the path: null when it names nothing, undefined when it cannot be checked now. */
+  async #statPath(): Promise<Deno.FileInfo | null | undefined> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(this.source);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        if (!this.#missing && !this.#current) {
+          this.#missing = true;
+          this.#notice({ kind: "vanish", source: this.source });
+        }
+        return null;
+      }
+      this.#problem(`cannot check the path: ${describe(error)}`);
+      return undefined;
+    }
+    this.#missing = false;
+    if (!info.isFile) {
+      this.#problem(
+        "it is not a regular file; give a file, or a glob such as 'dir/*.log'",
+      );
+      return undefined;
+    }
+    return info;
+  }
+
+  async #open(
+    info: Deno.FileInfo,
+    first: boolean,
+    noticed: number,
+  ): Promise<void> {
+    const id = fileId(info);
+    // Another follower is still draining this file under its old name.
+    if (!this.#holders.claim(id, this.source)) return;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.source, { read: true });
+    } catch (error) {
+      this.#holders.drop(id, this.source);
+      if (!(error instanceof Deno.errors.NotFound)) {
+        this.#problem(`cannot open it: ${describe(error)}`);
+      }
+      return;
+    }
+    const opened = await file.stat();
+    if (!sameFile(id, fileId(opened))) {
+      // Replaced between stat and open; the next wake-up sees the new one.
+      file.close();
+      this.#holders.drop(id, this.source);
+      return;
+    }
+    this.#lastProblem = "";
+    const size = opened.size;
+    const resume = this.#holders.resumeAt(id);
+    let offset = 0;
+    if (resume !== undefined && resume <= size) {
+      offset = resume;
+    } else if (first) {
+      offset = await startOffset(file, size, this.#startAt);
+    }
+    await file.seek(offset, Deno.SeekMode.Start);
+    const reader: Reader = {
+      file,
+      id,
+      offset,
+      size,
+      quietSince: performance.now(),
+    };
+    this.#current = reader;
+    this.#notice({ kind: "appear", source: this.source, from: offset });
+    await this.#drain(reader, noticed);
+  }
+
+  /** Reads `r` from its offset to EOF, waiting while the queue is full. Returns bytes read. */
+  async #drain(r: Reader, noticed: number): Promise<number> {
+    let total = 0;
+    while (!this.#stopped) {
+      await this.#room();
+      if (this.#stopped) break;
+      const n = await r.file.read(this.#buffer);
+      if (n === null || n === 0) break;
+      this.#controller.enqueue({
+        source: this.source,
+        file: r.id,
+        offset: r.offset,
+        bytes: this.#buffer.slice(0, n),
+        noticed,
+      });
+      r.offset += n;
+      total += n;
+    }
+    if (r.offset > r.size) r.size = r.offset;
+    return total;
+  }
+
+  async #room(): Promise<void> {
+    while (!this.#stopped && (this.#controller.desiredSize ?? 0) <= 0) {
+      this.#demand ??= Promise.withResolvers<void>();
+      await this.#demand.promise;
+    }
+  }
+
+  /** A rotated-away file is done: say so downstream, give it up, close it. */
+  #finish(r: Reader, noticed: number): void {
+    this.#rotated = this.#rotated.filter((x) => x !== r);
+    try {
+      this.#controller.enqueue({
+        source: this.source,
+        file: r.id,
+        offset: r.offset,
+        bytes: new Uint8Array(0),
+        noticed,
+        end: true,
+      });
+    } catch {
+      // The consumer is gone; nothing to tell it.
+    }
+    this.#close(r);
+  }
+
+  #close(r: Reader): void {
+    let renamed = false;
+    try {
+      renamed = (r.file.statSync().nlink ?? 1) > 0;
+    } catch {
+      renamed = false;
+    }
+    // A deleted file's inode may be reused, so only a file still on disk keeps its offset.
+    if (renamed) this.#holders.release(r.id, this.source, r.offset);
+    else this.#holders.drop(r.id, this.source);
+    try {
+      r.file.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** Reports a problem once until it changes, so a poll loop does not flood stderr. */
+  #problem(message: string): void {
+    if (message === this.#lastProblem) return;
+    this.#lastProblem = message;
+    this.#notice({ kind: "error", source: this.source, message });
+  }
+}
+
+/** Offset to start reading a file that existed at start-up. */
+export async function startOffset(
+  file: Deno.FsFile,
+  size: number,
+  startAt: StartAt,
+): Promise<number> {
+  switch (startAt.kind) {
+    case "start":
+      return 0;
+    case "end":
+      return size;
+    case "lines":
+      return await lastLinesOffset(file, size, startAt.count);
+    default: {
+      const never: never = startAt;
+      throw new TypeError(`Unknown start position ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** Offset where the last `count` lines of the file begin (an unterminated last line counts), like `tail -n`. */
+export async function lastLinesOffset(
+  file: Deno.FsFile,
+  size: number,
+  count: number,
+): Promise<number> {
+  if (count <= 0) return size;
+  const block = new Uint8Array(64 * 1024);
+  let pos = size;
+  let seen = 0;
+  while (pos > 0) {
+    const len = Math.min(block.length, pos);
+    pos -= len;
+    await file.seek(pos, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = await file.read(block.subarray(got, len));
+      if (n === null) break;
+      got += n;
+    }
+    for (let i = got - 1; i >= 0; i--) {
+      if (block[i] !== NL || pos + i === size - 1) continue;
+      seen++;
+      if (seen === count) return pos + i + 1;
+    }
+  }
+  return 0;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    return `${error.message} (Deno permission denied)`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied by the operating system (check the file's mode and owner)";
+  }
+  return error instanceof Error ? error.message : String(error);
+}

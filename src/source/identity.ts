@@ -1,0 +1,68 @@
+/**
+ * File identity and who holds which file.
+ *
+ * A file is known by device and inode, never by name. The registry makes sure
+ * one file is read by one follower at a time: when `app.log` is renamed to
+ * `app.log.1` and both names are followed, the follower of `app.log` keeps
+ * reading the renamed file until it is drained, and only then may the follower
+ * of `app.log.1` take it over, from the offset where the first one stopped.
+ */
+import type { FileId } from "../types.ts";
+
+/** Identity of what `stat` describes. */
+export function fileId(info: Deno.FileInfo): FileId {
+  return { dev: info.dev ?? 0, ino: info.ino ?? 0 };
+}
+
+export function sameFile(a: FileId | null, b: FileId | null): boolean {
+  return a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** Compact text form of an identity, used in event ids: `<dev>.<ino>` in base 36. */
+export function idKey(id: FileId): string {
+  return `${id.dev.toString(36)}.${id.ino.toString(36)}`;
+}
+
+/** Claims on file identities, shared by the followers of one service. */
+export class Holders {
+  readonly #held = new Map<string, string>();
+  readonly #released = new Map<string, number>();
+  readonly #maxReleased: number;
+
+  constructor(maxReleased = 4096) {
+    this.#maxReleased = maxReleased;
+  }
+
+  /** Takes `id` for `holder`; false while another holder has it. */
+  claim(id: FileId, holder: string): boolean {
+    const key = idKey(id);
+    const current = this.#held.get(key);
+    if (current !== undefined && current !== holder) return false;
+    this.#held.set(key, holder);
+    return true;
+  }
+
+  /** Gives `id` up; a later claimant resumes at `offset`. */
+  release(id: FileId, holder: string, offset: number): void {
+    const key = idKey(id);
+    if (this.#held.get(key) !== holder) return;
+    this.#held.delete(key);
+    this.#released.delete(key);
+    this.#released.set(key, offset);
+    if (this.#released.size > this.#maxReleased) {
+      const oldest = this.#released.keys().next().value;
+      if (oldest !== undefined) this.#released.delete(oldest);
+    }
+  }
+
+  /** Where a file given up by another follower was left, if it was. */
+  resumeAt(id: FileId): number | undefined {
+    return this.#released.get(idKey(id));
+  }
+
+  /** Forgets a claim without recording an offset (the holder stopped). */
+  drop(id: FileId, holder: string): void {
+    const key = idKey(id);
+    if (this.#held.get(key) === holder) this.#held.delete(key);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Tail: the followers of everything the user named, merged into one stream of
+ * chunks. Owns the watcher, the identity holders, one follower per followed
+ * path, and one scan loop per glob. Literal paths are checked at start-up
+ * (a directory or an unreadable file is a SourceError); files that do not
+ * exist yet are waited for.
+ */
+import { dirname } from "node:path";
+import { SourceError } from "../errors.ts";
+import type { Chunk, NoticeSink, StartAt, WatchMode } from "../types.ts";
+import { expand, parsePattern, type Pattern } from "./discover.ts";
+import { Follower, type Position } from "./follow.ts";
+import { Holders } from "./identity.ts";
+import { stdinChunks } from "./stdin.ts";
+import { Merge } from "../stage/merge.ts";
+import { Watcher, type WatcherOptions } from "./watch.ts";
+
+export interface TailOptions {
+  /** Path and glob arguments as typed; `-` is standard input. */
+  paths: readonly string[];
+  /** What `-` reads. @default Deno.stdin.readable */
+  stdin?: ReadableStream<Uint8Array>;
+  startAt: StartAt;
+  /** Poll interval when polling is forced; null to watch events. */
+  pollMs: number | null;
+  notice: NoticeSink;
+  signal: AbortSignal;
+  cwd?: string;
+  /** Rotated-away files are closed after this long without new bytes. @default 1000 */
+  rotateWaitMs?: number;
+  /** Test seam: the watch function. */
+  watchFs?: WatcherOptions["watchFs"];
+  /** Safety-net poll interval while watching events. @default 1000 */
+  safetyPollMs?: number;
+}
+
+/** What `/healthz` and `/sources` tell about one followed path. */
+export interface SourceStatus {
+  readonly path: string;
+  readonly position: Position | null;
+}
+
+/**
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Tail } from "./tail.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.log`, "old\n");
+ * const abort = new AbortController();
+ * const tail = await Tail.start({
+ *   paths: [`${dir}/*.log`], startAt: { kind: "start" }, pollMs: null,
+ *   notice: () => {}, signal: abort.signal,
+ * });
+ * const reader = tail.readable.getReader();
+ * const { value } = await reader.read();
+ * assert.equal(new TextDecoder().decode(value!.bytes), "old\n");
+ * abort.abort();
+ * while (!(await reader.read()).done);
+ * await tail.done;
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class Tail {
+  readonly readable: ReadableStream<Chunk>;
+  readonly #options: TailOptions;
+  readonly #watcher: Watcher;
+  readonly #holders = new Holders();
+  readonly #merge = new Merge<Chunk>();
+  readonly #followers = new Map<string, Follower>();
+  readonly #scans: Promise<void>[] = [];
+  #done: Promise<void> = Promise.resolve();
+
+  private constructor(options: TailOptions) {
+    this.#options = options;
+    this.#watcher = new Watcher({
+      mode: options.pollMs === null ? "events" : "polling",
+      pollMs: options.pollMs ?? undefined,
+      safetyPollMs: options.safetyPollMs,
+      notice: options.notice,
+      watchFs: options.watchFs,
+    });
+    this.readable = this.#merge.readable;
+  }
+
+  /** Checks every argument, then starts following. Throws SourceError or ConfigError. */
+  static async start(options: TailOptions): Promise<Tail> {
+    const cwd = options.cwd ?? Deno.cwd();
+    const patterns = options.paths.filter((p) => p !== "-").map((p) =>
+      parsePattern(p, cwd)
+    );
+    for (const pattern of patterns) await check(pattern);
+    const tail = new Tail(options);
+    tail.#begin(patterns);
+    if (options.paths.includes("-")) {
+      tail.#merge.add(
+        stdinChunks(options.stdin ?? Deno.stdin.readable, options.signal),
+      );
+    }
+    return tail;
+  }
+
+  /** How wake-ups come now, and why. */
+  get mode(): { readonly mode: WatchMode; readonly reason: string } {
+    return { mode: this.#watcher.mode, reason: this.#watcher.reason };
+  }
+
+  /** Every followed path and where it is. */
+  get sources(): SourceStatus[] {
+    return [...this.#followers.values()].map((f) => ({
+      path: f.source,
+      position: f.position,
+    }));
+  }
+
+  /** Resolves once every follower and scan stopped and the watcher is closed. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  #begin(patterns: Pattern[]): void {
+    const { signal } = this.#options;
+    for (const pattern of patterns) {
+      if (pattern.glob) this.#scans.push(this.#scan(pattern));
+      else this.#follow(pattern.path, this.#options.startAt);
+    }
+    this.#done = (async () => {
+      if (!signal.aborted) {
+        await new Promise((resolve) =>
+          signal.addEventListener("abort", resolve, { once: true })
+        );
+      }
+      await Promise.all(this.#scans);
+      this.#merge.close();
+      await Promise.all([...this.#followers.values()].map((f) => f.done));
+      await this.#watcher.close();
+    })();
+  }
+
+  #follow(path: string, startAt: StartAt): void {
+    if (this.#followers.has(path)) return;
+    const follower = new Follower({
+      source: path,
+      startAt,
+      wakeup: this.#watcher.file(path),
+      holders: this.#holders,
+      notice: this.#options.notice,
+      signal: this.#options.signal,
+      rotateWaitMs: this.#options.rotateWaitMs,
+    });
+    this.#followers.set(path, follower);
+    this.#merge.add(follower.readable);
+  }
+
+  /** Re-expands a glob whenever files appear under its base, and follows new matches. */
+  async #scan(pattern: Pattern): Promise<void> {
+    const { signal } = this.#options;
+    const wakeup = this.#watcher.tree(pattern.base, pattern.depth > 1);
+    const onAbort = () => wakeup.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    let startAt = this.#options.startAt;
+    try {
+      while (!signal.aborted && await wakeup.next()) {
+        for (const path of await expand(pattern)) {
+          if (signal.aborted) break;
+          this.#follow(path, startAt);
+        }
+        // Files that match after start-up are new: read them whole.
+        startAt = { kind: "start" };
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      wakeup.close();
+    }
+  }
+}
+
+/** Start-up check of one argument: errors the user must fix now, not later. */
+async function check(pattern: Pattern): Promise<void> {
+  const target = pattern.glob ? pattern.base : pattern.path;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(target);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw sourceError(pattern.arg, target, error);
+  }
+  if (pattern.glob) {
+    if (!info.isDirectory) return;
+    try {
+      for await (const _ of Deno.readDir(target)) break;
+    } catch (error) {
+      throw sourceError(pattern.arg, target, error);
+    }
+    return;
+  }
+  if (info.isDirectory) {
+    const dir = pattern.arg.replace(/\/+$/, "");
+    throw new SourceError(
+      pattern.arg,
+      `Cannot follow "${pattern.arg}": it is a directory (follow the files in it with '${dir}/*.log' or '${dir}/**/*.log')`,
+    );
+  }
+  try {
+    (await Deno.open(pattern.path, { read: true })).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw sourceError(pattern.arg, pattern.path, error);
+  }
+}
+
+function sourceError(arg: string, path: string, error: unknown): SourceError {
+  if (error instanceof Deno.errors.NotCapable) {
+    const dir = dirname(path);
+    return new SourceError(
+      arg,
+      `Cannot follow "${arg}": Deno read permission denied (run with --allow-read=${dir}, or give the binary read access to it)`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new SourceError(
+      arg,
+      `Cannot follow "${arg}": permission denied reading ${path} (grant this user read access, e.g. with chmod or by adding it to the file's group)`,
+    );
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SourceError(arg, `Cannot follow "${arg}": ${message}`);
+}

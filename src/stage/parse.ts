@@ -1,0 +1,71 @@
+/**
+ * Parser: lines of bytes → events. Decodes UTF-8 (invalid sequences become
+ * U+FFFD and the event is flagged), stamps the read time, and gives every
+ * event its cursor id. It never throws on input: any bytes make an event.
+ */
+import { idKey } from "../source/identity.ts";
+import type { Event, Line } from "../types.ts";
+
+export interface ParseStreamOptions {
+  /** Clock for the `time` field. @default () => new Date() */
+  now?: () => Date;
+  /** Batches queued on each side. @default 4 */
+  highWaterMark?: number;
+}
+
+/**
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ParseStream } from "./parse.ts";
+ * const line = {
+ *   source: "/x.log", file: { dev: 1, ino: 35 }, offset: 0, end: 3,
+ *   bytes: new TextEncoder().encode("hi"), noticed: 0,
+ * };
+ * const [[event]] = await Array.fromAsync(
+ *   ReadableStream.from([[line]]).pipeThrough(new ParseStream()),
+ * );
+ * assert.equal(event.line, "hi");
+ * assert.equal(event.id, "1.z:3");
+ * ```
+ */
+export class ParseStream extends TransformStream<Line[], Event[]> {
+  constructor(options: ParseStreamOptions = {}) {
+    const now = options.now ?? (() => new Date());
+    const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
+    const hwm = options.highWaterMark ?? 4;
+    super(
+      {
+        transform: (lines, controller) => {
+          const time = now().toISOString();
+          const events: Event[] = new Array(lines.length);
+          for (let i = 0; i < lines.length; i++) {
+            const l = lines[i];
+            let text: string;
+            let invalid = false;
+            try {
+              text = strict.decode(l.bytes);
+            } catch {
+              text = lenient.decode(l.bytes);
+              invalid = true;
+            }
+            events[i] = {
+              id: `${idKey(l.file)}:${l.end.toString(36)}`,
+              source: l.source,
+              offset: l.offset,
+              line: text,
+              time,
+              ...(l.truncated ? { truncated: true } : {}),
+              ...(l.partial ? { partial: true } : {}),
+              ...(invalid ? { invalidUtf8: true } : {}),
+            };
+          }
+          controller.enqueue(events);
+        },
+      },
+      new CountQueuingStrategy({ highWaterMark: hwm }),
+      new CountQueuingStrategy({ highWaterMark: hwm }),
+    );
+  }
+}

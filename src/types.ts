@@ -1,0 +1,105 @@
+/**
+ * Shapes shared by the stages of the pipeline. No behaviour lives here:
+ * follower → Chunk → line splitter → Line[] → parser → Event[] → sinks.
+ */
+
+/** A file's identity: the inode it is, not the name it has. */
+export interface FileId {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/**
+ * A run of bytes read from one file at one byte offset. A follower emits
+ * chunks of one file in offset order; `end` says no more bytes will come
+ * for that file identity (it was rotated away or deleted and drained).
+ * A chunk whose offset does not continue the previous chunk of the same
+ * file means the follower restarted the file (truncation).
+ */
+export interface Chunk {
+  /** The followed path, absolute, as the user named it. */
+  readonly source: string;
+  readonly file: FileId;
+  /** Byte offset in the file of `bytes[0]`. */
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+  /** Monotonic time (ms, `performance.now()`) the change was noticed. */
+  readonly noticed: number;
+  readonly end?: boolean;
+}
+
+/** One line as bytes, with its exact place in its file. */
+export interface Line {
+  readonly source: string;
+  readonly file: FileId;
+  /** Byte offset of the first byte of the line. */
+  readonly offset: number;
+  /** Byte offset just past the line terminator: where the next line starts. */
+  readonly end: number;
+  /** The line's bytes without `\n` or `\r\n`; at most `maxLineBytes` long. */
+  readonly bytes: Uint8Array;
+  /** The line was longer than the cap; the rest of it was skipped. */
+  readonly truncated?: boolean;
+  /** The file ended (rotated away or deleted) before this line's newline came. */
+  readonly partial?: boolean;
+  readonly noticed: number;
+}
+
+/** What a subscriber or stdout receives for every line. */
+export interface Event {
+  /** Cursor of the end of this line: `<dev>.<ino>:<end>` in base 36. */
+  readonly id: string;
+  readonly source: string;
+  readonly offset: number;
+  readonly line: string;
+  /** ISO time the line was read. */
+  readonly time: string;
+  readonly truncated?: true;
+  readonly invalidUtf8?: true;
+  readonly partial?: true;
+}
+
+/** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
+export type Notice =
+  | { readonly kind: "appear"; readonly source: string; readonly from: number }
+  | {
+    readonly kind: "rotate";
+    readonly source: string;
+    readonly how: "renamed" | "deleted" | "replaced";
+  }
+  | {
+    readonly kind: "truncate";
+    readonly source: string;
+    readonly offset: number;
+    readonly size: number;
+  }
+  | {
+    readonly kind: "gap";
+    readonly source: string;
+    readonly offset: number;
+    readonly bytes: number;
+    readonly cause: string;
+  }
+  | { readonly kind: "vanish"; readonly source: string }
+  | {
+    readonly kind: "error";
+    readonly source: string;
+    readonly message: string;
+  }
+  | {
+    readonly kind: "mode";
+    readonly mode: WatchMode;
+    readonly reason: string;
+  };
+
+/** How followers are woken: filesystem events, or stat polling only. */
+export type WatchMode = "events" | "polling";
+
+/** Receives notices; the service decides where they go (stderr, SSE, metrics). */
+export type NoticeSink = (notice: Notice) => void;
+
+/** Where a file that exists when tailcast starts is read from. */
+export type StartAt =
+  | { readonly kind: "start" }
+  | { readonly kind: "end" }
+  | { readonly kind: "lines"; readonly count: number };
