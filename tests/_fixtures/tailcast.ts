@@ -1,0 +1,138 @@
+/**
+ * Runs the real entry point as a subprocess and collects what it prints.
+ * `TAILCAST_ENTRY` selects the entry (default `main.ts`; e.g.
+ * `dist/tailcast.js` to test the bundle) and `TAILCAST_PERMS` the permission
+ * flags (default `-A`, space-separated).
+ */
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./wait.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** A tailcast subprocess with its stdout lines and stderr lines. */
+export class TailcastProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  /** Complete stdout lines so far. */
+  readonly stdout: string[] = [];
+  /** Complete stderr lines so far. */
+  readonly stderr: string[] = [];
+  readonly #reading: Promise<void>;
+  #status: Deno.CommandStatus | null = null;
+
+  constructor(
+    args: readonly string[],
+    options: {
+      cwd?: string;
+      env?: Record<string, string>;
+      stdin?: "piped" | "null";
+    } = {},
+  ) {
+    const entry = Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
+    const perms = (Deno.env.get("TAILCAST_PERMS") ?? "-A").split(" ").filter(
+      Boolean,
+    );
+    this.child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...perms,
+        entry.startsWith("/") ? entry : ROOT + entry,
+        ...args,
+      ],
+      cwd: options.cwd ?? ROOT,
+      env: options.env,
+      stdin: options.stdin ?? "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#reading = Promise.all([
+      collect(this.child.stdout, this.stdout),
+      collect(this.child.stderr, this.stderr),
+    ]).then(() => {});
+  }
+
+  /** Parsed NDJSON events from stdout. */
+  get events(): Array<Record<string, unknown>> {
+    return this.stdout.map((l) => JSON.parse(l));
+  }
+
+  /** Waits for a stderr line matching `pattern`; returns its match. */
+  async waitForStderr(
+    pattern: RegExp,
+    timeoutMs = 10_000,
+  ): Promise<RegExpMatchArray> {
+    let found: RegExpMatchArray | null = null;
+    await waitFor(
+      () => {
+        for (const line of this.stderr) {
+          found = line.match(pattern);
+          if (found) return true;
+        }
+        return this.#status !== null;
+      },
+      `stderr matching ${pattern} (stderr so far: ${
+        JSON.stringify(this.stderr.slice(-5))
+      })`,
+      timeoutMs,
+    );
+    if (!found) {
+      throw new Error(
+        `tailcast exited before printing ${pattern}: ${this.stderr.join("\n")}`,
+      );
+    }
+    return found;
+  }
+
+  /** The base URL printed at start-up (`http://host:port`). */
+  async url(): Promise<string> {
+    const m = await this.waitForStderr(/(http:\/\/[^/\s]+)\/events/);
+    return m[1];
+  }
+
+  /** Waits until `count` stdout lines have arrived. */
+  async waitForLines(count: number, timeoutMs = 20_000): Promise<void> {
+    await waitFor(
+      () => this.stdout.length >= count,
+      `${count} stdout lines (have ${this.stdout.length}; stderr: ${
+        JSON.stringify(this.stderr.slice(-3))
+      })`,
+      timeoutMs,
+    );
+  }
+
+  /** Sends `signal` and waits for exit and for the output to be read. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    if (this.#status === null) {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // Already exited.
+      }
+    }
+    return await this.exited();
+  }
+
+  /** Waits for exit (and all output). */
+  async exited(): Promise<Deno.CommandStatus> {
+    const status = await this.child.status;
+    this.#status = status;
+    await this.#reading;
+    return status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+}
+
+async function collect(
+  stream: ReadableStream<Uint8Array>,
+  into: string[],
+): Promise<void> {
+  let carry = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (carry + text).split("\n");
+    carry = parts.pop() ?? "";
+    into.push(...parts);
+  }
+  if (carry) into.push(carry);
+}
