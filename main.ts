@@ -31,7 +31,7 @@ function log(line: string): void {
 export async function main(args: readonly string[]): Promise<number> {
   let config: Config;
   try {
-    const command = parseCommandLine(args);
+    const command = parseCommandLine(args, { TAILCAST_TOKEN: envToken() });
     if (command.kind === "help") {
       await Deno.stdout.write(encoder.encode(USAGE + "\n"));
       return 0;
@@ -81,8 +81,22 @@ export async function main(args: readonly string[]): Promise<number> {
   let server: Deno.HttpServer | null = null;
   let sse: SseRoute | null = null;
   if (config.server) {
-    sse = new SseRoute(service.hub);
-    const app = createApp({ tail: service.tail, sse, version: VERSION });
+    sse = new SseRoute(service.hub, {
+      queue: config.queue,
+      maxClients: config.maxClients,
+      heartbeatMs: config.heartbeatMs || Infinity,
+      writeTimeoutMs: config.writeTimeoutMs,
+      positions: service.positions,
+      maxLineBytes: config.maxLineBytes,
+    });
+    const app = createApp({
+      tail: service.tail,
+      sse,
+      positions: service.positions,
+      version: VERSION,
+      token: config.token,
+      corsOrigin: config.corsOrigin,
+    });
     try {
       server = await listen(config, app.fetch, demo !== null);
     } catch (error) {
@@ -114,6 +128,15 @@ export async function main(args: readonly string[]): Promise<number> {
   await server?.shutdown();
   clearTimeout(deadline);
   return 0;
+}
+
+/** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */
+function envToken(): string | undefined {
+  try {
+    return Deno.env.get("TAILCAST_TOKEN");
+  } catch {
+    return undefined;
+  }
 }
 
 async function listen(

@@ -1,22 +1,63 @@
 /**
- * The HTTP app: routes only, no logic of its own. `/events` streams (see
- * sse.ts), `/healthz` and `/sources` report the followers.
+ * The HTTP app: routes and the security defaults, no logic of its own.
+ * `/events` streams (sse.ts); `/healthz` and `/sources` report the followers.
+ * With a token, every route requires `Authorization: Bearer <token>` (or
+ * `?token=` for EventSource, which cannot set headers), compared in constant
+ * time. CORS headers are sent only for the origin given with --cors-origin.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
+import type { Positions } from "./sink/positions.ts";
 import type { SseRoute } from "./sink/sse.ts";
 import type { Tail } from "./source/tail.ts";
 
 export interface AppParts {
   tail: Tail;
   sse: SseRoute;
+  positions: Positions;
   version: string;
+  token?: string | null;
+  corsOrigin?: string | null;
 }
 
 /** Builds the Hono app over the running parts. */
 export function createApp(parts: AppParts): Hono {
   const app = new Hono();
+  const cors = parts.corsOrigin ?? null;
+  if (cors !== null) {
+    app.use("*", async (c, next) => {
+      if (c.req.method === "OPTIONS") {
+        return new Response(null, {
+          status: 204,
+          headers: corsHeaders(cors, true),
+        });
+      }
+      await next();
+      for (const [k, v] of Object.entries(corsHeaders(cors, false))) {
+        c.res.headers.set(k, v);
+      }
+    });
+  }
+  const token = parts.token ?? null;
+  if (token !== null) {
+    const expected = digest(token);
+    app.use("*", async (c, next) => {
+      const header = c.req.header("authorization");
+      const given = header?.startsWith("Bearer ")
+        ? header.slice(7)
+        : c.req.query("token");
+      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+        return c.text(
+          "Unauthorized: send Authorization: Bearer <token> (or ?token=<token>)\n",
+          401,
+          { "www-authenticate": 'Bearer realm="tailcast"' },
+        );
+      }
+      await next();
+    });
+  }
   app.get("/events", (c) => parts.sse.handle(c.req.raw));
-  app.get("/sources", (c) => c.json({ sources: sources(parts.tail) }));
+  app.get("/sources", (c) => c.json({ sources: sources(parts) }));
   app.get("/healthz", (c) => {
     const { mode, reason } = parts.tail.mode;
     return c.json({
@@ -24,7 +65,7 @@ export function createApp(parts: AppParts): Hono {
       version: parts.version,
       watch: { mode, reason },
       subscribers: parts.sse.clients,
-      sources: sources(parts.tail),
+      sources: sources(parts),
     });
   });
   app.get(
@@ -37,8 +78,29 @@ export function createApp(parts: AppParts): Hono {
   return app;
 }
 
-function sources(tail: Tail) {
-  return tail.sources.map(({ path, position }) => ({
+function digest(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
+
+function corsHeaders(
+  origin: string,
+  preflight: boolean,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    "access-control-allow-origin": origin,
+    "vary": "Origin",
+  };
+  if (preflight) {
+    headers["access-control-allow-methods"] = "GET, OPTIONS";
+    headers["access-control-allow-headers"] = "Authorization, Last-Event-ID";
+    headers["access-control-max-age"] = "600";
+  }
+  return headers;
+}
+
+function sources(parts: AppParts) {
+  const published = parts.positions.snapshot();
+  return parts.tail.sources.map(({ path, position }) => ({
     path,
     identity: position
       ? { dev: position.file.dev, ino: position.file.ino }
@@ -46,5 +108,10 @@ function sources(tail: Tail) {
     offset: position?.offset ?? null,
     size: position?.size ?? null,
     lag: position ? Math.max(0, position.size - position.offset) : null,
+    published: (published.get(path) ?? []).map((p) => ({
+      dev: p.file.dev,
+      ino: p.file.ino,
+      offset: p.offset,
+    })),
   }));
 }

@@ -22,6 +22,17 @@ export interface Config {
   readonly maxLineBytes: number;
   /** Write a synthetic log and follow it. */
   readonly demo: boolean;
+  /** Messages one SSE subscriber may have queued. */
+  readonly queue: number;
+  readonly maxClients: number;
+  /** Bearer token required on every HTTP request; null for none. */
+  readonly token: string | null;
+  /** Origin allowed by CORS; null sends no CORS headers. */
+  readonly corsOrigin: string | null;
+  /** Idle time before an SSE heartbeat comment, ms. */
+  readonly heartbeatMs: number;
+  /** A client write taking longer than this ends the subscriber, ms. */
+  readonly writeTimeoutMs: number;
 }
 
 /** What the command line asks for. */
@@ -33,6 +44,8 @@ export type Command =
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_POLL_MS = 250;
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
+export const DEFAULT_QUEUE = 2048;
+export const DEFAULT_MAX_CLIENTS = 10_000;
 
 const OPTIONS = {
   from: { type: "string" },
@@ -44,6 +57,12 @@ const OPTIONS = {
   poll: { type: "string" },
   "max-line-bytes": { type: "string" },
   demo: { type: "boolean" },
+  queue: { type: "string" },
+  "max-clients": { type: "string" },
+  token: { type: "string" },
+  "cors-origin": { type: "string" },
+  heartbeat: { type: "string" },
+  "write-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -72,6 +91,18 @@ Options:
                        of watching filesystem events
   --max-line-bytes N   cut longer lines, flagged truncated (default: ${DEFAULT_MAX_LINE_BYTES})
   --demo               write a synthetic log to a temporary directory and follow it
+
+Server:
+  --queue N            events queued per subscriber before its policy applies
+                       (default: ${DEFAULT_QUEUE})
+  --max-clients N      subscribers at most; more get 503 (default: ${DEFAULT_MAX_CLIENTS})
+  --token SECRET       require "Authorization: Bearer SECRET" (or ?token=);
+                       also read from TAILCAST_TOKEN
+  --cors-origin ORIGIN allow browsers on ORIGIN (default: no CORS headers)
+  --heartbeat SECONDS  comment sent to idle subscribers (default: 15; 0 = off)
+  --write-timeout SECONDS
+                       a subscriber whose write stalls this long is ended
+                       (default: 30)
   -h, --help           show this help
   -V, --version        show the version
 
@@ -94,7 +125,10 @@ that cannot be followed.`;
  * }
  * ```
  */
-export function parseCommandLine(args: readonly string[]): Command {
+export function parseCommandLine(
+  args: readonly string[],
+  env: { readonly TAILCAST_TOKEN?: string } = {},
+): Command {
   // `--poll` takes an optional value; parseArgs needs it written as `--poll=`.
   const normalized = args.map((a) => a === "--poll" ? "--poll=" : a);
   let parsed;
@@ -145,6 +179,20 @@ export function parseCommandLine(args: readonly string[]): Command {
         256 * 1024 * 1024,
       ),
     demo,
+    queue: values.queue === undefined
+      ? DEFAULT_QUEUE
+      : integer("--queue", values.queue, 1, 1_000_000),
+    maxClients: values["max-clients"] === undefined
+      ? DEFAULT_MAX_CLIENTS
+      : integer("--max-clients", values["max-clients"], 1, 1_000_000),
+    token: token(values.token ?? env.TAILCAST_TOKEN),
+    corsOrigin: corsOrigin(values["cors-origin"]),
+    heartbeatMs: values.heartbeat === undefined
+      ? 15_000
+      : integer("--heartbeat", values.heartbeat, 0, 86_400) * 1000,
+    writeTimeoutMs: values["write-timeout"] === undefined
+      ? 30_000
+      : integer("--write-timeout", values["write-timeout"], 1, 86_400) * 1000,
   };
   return { kind: "run", config: Object.freeze(config) };
 }
@@ -169,6 +217,28 @@ function startAt(from: string | undefined, lines: string | undefined): StartAt {
     };
   }
   return from === "start" ? { kind: "start" } : { kind: "end" };
+}
+
+function token(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (value.length < 8 || /\s/.test(value)) {
+    throw new ConfigError(
+      "--token",
+      "Invalid --token (or TAILCAST_TOKEN): use at least 8 characters with no spaces",
+    );
+  }
+  return value;
+}
+
+function corsOrigin(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (value !== "*" && !/^https?:\/\/[^/\s]+$/.test(value)) {
+    throw new ConfigError(
+      "--cors-origin",
+      `Invalid --cors-origin "${value}": use an origin such as https://example.com, or *`,
+    );
+  }
+  return value;
 }
 
 function host(value: string | undefined): string {

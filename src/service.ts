@@ -13,6 +13,7 @@
 import type { Config } from "./config.ts";
 import { Hub } from "./sink/hub.ts";
 import { isLine, writeNdjson } from "./sink/ndjson.ts";
+import { Positions } from "./sink/positions.ts";
 import { formatNotice } from "./sink/notices.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
@@ -38,6 +39,8 @@ const STDOUT_QUEUE = 8192;
 
 export class Service {
   readonly hub = new Hub();
+  /** How far each file's events have been published; the seam for resuming subscribers. */
+  readonly positions = new Positions();
   readonly #abort = new AbortController();
   readonly #options: ServiceOptions;
   #tail!: Tail;
@@ -90,6 +93,7 @@ export class Service {
       });
     }
     const hub = this.hub;
+    const positions = this.positions;
     this.#pipeline = this.#tail.readable
       .pipeThrough(
         new LineStream({
@@ -112,6 +116,7 @@ export class Service {
             for (let i = 0; i < events.length; i += STDOUT_QUEUE) {
               const part = events.slice(i, i + STDOUT_QUEUE);
               await hub.ready(part.length);
+              for (const event of part) positions.record(event);
               hub.publish(part.map((event) => ({ type: "line", event })));
             }
           },
@@ -124,6 +129,7 @@ export class Service {
   }
 
   #notice(n: Notice): void {
+    if (n.kind === "appear") this.positions.appear(n.source, n.file, n.from);
     this.#options.log(formatNotice(n));
     this.hub.publish([{ type: "notice", notice: n }]);
   }

@@ -61,7 +61,12 @@ export interface Event {
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
 export type Notice =
-  | { readonly kind: "appear"; readonly source: string; readonly from: number }
+  | {
+    readonly kind: "appear";
+    readonly source: string;
+    readonly file: FileId;
+    readonly from: number;
+  }
   | {
     readonly kind: "rotate";
     readonly source: string;

@@ -9,10 +9,29 @@
  * heartbeats to idle ones and ends any whose write has not completed within
  * the write timeout. The body's `cancel` (the client went away) is the one
  * place a subscription ends from the client's side.
+ *
+ * A client that comes back with `Last-Event-ID` (or `?since=`), or asks for
+ * `backlog=N`, is first sent what it missed from the files on disk (see
+ * resume.ts), then goes live. The subscription is made, and the published
+ * positions snapshotted, in the same tick, so the seam has no gap and no
+ * duplicate; if its queue overflows during a long replay, the replay is
+ * repeated from where it got to before going live.
  */
 import { matchesGlob } from "node:path";
-import type { Notice } from "../types.ts";
+import {
+  CursorError,
+  decodeCursor,
+  type DecodedCursor,
+  parseEventId,
+  toDecoded,
+} from "../cursor.ts";
+import { LineStream } from "../stage/lines.ts";
+import { ParseStream } from "../stage/parse.ts";
+import { replayChunks } from "../source/replay.ts";
+import type { Event, Notice } from "../types.ts";
 import type { Hub, Message, Policy, Subscription } from "./hub.ts";
+import type { Positions } from "./positions.ts";
+import { planResume, type SubscriberCursor } from "./resume.ts";
 
 export interface SseOptions {
   /** Messages a subscriber may have queued. @default 2048 */
@@ -25,6 +44,10 @@ export interface SseOptions {
   retryMs?: number;
   /** Subscribers at most; beyond it, 503. @default 10000 */
   maxClients?: number;
+  /** Published positions, for resume and backlog; without it both are refused. */
+  positions?: Positions;
+  /** Longest line replayed from disk. @default 1048576 */
+  maxLineBytes?: number;
 }
 
 /** A request's choices, already validated. */
@@ -33,6 +56,10 @@ export interface SubscriberQuery {
   readonly grep: RegExp | null;
   readonly policy: Policy;
   readonly format: "sse" | "ndjson";
+  /** The cursor to resume from (`Last-Event-ID` or `?since=`). */
+  readonly since: DecodedCursor | null;
+  /** Last lines of each selected file to send first. */
+  readonly backlog: number | null;
 }
 
 /** A request that cannot be served as asked: the route answers 400 with the message. */
@@ -43,9 +70,35 @@ export class QueryError extends Error {
   }
 }
 
-/** Validates the query parameters of `/events`. */
-export function parseQuery(url: URL, accept: string | null): SubscriberQuery {
+/** Validates the query parameters of `/events` (and `Last-Event-ID`). */
+export function parseQuery(
+  url: URL,
+  accept: string | null,
+  lastEventId: string | null = null,
+): SubscriberQuery {
   const q = url.searchParams;
+  const sinceText = lastEventId || q.get("since") || null;
+  let since: DecodedCursor | null = null;
+  if (sinceText !== null) {
+    try {
+      since = decodeCursor(sinceText);
+    } catch (error) {
+      if (error instanceof CursorError) throw new QueryError(error.message);
+      throw error;
+    }
+  }
+  const backlogText = q.get("backlog");
+  let backlog: number | null = null;
+  if (backlogText !== null && backlogText !== "") {
+    backlog = /^\d{1,9}$/.test(backlogText) ? Number(backlogText) : NaN;
+    if (Number.isNaN(backlog)) {
+      throw new QueryError(
+        `Invalid backlog ${
+          JSON.stringify(backlogText)
+        }: use a whole number of lines, e.g. backlog=100`,
+      );
+    }
+  }
   let grep: RegExp | null = null;
   const grepText = q.get("grep");
   if (grepText !== null && grepText !== "") {
@@ -81,20 +134,40 @@ export function parseQuery(url: URL, accept: string | null): SubscriberQuery {
     grep,
     policy,
     format: wantsNdjson ? "ndjson" : "sse",
+    since,
+    backlog,
   };
+}
+
+/** Whether a followed path is in a subscriber's selection. */
+export function selectsSource(
+  query: SubscriberQuery,
+): (source: string) => boolean {
+  const { source } = query;
+  return source === null
+    ? () => true
+    : (path) => path !== "-" && matchesGlob(path, source) || path === source;
+}
+
+/** Whether a line event passes a subscriber's filters. */
+export function selectsEvent(query: SubscriberQuery): (e: Event) => boolean {
+  const inSource = selectsSource(query);
+  const { grep } = query;
+  return (e) => inSource(e.source) && (grep === null || grep.test(e.line));
 }
 
 /** Whether a message is for a subscriber that asked for `query`. */
 export function selects(query: SubscriberQuery): (m: Message) => boolean {
-  const { source, grep } = query;
+  const inSource = selectsSource(query);
+  const event = selectsEvent(query);
   return (m) => {
     if (m.type === "dropped") return true;
-    const from = m.type === "line" ? m.event.source : sourceOf(m.notice);
-    if (source !== null && (from === null || !matchesGlob(from, source))) {
+    if (m.type === "line") return event(m.event);
+    const from = sourceOf(m.notice);
+    if (query.source !== null && (from === null || !inSource(from))) {
       return false;
     }
-    if (m.type === "line" && grep !== null) return grep.test(m.event.line);
-    return m.type === "line" || query.format === "sse";
+    return query.format === "sse";
   };
 }
 
@@ -104,14 +177,21 @@ function sourceOf(n: Notice): string | null {
 
 const encoder = new TextEncoder();
 
-/** The SSE wire format of a batch: one event per message, JSON data on one line. */
-export function formatSse(messages: readonly Message[]): string {
+/**
+ * The SSE wire format of a batch: one event per message, JSON data on one
+ * line. `idOf` gives a line's `id:` (default: the event's own id); returning
+ * null skips the line (already delivered).
+ */
+export function formatSse(
+  messages: readonly Message[],
+  idOf: (e: Event) => string | null = (e) => e.id,
+): string {
   let out = "";
   for (const m of messages) {
     if (m.type === "line") {
-      out += `event: line\nid: ${m.event.id}\ndata: ${
-        JSON.stringify(m.event)
-      }\n\n`;
+      const id = idOf(m.event);
+      if (id === null) continue;
+      out += `event: line\nid: ${id}\ndata: ${JSON.stringify(m.event)}\n\n`;
     } else if (m.type === "dropped") {
       out += `event: gap\ndata: ${
         JSON.stringify({
@@ -129,11 +209,15 @@ export function formatSse(messages: readonly Message[]): string {
 }
 
 /** NDJSON for pipes: line events as on stdout, plus `{"type":"gap"}` records. */
-export function formatNdjson(messages: readonly Message[]): string {
+export function formatNdjson(
+  messages: readonly Message[],
+  idOf: (e: Event) => string | null = (e) => e.id,
+): string {
   let out = "";
   for (const m of messages) {
-    if (m.type === "line") out += JSON.stringify(m.event) + "\n";
-    else if (m.type === "dropped") {
+    if (m.type === "line") {
+      if (idOf(m.event) !== null) out += JSON.stringify(m.event) + "\n";
+    } else if (m.type === "dropped") {
       out += JSON.stringify({
         type: "gap",
         cause: "slow-subscriber",
@@ -145,12 +229,15 @@ export function formatNdjson(messages: readonly Message[]): string {
 }
 
 interface Connection {
-  readonly sub: Subscription;
+  sub: Subscription;
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
   /** When the last chunk was handed to the HTTP layer and not yet taken. */
   pendingSince: number | null;
   lastWrite: number;
 }
+
+/** Replays longer than this many rounds (queue overflow each time) go live with a gap. */
+const MAX_REPLAY_ROUNDS = 3;
 
 /** Serves `/events`; owns every connection's stream and the heartbeat timer. */
 export class SseRoute {
@@ -160,6 +247,8 @@ export class SseRoute {
   readonly #writeTimeoutMs: number;
   readonly #retryMs: number;
   readonly #maxClients: number;
+  readonly #positions: Positions | null;
+  readonly #maxLineBytes: number;
   readonly #connections = new Set<Connection>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -171,6 +260,8 @@ export class SseRoute {
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
     this.#retryMs = options.retryMs ?? 2000;
     this.#maxClients = options.maxClients ?? 10_000;
+    this.#positions = options.positions ?? null;
+    this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
   }
 
   /** Subscribers connected now. */
@@ -178,11 +269,23 @@ export class SseRoute {
     return this.#connections.size;
   }
 
+  /** Queue depth of every connected subscriber. */
+  get depths(): number[] {
+    return [...this.#connections].map((c) => c.sub.depth);
+  }
+
   /** Answers one `/events` request. */
   handle(request: Request): Response {
     let query: SubscriberQuery;
     try {
-      query = parseQuery(new URL(request.url), request.headers.get("accept"));
+      query = parseQuery(
+        new URL(request.url),
+        request.headers.get("accept"),
+        request.headers.get("last-event-id"),
+      );
+      if ((query.since || query.backlog) && !this.#positions) {
+        throw new QueryError("This server cannot replay: resume is off");
+      }
     } catch (error) {
       if (error instanceof QueryError) return text(400, error.message);
       throw error;
@@ -194,55 +297,45 @@ export class SseRoute {
         `Too many subscribers: the limit is ${this.#maxClients} (raise it with --max-clients)`,
       );
     }
-    const sub = this.#hub.subscribe({
-      capacity: this.#queue,
-      policy: query.policy,
-      accept: selects(query),
-    });
     const sse = query.format === "sse";
-    const format = sse ? formatSse : formatNdjson;
     let connection: Connection;
+    let frames: AsyncGenerator<string, void, void>;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         connection = {
-          sub,
+          sub: this.#subscribe(query),
           controller,
           pendingSince: null,
           lastWrite: performance.now(),
         };
         this.#connections.add(connection);
         this.#ensureTimer();
-        if (sse) {
-          controller.enqueue(
-            encoder.encode(`retry: ${this.#retryMs}\n: tailcast\n\n`),
-          );
-        }
+        frames = this.#frames(connection, query);
       },
       pull: async (controller) => {
         connection.pendingSince = null;
-        const batch = await sub.next(1024);
+        let next: IteratorResult<string, void>;
+        try {
+          next = await frames.next();
+        } catch (error) {
+          this.#connections.delete(connection);
+          connection.sub.close();
+          throw error;
+        }
         // Cut while waiting (write timeout, shutdown): the stream is already errored.
         if (!this.#connections.has(connection)) return;
-        if (batch === null) {
-          if (sse) {
-            controller.enqueue(encoder.encode(
-              `event: bye\ndata: ${JSON.stringify({ reason: sub.reason })}\n\n`,
-            ));
-          }
+        if (next.done) {
           controller.close();
           this.#connections.delete(connection);
           return;
         }
-        const chunk = batch.length === 0
-          ? (sse ? ": ping\n\n" : "")
-          : format(batch);
-        if (chunk.length === 0) return;
-        controller.enqueue(encoder.encode(chunk));
+        controller.enqueue(encoder.encode(next.value));
         connection.pendingSince = connection.lastWrite = performance.now();
       },
-      cancel: () => {
-        sub.close("unsubscribed");
+      cancel: async () => {
         this.#connections.delete(connection);
+        connection.sub.close("unsubscribed");
+        await frames.return();
       },
     }, { highWaterMark: 0 });
     return new Response(body, {
@@ -254,6 +347,129 @@ export class SseRoute {
         "x-accel-buffering": "no",
       },
     });
+  }
+
+  #subscribe(query: SubscriberQuery): Subscription {
+    return this.#hub.subscribe({
+      capacity: this.#queue,
+      policy: query.policy,
+      accept: selects(query),
+    });
+  }
+
+  /** What one connection is sent: preamble, replay from disk, then live batches, then `bye`. */
+  async *#frames(
+    c: Connection,
+    query: SubscriberQuery,
+  ): AsyncGenerator<string, void, void> {
+    const sse = query.format === "sse";
+    const format = sse ? formatSse : formatNdjson;
+    if (sse) yield `retry: ${this.#retryMs}\n: tailcast\n\n`;
+    let cursor: SubscriberCursor | null = null;
+    if (this.#positions) {
+      cursor = yield* this.#replay(c, query, format);
+    }
+    const idOf = (e: Event): string | null => {
+      if (!cursor || e.source === "-") return e.id;
+      const { file, offset } = parseEventId(e.id);
+      return cursor.accept(e.source, file, offset) ? cursor.text : null;
+    };
+    for (
+      let batch = await c.sub.next(1024);
+      batch;
+      batch = await c.sub.next(1024)
+    ) {
+      if (batch.length === 0) {
+        if (sse) yield ": ping\n\n";
+        continue;
+      }
+      if (cursor) {
+        for (const m of batch) {
+          if (m.type === "notice" && m.notice.kind === "truncate") {
+            cursor.restart(m.notice.source);
+          }
+        }
+      }
+      const out = format(batch, idOf);
+      if (out.length > 0) yield out;
+    }
+    if (sse) {
+      yield `event: bye\ndata: ${JSON.stringify({ reason: c.sub.reason })}\n\n`;
+    }
+  }
+
+  /** Sends what the subscriber missed from disk; returns its cursor, positioned at the seam. */
+  async *#replay(
+    c: Connection,
+    query: SubscriberQuery,
+    format: typeof formatSse,
+  ): AsyncGenerator<string, SubscriberCursor, void> {
+    const positions = this.#positions!;
+    const inSource = selectsSource(query);
+    const wanted = selectsEvent(query);
+    let since = query.since;
+    let backlog = query.backlog;
+    for (let round = 1;; round++) {
+      // Same tick as the subscription: the seam between disk and live.
+      const seam = positions.snapshot(inSource);
+      const plan = await planResume({ wanted: since, backlog, seam });
+      const cursor = plan.cursor;
+      for (const gap of plan.gaps) {
+        yield format([{
+          type: "notice",
+          notice: {
+            kind: "gap",
+            source: gap.source,
+            offset: gap.offset,
+            bytes: 0,
+            cause: gap.cause,
+          },
+        }]);
+      }
+      if (plan.ranges.length > 0) {
+        const missing: string[] = [];
+        const events = replayChunks(
+          plan.ranges,
+          (r) => missing.push(r.source),
+        )
+          .pipeThrough(new LineStream({ maxLineBytes: this.#maxLineBytes }))
+          .pipeThrough(new ParseStream());
+        for await (const batch of events) {
+          const messages: Message[] = [];
+          const ids: string[] = [];
+          for (const e of batch) {
+            const { file, offset } = parseEventId(e.id);
+            cursor.advance(e.source, file, offset);
+            if (!wanted(e)) continue;
+            messages.push({ type: "line", event: e });
+            // Each event's id is the cursor just past it.
+            ids.push(cursor.text);
+          }
+          if (messages.length > 0) {
+            let k = 0;
+            yield format(messages, () => ids[k++]);
+          }
+        }
+        for (const source of missing) {
+          yield format([{
+            type: "notice",
+            notice: {
+              kind: "gap",
+              source,
+              offset: 0,
+              bytes: 0,
+              cause: "rotated-away",
+            },
+          }]);
+        }
+      }
+      if (c.sub.dropped === 0 || round >= MAX_REPLAY_ROUNDS) return cursor;
+      // The live queue overflowed while replaying: catch up from disk again.
+      c.sub.close();
+      c.sub = this.#subscribe(query);
+      since = toDecoded(cursor.positions);
+      backlog = null;
+    }
   }
 
   /**

@@ -291,7 +291,12 @@ export class Follower {
       quietSince: performance.now(),
     };
     this.#current = reader;
-    this.#notice({ kind: "appear", source: this.source, from: offset });
+    this.#notice({
+      kind: "appear",
+      source: this.source,
+      file: id,
+      from: offset,
+    });
     await this.#drain(reader, noticed);
   }
 

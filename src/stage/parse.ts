@@ -3,7 +3,7 @@
  * U+FFFD and the event is flagged), stamps the read time, and gives every
  * event its cursor id. It never throws on input: any bytes make an event.
  */
-import { idKey } from "../source/identity.ts";
+import { eventId } from "../cursor.ts";
 import type { Event, Line } from "../types.ts";
 
 export interface ParseStreamOptions {
@@ -51,7 +51,7 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
               invalid = true;
             }
             events[i] = {
-              id: `${idKey(l.file)}:${l.end.toString(36)}`,
+              id: eventId(l.file, l.end),
               source: l.source,
               offset: l.offset,
               line: text,
