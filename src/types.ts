@@ -77,6 +77,9 @@ export type Notice =
     readonly source: string;
     readonly offset: number;
     readonly size: number;
+    /** The rotated copy the unread rest was recovered from (copytruncate). */
+    readonly copy?: string;
+    readonly recovered?: number;
   }
   | {
     readonly kind: "gap";

@@ -16,6 +16,7 @@
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
 import { fileId, type Holders, sameFile } from "./identity.ts";
+import { siblings } from "./replay.ts";
 import type { Wakeup } from "./watch.ts";
 
 export interface FollowerOptions {
@@ -50,7 +51,15 @@ interface Reader {
   offset: number;
   size: number;
   quietSince: number;
+  /** The file's first bytes and the bytes just before `offset`: how its copy is recognised after copytruncate. */
+  head: Uint8Array;
+  tail: Uint8Array;
 }
+
+/** Bytes kept to recognise a copy of the file. */
+const MARK_BYTES = 64;
+/** Newest rotated siblings checked for the copy of a truncated file. */
+const COPY_CANDIDATES = 4;
 
 const NL = 0x0a;
 
@@ -188,13 +197,18 @@ export class Follower {
       const size = (await current.file.stat()).size;
       current.size = size;
       if (size < current.offset) {
+        const offset = current.offset;
+        const copy = await this.#recoverCopy(current, noticed);
         this.#notice({
           kind: "truncate",
           source: this.source,
-          offset: current.offset,
+          offset,
           size,
+          ...(copy ? { copy: copy.path, recovered: copy.bytes } : {}),
         });
         current.offset = 0;
+        current.head = new Uint8Array(0);
+        current.tail = new Uint8Array(0);
         await current.file.seek(0, Deno.SeekMode.Start);
       }
       await this.#drain(current, noticed);
@@ -289,7 +303,10 @@ export class Follower {
       offset,
       size,
       quietSince: performance.now(),
+      head: new Uint8Array(0),
+      tail: new Uint8Array(0),
     };
+    if (offset > 0) await this.#mark(reader);
     this.#current = reader;
     this.#notice({
       kind: "appear",
@@ -308,18 +325,77 @@ export class Follower {
       if (this.#stopped) break;
       const n = await r.file.read(this.#buffer);
       if (n === null || n === 0) break;
+      const bytes = this.#buffer.slice(0, n);
       this.#controller.enqueue({
         source: this.source,
         file: r.id,
         offset: r.offset,
-        bytes: this.#buffer.slice(0, n),
+        bytes,
         noticed,
       });
+      remember(r, bytes);
       r.offset += n;
       total += n;
     }
     if (r.offset > r.size) r.size = r.offset;
     return total;
+  }
+
+  /** Reads the head and tail marks of a file opened past its start. */
+  async #mark(r: Reader): Promise<void> {
+    r.head = await readAt(r.file, 0, Math.min(MARK_BYTES, r.offset));
+    const from = Math.max(0, r.offset - MARK_BYTES);
+    r.tail = await readAt(r.file, from, r.offset - from);
+    await r.file.seek(r.offset, Deno.SeekMode.Start);
+  }
+
+  /**
+   * copytruncate: before the file restarts at 0, finds the copy just made
+   * (a sibling whose first bytes and bytes before our offset are ours) and
+   * reads what it holds past our offset, as the rest of this file.
+   */
+  async #recoverCopy(
+    r: Reader,
+    noticed: number,
+  ): Promise<{ path: string; bytes: number } | null> {
+    if (r.offset === 0 || r.head.length === 0) return null;
+    for (const s of (await siblings(this.source)).slice(0, COPY_CANDIDATES)) {
+      if (s.size < r.offset) continue;
+      let copy: Deno.FsFile | null = null;
+      try {
+        copy = await Deno.open(s.path, { read: true });
+        const head = await readAt(copy, 0, r.head.length);
+        const tail = await readAt(
+          copy,
+          r.offset - r.tail.length,
+          r.tail.length,
+        );
+        if (!equal(head, r.head) || !equal(tail, r.tail)) continue;
+        const start = r.offset;
+        const to = s.size;
+        await copy.seek(start, Deno.SeekMode.Start);
+        while (r.offset < to && !this.#stopped) {
+          await this.#room();
+          const want = Math.min(this.#buffer.length, to - r.offset);
+          const n = await copy.read(this.#buffer.subarray(0, want));
+          if (n === null || n === 0) break;
+          this.#controller.enqueue({
+            source: this.source,
+            file: r.id,
+            offset: r.offset,
+            bytes: this.#buffer.slice(0, n),
+            noticed,
+          });
+          r.offset += n;
+        }
+        return { path: s.path, bytes: r.offset - start };
+      } catch {
+        continue;
+      } finally {
+        copy?.close();
+      }
+    }
+    return null;
   }
 
   async #room(): Promise<void> {
@@ -370,6 +446,47 @@ export class Follower {
     this.#lastProblem = message;
     this.#notice({ kind: "error", source: this.source, message });
   }
+}
+
+/** Keeps the head and tail marks of a reader up to date with bytes just read. */
+function remember(r: Reader, bytes: Uint8Array): void {
+  if (r.offset < MARK_BYTES && r.head.length === r.offset) {
+    const head = new Uint8Array(Math.min(MARK_BYTES, r.offset + bytes.length));
+    head.set(r.head);
+    head.set(bytes.subarray(0, head.length - r.head.length), r.head.length);
+    r.head = head;
+  }
+  if (bytes.length >= MARK_BYTES) {
+    r.tail = bytes.slice(bytes.length - MARK_BYTES);
+  } else {
+    const keep = Math.min(r.tail.length, MARK_BYTES - bytes.length);
+    const tail = new Uint8Array(keep + bytes.length);
+    tail.set(r.tail.subarray(r.tail.length - keep));
+    tail.set(bytes, keep);
+    r.tail = tail;
+  }
+}
+
+async function readAt(
+  file: Deno.FsFile,
+  at: number,
+  length: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  await file.seek(at, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < length) {
+    const n = await file.read(out.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return out.subarray(0, got);
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Offset to start reading a file that existed at start-up. */
