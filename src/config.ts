@@ -286,6 +286,12 @@ function fromParseError(error: unknown): ConfigError {
         `Option ${name} needs a value: see tailcast --help`,
       );
     }
+    if (/ambiguous/.test(message)) {
+      return new ConfigError(
+        name,
+        `Option ${name} needs a value (write ${name}=VALUE for a value that starts with -): see tailcast --help`,
+      );
+    }
     return new ConfigError(
       name,
       `Option ${name} takes no value: see tailcast --help`,

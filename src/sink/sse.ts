@@ -17,7 +17,8 @@
  * duplicate; if its queue overflows during a long replay, the replay is
  * repeated from where it got to before going live.
  */
-import { matchesGlob } from "node:path";
+import { basename } from "node:path";
+import { GlobError, globToRegExp } from "../source/glob.ts";
 import {
   CursorError,
   decodeCursor,
@@ -52,7 +53,9 @@ export interface SseOptions {
 
 /** A request's choices, already validated. */
 export interface SubscriberQuery {
+  /** The `source=` glob: matched against the whole path, or the file name if it has no `/`. */
   readonly source: string | null;
+  readonly sourceRegex: RegExp | null;
   readonly grep: RegExp | null;
   readonly policy: Policy;
   readonly format: "sse" | "ndjson";
@@ -128,9 +131,20 @@ export function parseQuery(
   }
   const wantsNdjson = format === "ndjson" ||
     (format === null && (accept ?? "").includes("application/x-ndjson"));
-  const source = q.get("source");
+  const sourceText = q.get("source");
+  const source = sourceText === null || sourceText === "" ? null : sourceText;
+  let sourceRegex: RegExp | null = null;
+  if (source !== null) {
+    try {
+      sourceRegex = globToRegExp(source);
+    } catch (error) {
+      if (error instanceof GlobError) throw new QueryError(error.message);
+      throw error;
+    }
+  }
   return {
-    source: source === null || source === "" ? null : source,
+    source,
+    sourceRegex,
     grep,
     policy,
     format: wantsNdjson ? "ndjson" : "sse",
@@ -143,10 +157,12 @@ export function parseQuery(
 export function selectsSource(
   query: SubscriberQuery,
 ): (source: string) => boolean {
-  const { source } = query;
-  return source === null
-    ? () => true
-    : (path) => path !== "-" && matchesGlob(path, source) || path === source;
+  const { source, sourceRegex } = query;
+  if (source === null || sourceRegex === null) return () => true;
+  const byName = !source.includes("/");
+  return (path) =>
+    path === source ||
+    sourceRegex.test(byName ? basename(path) : path);
 }
 
 /** Whether a line event passes a subscriber's filters. */

@@ -3,8 +3,9 @@
  * one file whether or not it exists yet; a glob is re-expanded whenever its
  * base directory changes, so files that start to match later are picked up.
  */
-import { isAbsolute, join, matchesGlob, resolve, sep } from "node:path";
+import { isAbsolute, join, resolve, sep } from "node:path";
 import { ConfigError } from "../errors.ts";
+import { GlobError, globToRegExp, isGlob } from "./glob.ts";
 
 /** One path argument, resolved. */
 export interface Pattern {
@@ -17,9 +18,9 @@ export interface Pattern {
   readonly base: string;
   /** Directory levels below `base` a match can be at (Infinity with `**`). */
   readonly depth: number;
+  /** What a matching absolute path looks like. */
+  readonly regex: RegExp | null;
 }
-
-const GLOB_CHARS = /[*?[\]{}]/;
 
 /** Resolves a path argument against `cwd`; an unbalanced glob is a ConfigError. */
 export function parsePattern(arg: string, cwd: string): Pattern {
@@ -30,36 +31,29 @@ export function parsePattern(arg: string, cwd: string): Pattern {
     );
   }
   const path = isAbsolute(arg) ? resolve(arg) : resolve(cwd, arg);
-  if (!GLOB_CHARS.test(path)) {
-    return { arg, path, glob: false, base: path, depth: 0 };
+  if (!isGlob(path)) {
+    return { arg, path, glob: false, base: path, depth: 0, regex: null };
   }
-  checkBalanced(arg);
+  let regex: RegExp;
+  try {
+    regex = globToRegExp(path);
+  } catch (error) {
+    if (error instanceof GlobError) {
+      throw new ConfigError(
+        arg,
+        `Cannot follow ${error.message.replace(/^Invalid glob/, "the glob")}`,
+      );
+    }
+    throw error;
+  }
   const parts = path.split(sep);
-  const first = parts.findIndex((p) => GLOB_CHARS.test(p));
+  const first = parts.findIndex((p) => isGlob(p));
   const base = parts.slice(0, first).join(sep) || sep;
   const rest = parts.slice(first);
   const depth = rest.includes("**") || rest.some((p) => p.includes("**"))
     ? Infinity
     : rest.length;
-  return { arg, path, glob: true, base, depth };
-}
-
-function checkBalanced(arg: string): void {
-  let square = 0;
-  let curly = 0;
-  for (const ch of arg) {
-    if (ch === "[") square++;
-    else if (ch === "]") square--;
-    else if (ch === "{") curly++;
-    else if (ch === "}") curly--;
-    if (square < 0 || curly < 0 || square > 1) break;
-  }
-  if (square !== 0 || curly !== 0) {
-    throw new ConfigError(
-      arg,
-      `Cannot use the glob "${arg}": its brackets or braces do not balance (quote it, or escape literal characters with [ ] like "app[[].log")`,
-    );
-  }
+  return { arg, path, glob: true, base, depth, regex };
 }
 
 /** Regular files the glob matches now, in sorted order; unreadable directories are skipped. */
@@ -96,7 +90,7 @@ async function walk(
         continue;
       }
     }
-    if (isFile && matchesGlob(path, pattern.path)) found.push(path);
+    if (isFile && pattern.regex!.test(path)) found.push(path);
     else if (isDir && level < pattern.depth) {
       await walk(path, level + 1, pattern, found);
     }

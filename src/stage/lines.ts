@@ -37,6 +37,8 @@ interface Carry {
   length: number;
   /** Bytes of the pending line dropped beyond the cap. */
   dropped: number;
+  /** The last byte of the pending line, kept or dropped: a `\r` there ends a CRLF. */
+  lastByte: number | undefined;
 }
 
 const NL = 0x0a;
@@ -107,6 +109,7 @@ export class LineStream extends TransformStream<Chunk, Line[]> {
       parts: [],
       length: 0,
       dropped: 0,
+      lastByte: undefined,
     };
     const out: Line[] = [];
     const { bytes } = chunk;
@@ -143,6 +146,7 @@ export class LineStream extends TransformStream<Chunk, Line[]> {
       carry.length += kept;
     }
     carry.dropped += tail.length - kept;
+    carry.lastByte = tail[tail.length - 1];
   }
 
   #line(
@@ -154,11 +158,7 @@ export class LineStream extends TransformStream<Chunk, Line[]> {
   ): Line {
     // Whole length of the line as written, terminator excluded.
     let total = carry.length + carry.dropped + last.length;
-    const lastByte = last.length > 0
-      ? last[last.length - 1]
-      : carry.dropped === 0 && carry.length > 0
-      ? carry.parts[carry.parts.length - 1].at(-1)
-      : undefined;
+    const lastByte = last.length > 0 ? last[last.length - 1] : carry.lastByte;
     const crlf = !partial && lastByte === CR;
     if (crlf) total -= 1;
     const keep = Math.min(total, this.#max);
@@ -198,6 +198,7 @@ export class LineStream extends TransformStream<Chunk, Line[]> {
     carry.parts = [];
     carry.length = 0;
     carry.dropped = 0;
+    carry.lastByte = undefined;
     return line;
   }
 }

@@ -28,6 +28,7 @@ export class Merge<T> {
   #controller!: ReadableStreamDefaultController<T>;
   #room: PromiseWithResolvers<void> | null = null;
   #pumps = new Set<Promise<void>>();
+  #readers = new Set<ReadableStreamDefaultReader<T>>();
   #closing = false;
   #cancelled = false;
   #finished = false;
@@ -39,9 +40,13 @@ export class Merge<T> {
           this.#controller = controller;
         },
         pull: () => this.#wake(),
-        cancel: () => {
+        cancel: (reason) => {
           this.#cancelled = true;
           this.#wake();
+          // Inputs waiting for data (a quiet file) must stop too.
+          for (const reader of this.#readers) {
+            reader.cancel(reason).catch(() => {});
+          }
         },
       },
       new CountQueuingStrategy({ highWaterMark: options.highWaterMark ?? 4 }),
@@ -53,10 +58,24 @@ export class Merge<T> {
     if (this.#closing) {
       throw new TypeError("Cannot add a stream to a merge that was closed");
     }
-    const pump = this.#pump(stream).finally(() => {
-      this.#pumps.delete(pump);
-      this.#maybeFinish();
-    });
+    const pump = this.#pump(stream)
+      .catch((error) => {
+        // One failed input ends the merge with its error; the others are cancelled.
+        if (this.#cancelled) return;
+        this.#cancelled = true;
+        try {
+          this.#controller.error(error);
+        } catch {
+          // Already closed or errored.
+        }
+        for (const reader of this.#readers) {
+          reader.cancel(error).catch(() => {});
+        }
+      })
+      .finally(() => {
+        this.#pumps.delete(pump);
+        this.#maybeFinish();
+      });
     this.#pumps.add(pump);
   }
 
@@ -68,6 +87,7 @@ export class Merge<T> {
 
   async #pump(stream: ReadableStream<T>): Promise<void> {
     const reader = stream.getReader();
+    this.#readers.add(reader);
     try {
       while (!this.#cancelled) {
         while (!this.#cancelled && (this.#controller.desiredSize ?? 0) <= 0) {
@@ -76,11 +96,12 @@ export class Merge<T> {
         }
         if (this.#cancelled) break;
         const { done, value } = await reader.read();
-        if (done) return;
+        if (done || this.#cancelled) break;
         this.#controller.enqueue(value);
       }
-      await reader.cancel();
+      if (this.#cancelled) await reader.cancel();
     } finally {
+      this.#readers.delete(reader);
       reader.releaseLock();
     }
   }

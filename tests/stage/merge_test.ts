@@ -1,0 +1,198 @@
+import assert from "node:assert/strict";
+import { Merge } from "../../src/stage/merge.ts";
+import { waitFor } from "../_fixtures/wait.ts";
+
+/** Lets every pending microtask and a few timer turns run. */
+async function settle(turns = 10): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+/** An infinite source that counts how often it is pulled and whether it was cancelled. */
+function counting(): {
+  stream: ReadableStream<number>;
+  pulls: () => number;
+  cancelled: () => boolean;
+} {
+  let pulls = 0;
+  let cancelled = false;
+  const stream = new ReadableStream<number>({
+    pull(controller) {
+      pulls++;
+      controller.enqueue(pulls);
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  return { stream, pulls: () => pulls, cancelled: () => cancelled };
+}
+
+/** A source fed by hand. */
+function manual(): {
+  stream: ReadableStream<number>;
+  controller: ReadableStreamDefaultController<number>;
+  cancelled: () => boolean;
+} {
+  let controller!: ReadableStreamDefaultController<number>;
+  let cancelled = false;
+  const stream = new ReadableStream<number>({
+    start(c) {
+      controller = c;
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  return { stream, controller, cancelled: () => cancelled };
+}
+
+/** Tracks whether a promise has settled. */
+function track<T>(promise: Promise<T>): { settled: () => boolean } {
+  let settled = false;
+  promise.then(() => settled = true, () => settled = true);
+  return { settled: () => settled };
+}
+
+Deno.test("Merge pulls a fast infinite source only a bounded number of times while nobody reads", async () => {
+  const merge = new Merge<number>({ highWaterMark: 4 });
+  const sources = [counting(), counting(), counting()];
+  for (const s of sources) merge.add(s.stream);
+  await settle(20);
+  const total = () => sources.reduce((n, s) => n + s.pulls(), 0);
+  const idle = total();
+  // 4 queued on the output, plus at most a couple buffered per source.
+  assert.ok(idle >= 4 && idle <= 4 + 3 * 3, `pulled ${idle} times`);
+  await settle(20);
+  assert.equal(total(), idle, "kept pulling without a reader");
+
+  const reader = merge.readable.getReader();
+  for (let i = 0; i < 50; i++) await reader.read();
+  await settle(5);
+  assert.ok(total() <= 50 + 4 + 3 * 3, `pulled ${total()} times for 50 reads`);
+  await reader.cancel();
+  await waitFor(() => sources.every((s) => s.cancelled()), "inputs cancelled");
+});
+
+Deno.test("Merge delivers one input's values in order", async () => {
+  const merge = new Merge<number>();
+  merge.add(ReadableStream.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
+  merge.close();
+  assert.deepEqual(await Array.fromAsync(merge.readable), [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+  ]);
+});
+
+Deno.test("Merge merges inputs added while it runs", async () => {
+  const merge = new Merge<string>();
+  merge.add(ReadableStream.from(["a1", "a2"]));
+  const reader = merge.readable.getReader();
+  assert.deepEqual(
+    [(await reader.read()).value, (await reader.read()).value],
+    ["a1", "a2"],
+  );
+  merge.add(ReadableStream.from(["b1", "b2"]));
+  merge.add(ReadableStream.from(["c1"]));
+  merge.close();
+  const rest: string[] = [];
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    rest.push(r.value);
+  }
+  assert.deepEqual(rest.sort(), ["b1", "b2", "c1"]);
+  assert.throws(() => merge.add(ReadableStream.from(["late"])), TypeError);
+});
+
+Deno.test("Merge close() ends the output only after every input has ended", async () => {
+  const merge = new Merge<number>();
+  const input = manual();
+  merge.add(input.stream);
+  merge.close();
+  const reader = merge.readable.getReader();
+  const first = reader.read();
+  await settle();
+  assert.equal(track(first).settled(), false);
+  input.controller.enqueue(7);
+  assert.deepEqual(await first, { done: false, value: 7 });
+  const second = reader.read();
+  const secondState = track(second);
+  await settle();
+  assert.equal(secondState.settled(), false, "ended while an input was open");
+  input.controller.close();
+  assert.deepEqual(await second, { done: true, value: undefined });
+});
+
+Deno.test("Merge close() with no inputs ends the output at once", async () => {
+  const merge = new Merge<number>();
+  merge.close();
+  assert.deepEqual(await Array.fromAsync(merge.readable), []);
+});
+
+Deno.test("Merge cancel stops inputs that are waiting for room", async () => {
+  const merge = new Merge<number>({ highWaterMark: 2 });
+  const a = counting();
+  const b = counting();
+  merge.add(a.stream);
+  merge.add(b.stream);
+  const reader = merge.readable.getReader();
+  await reader.read();
+  await settle();
+  await reader.cancel();
+  await waitFor(() => a.cancelled() && b.cancelled(), "both inputs cancelled");
+  const pulls = a.pulls() + b.pulls();
+  await settle();
+  assert.equal(a.pulls() + b.pulls(), pulls, "pulled after cancel");
+});
+
+Deno.test("Merge cancel stops an idle input whose read is pending", async () => {
+  const merge = new Merge<number>();
+  const input = manual();
+  merge.add(input.stream);
+  const reader = merge.readable.getReader();
+  const pending = reader.read();
+  await settle();
+  await reader.cancel();
+  assert.deepEqual(await pending, { done: true, value: undefined });
+  // A follower waiting for its file to change must be told to stop now, not
+  // at its next chunk.
+  await waitFor(input.cancelled, "the idle input to be cancelled", 1000);
+});
+
+Deno.test("Merge does not throw when an input yields a value after the output was cancelled", async () => {
+  const rejections: unknown[] = [];
+  const onRejection = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    rejections.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  try {
+    const merge = new Merge<number>();
+    const input = manual();
+    merge.add(input.stream);
+    const reader = merge.readable.getReader();
+    const pending = reader.read();
+    await settle();
+    await reader.cancel();
+    await pending;
+    // The input had a read outstanding; its answer arrives after the cancel.
+    try {
+      input.controller.enqueue(1);
+      input.controller.close();
+    } catch {
+      // Cancelled already: fine.
+    }
+    await settle();
+    assert.deepEqual(rejections.map(String), []);
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+  }
+});
