@@ -88,6 +88,7 @@ export async function main(args: readonly string[]): Promise<number> {
       writeTimeoutMs: config.writeTimeoutMs,
       positions: service.positions,
       maxLineBytes: config.maxLineBytes,
+      stdin: config.paths.includes("-"),
     });
     const app = createApp({
       tail: service.tail,

@@ -49,6 +49,8 @@ export interface SseOptions {
   positions?: Positions;
   /** Longest line replayed from disk. @default 1048576 */
   maxLineBytes?: number;
+  /** Standard input is followed: its lines cannot be read back after an overflow. */
+  stdin?: boolean;
 }
 
 /** A request's choices, already validated. */
@@ -252,9 +254,6 @@ interface Connection {
   lastWrite: number;
 }
 
-/** Replays longer than this many rounds (queue overflow each time) go live with a gap. */
-const MAX_REPLAY_ROUNDS = 3;
-
 /** Serves `/events`; owns every connection's stream and the heartbeat timer. */
 export class SseRoute {
   readonly #hub: Hub;
@@ -265,6 +264,7 @@ export class SseRoute {
   readonly #maxClients: number;
   readonly #positions: Positions | null;
   readonly #maxLineBytes: number;
+  readonly #stdin: boolean;
   readonly #connections = new Set<Connection>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -278,6 +278,7 @@ export class SseRoute {
     this.#maxClients = options.maxClients ?? 10_000;
     this.#positions = options.positions ?? null;
     this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
+    this.#stdin = options.stdin ?? false;
   }
 
   /** Subscribers connected now. */
@@ -383,7 +384,13 @@ export class SseRoute {
     if (sse) yield `retry: ${this.#retryMs}\n: tailcast\n\n`;
     let cursor: SubscriberCursor | null = null;
     if (this.#positions) {
-      cursor = yield* this.#replay(c, query, format);
+      cursor = yield* this.#replay(
+        c,
+        query,
+        format,
+        query.since,
+        query.backlog,
+      );
     }
     const idOf = (e: Event): string | null => {
       if (!cursor || e.source === "-") return e.id;
@@ -397,6 +404,19 @@ export class SseRoute {
     ) {
       if (batch.length === 0) {
         if (sse) yield ": ping\n\n";
+        continue;
+      }
+      if (cursor && batch[0].type === "dropped") {
+        // The queue overflowed, but the files still hold what was dropped:
+        // catch up from them (stdin lines are not on disk: say they are gone).
+        if (this.#stdin) yield format([batch[0]]);
+        cursor = yield* this.#replay(
+          c,
+          query,
+          format,
+          toDecoded(cursor.positions),
+          null,
+        );
         continue;
       }
       if (cursor) {
@@ -419,13 +439,16 @@ export class SseRoute {
     c: Connection,
     query: SubscriberQuery,
     format: typeof formatSse,
+    since: DecodedCursor | null,
+    backlog: number | null,
   ): AsyncGenerator<string, SubscriberCursor, void> {
     const positions = this.#positions!;
     const inSource = selectsSource(query);
     const wanted = selectsEvent(query);
-    let since = query.since;
-    let backlog = query.backlog;
-    for (let round = 1;; round++) {
+    // Until a round ends without the live queue overflowing, read from disk.
+    for (;;) {
+      c.sub.close();
+      c.sub = this.#subscribe(query);
       // Same tick as the subscription: the seam between disk and live.
       const seam = positions.snapshot(inSource);
       const plan = await planResume({ wanted: since, backlog, seam });
@@ -479,10 +502,7 @@ export class SseRoute {
           }]);
         }
       }
-      if (c.sub.dropped === 0 || round >= MAX_REPLAY_ROUNDS) return cursor;
-      // The live queue overflowed while replaying: catch up from disk again.
-      c.sub.close();
-      c.sub = this.#subscribe(query);
+      if (c.sub.dropped === 0 || c.sub.reason !== null) return cursor;
       since = toDecoded(cursor.positions);
       backlog = null;
     }
