@@ -149,9 +149,11 @@ const tailcastSse: Subject = {
     return {
       pid: p.child.pid,
       async stop() {
-        abort.abort();
-        await reading;
+        // Stopping the server ends the stream (it sends `bye`); the abort is a backstop.
         await p.stop();
+        const timer = setTimeout(() => abort.abort(), 2000);
+        await reading;
+        clearTimeout(timer);
       },
     };
   },
