@@ -10,6 +10,7 @@ import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { Service } from "./src/service.ts";
 import { SseRoute } from "./src/sink/sse.ts";
+import { StateError } from "./src/source/state.ts";
 
 /** tailcast's version and the runtime's. */
 export const VERSION = `tailcast ${meta.version} (deno ${Deno.version.deno})`;
@@ -71,7 +72,10 @@ export async function main(args: readonly string[]): Promise<number> {
     });
   } catch (error) {
     await stopDemo(demo, demoAbort);
-    if (error instanceof SourceError || error instanceof ConfigError) {
+    if (
+      error instanceof SourceError || error instanceof ConfigError ||
+      error instanceof StateError
+    ) {
       log(`tailcast: ${error.message}`);
       return 2;
     }
@@ -91,6 +95,7 @@ export async function main(args: readonly string[]): Promise<number> {
       stdin: config.paths.includes("-"),
     });
     const app = createApp({
+      state: service.state,
       tail: service.tail,
       sse,
       positions: service.positions,

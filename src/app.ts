@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import type { Positions } from "./sink/positions.ts";
 import type { SseRoute } from "./sink/sse.ts";
+import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
 
 export interface AppParts {
@@ -18,6 +19,7 @@ export interface AppParts {
   version: string;
   token?: string | null;
   corsOrigin?: string | null;
+  state?: StateStore | null;
 }
 
 /** Builds the Hono app over the running parts. */
@@ -57,7 +59,10 @@ export function createApp(parts: AppParts): Hono {
     });
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw));
-  app.get("/sources", (c) => c.json({ sources: sources(parts) }));
+  app.get(
+    "/sources",
+    (c) => c.json({ sources: sources(parts), state: state(parts) }),
+  );
   app.get("/healthz", (c) => {
     const { mode, reason } = parts.tail.mode;
     return c.json({
@@ -66,6 +71,7 @@ export function createApp(parts: AppParts): Hono {
       watch: { mode, reason },
       subscribers: parts.sse.clients,
       sources: sources(parts),
+      state: state(parts),
     });
   });
   app.get(
@@ -76,6 +82,21 @@ export function createApp(parts: AppParts): Hono {
       ),
   );
   return app;
+}
+
+function state(parts: AppParts) {
+  const store = parts.state;
+  if (!store) return null;
+  return {
+    path: store.path,
+    lastSaved: store.lastSaved?.toISOString() ?? null,
+    cursors: store.cursors.map((c) => ({
+      source: c.source,
+      dev: c.file.dev,
+      ino: c.file.ino,
+      offset: c.offset,
+    })),
+  };
 }
 
 function digest(text: string): Uint8Array {

@@ -33,6 +33,10 @@ export interface Config {
   readonly heartbeatMs: number;
   /** A client write taking longer than this ends the subscriber, ms. */
   readonly writeTimeoutMs: number;
+  /** Where cursors are kept across restarts; null keeps none. */
+  readonly state: string | null;
+  /** Start without the saved cursors (and overwrite the state file). */
+  readonly stateReset: boolean;
 }
 
 /** What the command line asks for. */
@@ -63,6 +67,8 @@ const OPTIONS = {
   "cors-origin": { type: "string" },
   heartbeat: { type: "string" },
   "write-timeout": { type: "string" },
+  state: { type: "string" },
+  "state-reset": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -91,6 +97,10 @@ Options:
                        of watching filesystem events
   --max-line-bytes N   cut longer lines, flagged truncated (default: ${DEFAULT_MAX_LINE_BYTES})
   --demo               write a synthetic log to a temporary directory and follow it
+  --state PATH         keep each file's cursor in PATH and resume from it after a
+                       restart (saved every second and at shutdown)
+  --state-reset        start without the saved cursors (a corrupted state file is
+                       otherwise an error)
 
 Server:
   --queue N            events queued per subscriber before its policy applies
@@ -193,7 +203,15 @@ export function parseCommandLine(
     writeTimeoutMs: values["write-timeout"] === undefined
       ? 30_000
       : integer("--write-timeout", values["write-timeout"], 1, 86_400) * 1000,
+    state: statePath(values.state),
+    stateReset: values["state-reset"] ?? false,
   };
+  if (config.stateReset && config.state === null) {
+    throw new ConfigError(
+      "--state-reset",
+      "Option --state-reset needs --state PATH: it resets that file",
+    );
+  }
   return { kind: "run", config: Object.freeze(config) };
 }
 
@@ -217,6 +235,17 @@ function startAt(from: string | undefined, lines: string | undefined): StartAt {
     };
   }
   return from === "start" ? { kind: "start" } : { kind: "end" };
+}
+
+function statePath(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  if (value === "" || value.endsWith("/")) {
+    throw new ConfigError(
+      "--state",
+      `Invalid --state "${value}": give a file path, e.g. /var/lib/tailcast/state.json`,
+    );
+  }
+  return value;
 }
 
 function token(value: string | undefined): string | null {

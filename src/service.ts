@@ -15,6 +15,8 @@ import { Hub } from "./sink/hub.ts";
 import { isLine, writeNdjson } from "./sink/ndjson.ts";
 import { Positions } from "./sink/positions.ts";
 import { formatNotice } from "./sink/notices.ts";
+import { parseEventId } from "./cursor.ts";
+import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
 import { LineStream } from "./stage/lines.ts";
@@ -36,6 +38,8 @@ export interface ServiceOptions {
 
 /** Lines the stdout sink may have queued before the pipeline waits for it. */
 const STDOUT_QUEUE = 8192;
+/** How often changed cursors are written to the state file. */
+const STATE_SAVE_MS = 1000;
 
 export class Service {
   readonly hub = new Hub();
@@ -47,6 +51,9 @@ export class Service {
   #pipeline: Promise<void> = Promise.resolve();
   #stdout: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | null = null;
+  #state: StateStore | null = null;
+  #saveTimer: ReturnType<typeof setInterval> | null = null;
+  #saveProblem = "";
 
   private constructor(options: ServiceOptions) {
     this.#options = options;
@@ -64,6 +71,11 @@ export class Service {
     return this.#tail;
   }
 
+  /** The cursor store, with `--state`. */
+  get state(): StateStore | null {
+    return this.#state;
+  }
+
   /** Aborted when the service stops. */
   get signal(): AbortSignal {
     return this.#abort.signal;
@@ -72,6 +84,10 @@ export class Service {
   async #start(): Promise<void> {
     const { config } = this.#options;
     const notice = (n: Notice) => this.#notice(n);
+    const state = config.state === null
+      ? null
+      : await StateStore.open(config.state, config.stateReset);
+    this.#state = state;
     this.#tail = await Tail.start({
       paths: config.paths,
       startAt: config.startAt,
@@ -81,19 +97,34 @@ export class Service {
       cwd: this.#options.cwd,
       watchFs: this.#options.watchFs,
       rotateWaitMs: this.#options.rotateWaitMs,
+      saved: state ? (source) => state.saved(source) : undefined,
+      onForget: state
+        ? (source, file) => state.forget(source, file)
+        : undefined,
     });
+    // Cursors advance only past what reached the durable sink (stdout), or
+    // past what was published when there is none.
+    const delivered = state
+      ? (events: readonly Event[]) => this.#delivered(events)
+      : undefined;
+    if (state) {
+      this.#saveTimer = setInterval(() => this.#save(), STATE_SAVE_MS);
+    }
     if (config.stdout) {
       const sub = this.hub.subscribe({
         capacity: STDOUT_QUEUE,
         policy: "block",
         accept: isLine,
       });
-      this.#stdout = writeNdjson(sub, this.#options.stdout).catch((error) => {
-        this.#options.log(`tailcast: stdout: ${error}`);
-      });
+      this.#stdout = writeNdjson(sub, this.#options.stdout, delivered).catch(
+        (error) => {
+          this.#options.log(`tailcast: stdout: ${error}`);
+        },
+      );
     }
     const hub = this.hub;
     const positions = this.positions;
+    const published = config.stdout ? undefined : delivered;
     this.#pipeline = this.#tail.readable
       .pipeThrough(
         new LineStream({
@@ -118,6 +149,7 @@ export class Service {
               await hub.ready(part.length);
               for (const event of part) positions.record(event);
               hub.publish(part.map((event) => ({ type: "line", event })));
+              published?.(part);
             }
           },
         }, new CountQueuingStrategy({ highWaterMark: 1 })),
@@ -134,6 +166,32 @@ export class Service {
     this.hub.publish([{ type: "notice", notice: n }]);
   }
 
+  #delivered(events: readonly Event[]): void {
+    const state = this.#state!;
+    for (const e of events) {
+      if (e.source === "-") continue;
+      const { file, offset } = parseEventId(e.id);
+      state.delivered(
+        e.source,
+        file,
+        this.#tail.headOf(file) ?? new Uint8Array(0),
+        offset,
+      );
+    }
+  }
+
+  /** Writes changed cursors; a failure is reported once and retried next time. */
+  async #save(): Promise<void> {
+    try {
+      await this.#state?.save();
+      this.#saveProblem = "";
+    } catch (error) {
+      const message = `tailcast: ${(error as Error).message}`;
+      if (message !== this.#saveProblem) this.#options.log(message);
+      this.#saveProblem = message;
+    }
+  }
+
   /** Stops reading, flushes what was read to the sinks, closes everything. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -141,6 +199,9 @@ export class Service {
       await this.#tail.done;
       await this.#pipeline;
       await this.#stdout;
+      if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
+      this.#saveTimer = null;
+      await this.#save();
     })();
     return this.#stopping;
   }

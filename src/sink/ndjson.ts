@@ -27,13 +27,17 @@ export function isLine(message: Message): boolean {
 export async function writeNdjson(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
+  onWritten: (events: readonly Event[]) => void = () => {},
 ): Promise<void> {
   const writer = writable.getWriter();
   try {
     for (let batch = await sub.next(); batch; batch = await sub.next()) {
       const events: Event[] = [];
       for (const m of batch) if (m.type === "line") events.push(m.event);
-      if (events.length > 0) await writer.write(ndjson(events));
+      if (events.length > 0) {
+        await writer.write(ndjson(events));
+        onWritten(events);
+      }
     }
     await writer.close();
   } catch (error) {

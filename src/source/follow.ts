@@ -15,8 +15,15 @@
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
-import { fileId, type Holders, sameFile } from "./identity.ts";
+import { fileId, type Holders, idKey, sameFile } from "./identity.ts";
 import { siblings } from "./replay.ts";
+import {
+  type Candidate,
+  decideStart,
+  FINGERPRINT_BYTES,
+  type SavedFile,
+  withHead,
+} from "./state.ts";
 import type { Wakeup } from "./watch.ts";
 
 export interface FollowerOptions {
@@ -36,6 +43,14 @@ export interface FollowerOptions {
   maxRotated?: number;
   /** Chunks queued before reading pauses. @default 4 */
   highWaterMark?: number;
+  /** Cursors saved by the previous run for this path (`--state`). */
+  saved?: readonly SavedFile[];
+  /** Told each file's first bytes (its fingerprint) as they become known. */
+  onHead?: (file: FileId, head: Uint8Array) => void;
+  /** Told when a saved cursor's file is gone for good. */
+  onForget?: (file: FileId) => void;
+  /** Told when a rotated-away file was read to its end and closed, at that offset. */
+  onFinish?: (file: FileId, offset: number) => void;
 }
 
 /** Where a follower is in the file it currently follows. */
@@ -56,8 +71,8 @@ interface Reader {
   tail: Uint8Array;
 }
 
-/** Bytes kept to recognise a copy of the file. */
-const MARK_BYTES = 64;
+/** Bytes kept to recognise a copy of the file (and to fingerprint it, see state.ts). */
+const MARK_BYTES = FINGERPRINT_BYTES;
 /** Newest rotated siblings checked for the copy of a truncated file. */
 const COPY_CANDIDATES = 4;
 
@@ -108,6 +123,12 @@ export class Follower {
   #stopped = false;
   #lastProblem = "";
   #missing = false;
+  #saved: readonly SavedFile[];
+  /** Offset the saved state decided for the file under the path, until it is opened. */
+  #restored: number | null = null;
+  readonly #onHead: (file: FileId, head: Uint8Array) => void;
+  readonly #onForget: (file: FileId) => void;
+  readonly #onFinish: (file: FileId, offset: number) => void;
   readonly #done: Promise<void>;
 
   constructor(options: FollowerOptions) {
@@ -120,6 +141,10 @@ export class Follower {
     this.#buffer = new Uint8Array(options.readBytes ?? 256 * 1024);
     this.#rotateWaitMs = options.rotateWaitMs ?? 1000;
     this.#maxRotated = options.maxRotated ?? 8;
+    this.#saved = options.saved ?? [];
+    this.#onHead = options.onHead ?? (() => {});
+    this.#onForget = options.onForget ?? (() => {});
+    this.#onFinish = options.onFinish ?? (() => {});
     this.readable = new ReadableStream<Chunk>(
       {
         start: (controller) => {
@@ -218,6 +243,7 @@ export class Follower {
     this.#first = false;
     const info = await this.#statPath();
     if (info === undefined) return;
+    if (this.#saved.length > 0) await this.#restore(info, noticed);
     if (current && (info === null || !sameFile(current.id, fileId(info)))) {
       const gone = (await current.file.stat()).nlink === 0;
       this.#notice({
@@ -293,9 +319,12 @@ export class Follower {
     let offset = 0;
     if (resume !== undefined && resume <= size) {
       offset = resume;
+    } else if (this.#restored !== null) {
+      offset = Math.min(this.#restored, size);
     } else if (first) {
       offset = await startOffset(file, size, this.#startAt);
     }
+    this.#restored = null;
     await file.seek(offset, Deno.SeekMode.Start);
     const reader: Reader = {
       file,
@@ -317,6 +346,77 @@ export class Follower {
     await this.#drain(reader, noticed);
   }
 
+  /**
+   * First check with cursors saved by the previous run: drain the rotated
+   * files they point to (found by identity and fingerprint among the
+   * path's siblings) and decide where the file under the path resumes.
+   */
+  async #restore(info: Deno.FileInfo | null, noticed: number): Promise<void> {
+    const saved = this.#saved;
+    this.#saved = [];
+    const now = info
+      ? await withHead({
+        path: this.source,
+        size: info.size,
+        mtime: info.mtime?.getTime() ?? 0,
+        file: fileId(info),
+      })
+      : null;
+    const wanted = new Set(saved.map((s) => idKey(s.file)));
+    const candidates: Candidate[] = [];
+    for (const s of await siblings(this.source)) {
+      if (!wanted.has(idKey(s.file))) continue;
+      const c = await withHead(s);
+      if (c) candidates.push(c);
+    }
+    const decision = decideStart(saved, now, candidates);
+    for (const note of decision.notes) {
+      if (note.kind === "vanish") this.#onForget(note.file);
+      this.#notice({
+        kind: "gap",
+        source: this.source,
+        offset: note.offset,
+        bytes: note.bytes,
+        cause: note.cause,
+      });
+    }
+    for (const d of decision.drain) {
+      if (!this.#holders.claim(d.file, this.source)) continue;
+      let file: Deno.FsFile;
+      try {
+        file = await Deno.open(d.path, { read: true });
+        if (!sameFile(fileId(await file.stat()), d.file)) {
+          file.close();
+          this.#holders.drop(d.file, this.source);
+          continue;
+        }
+      } catch {
+        this.#holders.drop(d.file, this.source);
+        continue;
+      }
+      const size = (await file.stat()).size;
+      const r: Reader = {
+        file,
+        id: d.file,
+        offset: d.offset,
+        size,
+        quietSince: performance.now(),
+        head: new Uint8Array(0),
+        tail: new Uint8Array(0),
+      };
+      await this.#mark(r);
+      this.#notice({
+        kind: "appear",
+        source: this.source,
+        file: d.file,
+        from: d.offset,
+      });
+      this.#rotated.push(r);
+      await this.#drain(r, noticed);
+    }
+    this.#restored = decision.offset;
+  }
+
   /** Reads `r` from its offset to EOF, waiting while the queue is full. Returns bytes read. */
   async #drain(r: Reader, noticed: number): Promise<number> {
     let total = 0;
@@ -333,7 +433,7 @@ export class Follower {
         bytes,
         noticed,
       });
-      remember(r, bytes);
+      if (remember(r, bytes)) this.#onHead(r.id, r.head);
       r.offset += n;
       total += n;
     }
@@ -344,6 +444,7 @@ export class Follower {
   /** Reads the head and tail marks of a file opened past its start. */
   async #mark(r: Reader): Promise<void> {
     r.head = await readAt(r.file, 0, Math.min(MARK_BYTES, r.offset));
+    this.#onHead(r.id, r.head);
     const from = Math.max(0, r.offset - MARK_BYTES);
     r.tail = await readAt(r.file, from, r.offset - from);
     await r.file.seek(r.offset, Deno.SeekMode.Start);
@@ -420,6 +521,7 @@ export class Follower {
     } catch {
       // The consumer is gone; nothing to tell it.
     }
+    this.#onFinish(r.id, r.offset);
     this.#close(r);
   }
 
@@ -448,13 +550,15 @@ export class Follower {
   }
 }
 
-/** Keeps the head and tail marks of a reader up to date with bytes just read. */
-function remember(r: Reader, bytes: Uint8Array): void {
+/** Keeps the head and tail marks of a reader up to date with bytes just read; true when the head grew. */
+function remember(r: Reader, bytes: Uint8Array): boolean {
+  let grew = false;
   if (r.offset < MARK_BYTES && r.head.length === r.offset) {
     const head = new Uint8Array(Math.min(MARK_BYTES, r.offset + bytes.length));
     head.set(r.head);
     head.set(bytes.subarray(0, head.length - r.head.length), r.head.length);
     r.head = head;
+    grew = true;
   }
   if (bytes.length >= MARK_BYTES) {
     r.tail = bytes.slice(bytes.length - MARK_BYTES);
@@ -465,6 +569,7 @@ function remember(r: Reader, bytes: Uint8Array): void {
     tail.set(bytes, keep);
     r.tail = tail;
   }
+  return grew;
 }
 
 async function readAt(

@@ -7,10 +7,17 @@
  */
 import { dirname } from "node:path";
 import { SourceError } from "../errors.ts";
-import type { Chunk, NoticeSink, StartAt, WatchMode } from "../types.ts";
+import type {
+  Chunk,
+  FileId,
+  NoticeSink,
+  StartAt,
+  WatchMode,
+} from "../types.ts";
 import { expand, parsePattern, type Pattern } from "./discover.ts";
 import { Follower, type Position } from "./follow.ts";
-import { Holders } from "./identity.ts";
+import { Holders, idKey } from "./identity.ts";
+import type { SavedFile } from "./state.ts";
 import { stdinChunks } from "./stdin.ts";
 import { Merge } from "../stage/merge.ts";
 import { Watcher, type WatcherOptions } from "./watch.ts";
@@ -32,7 +39,16 @@ export interface TailOptions {
   watchFs?: WatcherOptions["watchFs"];
   /** Safety-net poll interval while watching events. @default 1000 */
   safetyPollMs?: number;
+  /** Cursors the previous run saved for a path (`--state`). */
+  saved?: (source: string) => readonly SavedFile[];
+  /** A saved cursor's file is gone for good. */
+  onForget?: (source: string, file: FileId) => void;
+  /** A rotated-away file was read to its end (`offset`) and closed. */
+  onFinish?: (source: string, file: FileId, offset: number) => void;
 }
+
+/** Fingerprints remembered at most. */
+const MAX_HEADS = 4096;
 
 /** What `/healthz` and `/sources` tell about one followed path. */
 export interface SourceStatus {
@@ -69,6 +85,8 @@ export class Tail {
   readonly #merge = new Merge<Chunk>();
   readonly #followers = new Map<string, Follower>();
   readonly #scans: Promise<void>[] = [];
+  /** First bytes of each file read, by identity (bounded): the fingerprints cursors are saved with. */
+  readonly #heads = new Map<string, Uint8Array>();
   #done: Promise<void> = Promise.resolve();
 
   private constructor(options: TailOptions) {
@@ -113,6 +131,11 @@ export class Tail {
     }));
   }
 
+  /** The first bytes of a file being read, if known. */
+  headOf(file: FileId): Uint8Array | undefined {
+    return this.#heads.get(idKey(file));
+  }
+
   /** Resolves once every follower and scan stopped and the watcher is closed. */
   get done(): Promise<void> {
     return this.#done;
@@ -147,6 +170,18 @@ export class Tail {
       notice: this.#options.notice,
       signal: this.#options.signal,
       rotateWaitMs: this.#options.rotateWaitMs,
+      saved: this.#options.saved?.(path) ?? [],
+      onHead: (file, head) => {
+        const key = idKey(file);
+        this.#heads.delete(key);
+        this.#heads.set(key, head);
+        if (this.#heads.size > MAX_HEADS) {
+          const oldest = this.#heads.keys().next().value;
+          if (oldest !== undefined) this.#heads.delete(oldest);
+        }
+      },
+      onForget: (file) => this.#options.onForget?.(path, file),
+      onFinish: (file, offset) => this.#options.onFinish?.(path, file, offset),
     });
     this.#followers.set(path, follower);
     this.#merge.add(follower.readable);
