@@ -9,7 +9,7 @@ import { type Config, parseCommandLine, USAGE } from "./src/config.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { Service } from "./src/service.ts";
-import { SseRoute } from "./src/sink/sse.ts";
+import { SseRoute, SubscriberEnded } from "./src/sink/sse.ts";
 import { StateError } from "./src/source/state.ts";
 
 /** tailcast's version and the runtime's. */
@@ -53,7 +53,17 @@ export async function main(args: readonly string[]): Promise<number> {
   const demoAbort = new AbortController();
   let demo: { path: string; done: Promise<void>; dir: string } | null = null;
   if (config.demo) {
-    const dir = await Deno.makeTempDir({ prefix: "tailcast-demo-" });
+    let dir: string;
+    try {
+      dir = await Deno.makeTempDir({ prefix: "tailcast-demo-" });
+    } catch (error) {
+      log(
+        `tailcast: Cannot start the demo: it writes its log to a temporary directory, which is not allowed here (${
+          error instanceof Error ? error.message : error
+        }); run it with deno task start`,
+      );
+      return 2;
+    }
     const writer = startDemo({ dir, signal: demoAbort.signal });
     demo = { ...writer, dir };
     config = {
@@ -92,6 +102,7 @@ export async function main(args: readonly string[]): Promise<number> {
       writeTimeoutMs: config.writeTimeoutMs,
       positions: service.positions,
       maxLineBytes: config.maxLineBytes,
+      log,
       stdin: config.paths.includes("-"),
     });
     const app = createApp({
@@ -131,9 +142,14 @@ export async function main(args: readonly string[]): Promise<number> {
   await service.stop();
   await stopDemo(demo, demoAbort);
   await sse?.close(300);
-  await server?.shutdown();
+  // A connection whose socket is full never finishes; do not wait for it.
+  if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
   return 0;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */
@@ -163,6 +179,10 @@ async function listen(
       listening.resolve();
     },
     onError: (error) => {
+      // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
+      if (error instanceof SubscriberEnded) {
+        return new Response(null, { status: 499 });
+      }
       log(`tailcast: request failed: ${error}`);
       return new Response("internal error\n", { status: 500 });
     },

@@ -64,9 +64,9 @@ export function createApp(parts: AppParts): Hono {
     (c) => c.json({ sources: sources(parts), state: state(parts) }),
   );
   app.get("/healthz", (c) => {
-    const { mode, reason } = parts.tail.mode;
+    const { mode, reason, degraded } = parts.tail.mode;
     return c.json({
-      status: mode === "events" ? "ok" : "degraded",
+      status: degraded ? "degraded" : "ok",
       version: parts.version,
       watch: { mode, reason },
       subscribers: parts.sse.clients,

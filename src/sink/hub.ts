@@ -26,6 +26,8 @@ export type Message =
     readonly type: "dropped";
     /** Messages this subscriber missed because its queue was full. */
     readonly count: number;
+    /** How many of them were lines of standard input (which cannot be read back). */
+    readonly stdin: number;
   };
 
 /** Why a subscription ended. */
@@ -55,6 +57,7 @@ export class Subscription {
   #head = 0;
   #size = 0;
   #dropped = 0;
+  #droppedStdin = 0;
   #droppedTotal = 0;
   #reason: CloseReason | null = null;
   #waiter: PromiseWithResolvers<void> | null = null;
@@ -107,8 +110,13 @@ export class Subscription {
     this.#poked = false;
     const out: Message[] = [];
     if (this.#dropped > 0) {
-      out.push({ type: "dropped", count: this.#dropped });
+      out.push({
+        type: "dropped",
+        count: this.#dropped,
+        stdin: this.#droppedStdin,
+      });
       this.#dropped = 0;
+      this.#droppedStdin = 0;
     }
     const n = Math.min(this.#size, max);
     for (let i = 0; i < n; i++) {
@@ -130,6 +138,28 @@ export class Subscription {
       this.#roomWaiter ??= Promise.withResolvers<void>();
       await this.#roomWaiter.promise;
     }
+  }
+
+  /** Takes everything queued now, without waiting (a `dropped` count is left for `next()`). */
+  takeQueued(): Message[] {
+    const out: Message[] = [];
+    for (let i = 0; i < this.#size; i++) {
+      const at = (this.#head + i) % this.capacity;
+      out.push(this.#ring[at]!);
+      this.#ring[at] = undefined;
+    }
+    this.#head = 0;
+    this.#size = 0;
+    this.#roomWaiter?.resolve();
+    this.#roomWaiter = null;
+    return out;
+  }
+
+  /** Takes the count of standard-input lines dropped and not yet reported. */
+  takeDroppedStdin(): number {
+    const n = this.#droppedStdin;
+    this.#droppedStdin = 0;
+    return n;
   }
 
   /** Makes a waiting (or the next) `next()` return, empty if nothing is queued: time for a heartbeat. */
@@ -157,6 +187,10 @@ export class Subscription {
         return;
       }
       if (this.policy === "drop-oldest") {
+        const oldest = this.#ring[this.#head];
+        if (oldest?.type === "line" && oldest.event.source === "-") {
+          this.#droppedStdin++;
+        }
         this.#ring[this.#head] = undefined;
         this.#head = (this.#head + 1) % this.capacity;
         this.#size--;

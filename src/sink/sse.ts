@@ -51,6 +51,8 @@ export interface SseOptions {
   maxLineBytes?: number;
   /** Standard input is followed: its lines cannot be read back after an overflow. */
   stdin?: boolean;
+  /** One line for the operator (a subscriber cut for a stalled write). */
+  log?: (line: string) => void;
 }
 
 /** A request's choices, already validated. */
@@ -65,6 +67,16 @@ export interface SubscriberQuery {
   readonly since: DecodedCursor | null;
   /** Last lines of each selected file to send first. */
   readonly backlog: number | null;
+}
+
+/** How a connection is ended when its subscriber is cut (write timeout, shutdown). */
+export class SubscriberEnded extends Error {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(`subscriber ended: ${reason}`);
+    this.name = "SubscriberEnded";
+    this.reason = reason;
+  }
 }
 
 /** A request that cannot be served as asked: the route answers 400 with the message. */
@@ -265,6 +277,7 @@ export class SseRoute {
   readonly #positions: Positions | null;
   readonly #maxLineBytes: number;
   readonly #stdin: boolean;
+  readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -279,6 +292,7 @@ export class SseRoute {
     this.#positions = options.positions ?? null;
     this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.#stdin = options.stdin ?? false;
+    this.#log = options.log ?? (() => {});
   }
 
   /** Subscribers connected now. */
@@ -408,8 +422,14 @@ export class SseRoute {
       }
       if (cursor && batch[0].type === "dropped") {
         // The queue overflowed, but the files still hold what was dropped:
-        // catch up from them (stdin lines are not on disk: say they are gone).
-        if (this.#stdin) yield format([batch[0]]);
+        // catch up from them. Lines of standard input are not on disk:
+        // send the ones still queued, and a gap for the ones lost.
+        const dropped = batch[0];
+        const stdin = stdinLines(batch.slice(1));
+        if (dropped.stdin > 0) {
+          yield format([{ ...dropped, count: dropped.stdin }]);
+        }
+        if (stdin.length > 0) yield format(stdin, idOf);
         cursor = yield* this.#replay(
           c,
           query,
@@ -447,8 +467,14 @@ export class SseRoute {
     const wanted = selectsEvent(query);
     // Until a round ends without the live queue overflowing, read from disk.
     for (;;) {
+      const left = stdinLines(c.sub.takeQueued());
+      const lost = c.sub.takeDroppedStdin();
       c.sub.close();
       c.sub = this.#subscribe(query);
+      if (lost > 0) {
+        yield format([{ type: "dropped", count: lost, stdin: lost }]);
+      }
+      if (left.length > 0) yield format(left);
       // Same tick as the subscription: the seam between disk and live.
       const seam = positions.snapshot(inSource);
       const plan = await planResume({ wanted: since, backlog, seam });
@@ -539,6 +565,11 @@ export class SseRoute {
       if (
         c.pendingSince !== null && now - c.pendingSince > this.#writeTimeoutMs
       ) {
+        this.#log(
+          `tailcast: ended a subscriber whose write stalled for more than ${
+            Math.round(this.#writeTimeoutMs / 1000)
+          } s (it can reconnect with its last event id)`,
+        );
         this.#cut(c, "write-timeout");
       } else if (
         c.pendingSince === null && now - c.lastWrite >= this.#heartbeatMs
@@ -558,11 +589,16 @@ export class SseRoute {
     this.#connections.delete(c);
     c.sub.close(reason);
     try {
-      c.controller.error(new Error(`subscriber ended: ${reason}`));
+      c.controller.error(new SubscriberEnded(reason));
     } catch {
       // Already closed.
     }
   }
+}
+
+/** The lines of standard input among `messages`: they exist nowhere else. */
+function stdinLines(messages: readonly Message[]): Message[] {
+  return messages.filter((m) => m.type === "line" && m.event.source === "-");
 }
 
 function text(status: number, message: string): Response {

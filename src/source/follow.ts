@@ -190,10 +190,14 @@ export class Follower {
       if (this.#signal.aborted) this.#stop();
       while (!this.#stopped && await this.#wakeup.next()) {
         if (this.#stopped) break;
-        await this.#check(performance.now());
+        try {
+          await this.#check(performance.now());
+        } catch (error) {
+          // A file that cannot be read now is retried on the next wake-up,
+          // from the same offset: reported, never fatal.
+          this.#problem(`cannot read it: ${describe(error)}`);
+        }
       }
-    } catch (error) {
-      this.#problem(`reading stopped: ${describe(error)}`);
     } finally {
       this.#stopped = true;
       this.#wakeup.close();

@@ -119,8 +119,16 @@ export class Tail {
   }
 
   /** How wake-ups come now, and why. */
-  get mode(): { readonly mode: WatchMode; readonly reason: string } {
-    return { mode: this.#watcher.mode, reason: this.#watcher.reason };
+  get mode(): {
+    readonly mode: WatchMode;
+    readonly reason: string;
+    readonly degraded: boolean;
+  } {
+    return {
+      mode: this.#watcher.mode,
+      reason: this.#watcher.reason,
+      degraded: this.#watcher.degraded,
+    };
   }
 
   /** Every followed path and where it is. */

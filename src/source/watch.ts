@@ -117,6 +117,7 @@ export class Watcher {
   #ticking = false;
   #closed = false;
   #reason = "";
+  #degraded = false;
 
   constructor(options: WatcherOptions = {}) {
     this.#mode = options.mode ?? "events";
@@ -134,6 +135,11 @@ export class Watcher {
   /** `events` while filesystem events drive wake-ups, `polling` otherwise. */
   get mode(): WatchMode {
     return this.#mode;
+  }
+
+  /** True when watching failed and polling took over (not when polling was asked for). */
+  get degraded(): boolean {
+    return this.#degraded;
   }
 
   /** Why the current mode is in force, for health reports. */
@@ -270,6 +276,7 @@ export class Watcher {
   #fallBack(reason: string): void {
     if (this.#mode === "polling" || this.#closed) return;
     this.#mode = "polling";
+    this.#degraded = true;
     this.#reason = `${reason}; polling every ${this.#pollMs} ms instead`;
     for (const watch of this.#dirs.values()) this.#disarm(watch);
     this.#startTimer();

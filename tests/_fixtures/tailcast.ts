@@ -25,19 +25,27 @@ export class TailcastProcess implements AsyncDisposable {
       cwd?: string;
       env?: Record<string, string>;
       stdin?: "piped" | "null";
+      /** Entry file (absolute, or relative to the repository). */
+      entry?: string;
+      /** Permission flags for `deno run`. */
+      perms?: readonly string[];
+      /** Run through this command prefix, e.g. `["setpriv", "--reuid=nobody", …]`. */
+      prefix?: readonly string[];
     } = {},
   ) {
-    const entry = Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
-    const perms = (Deno.env.get("TAILCAST_PERMS") ?? "-A").split(" ").filter(
-      Boolean,
-    );
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...perms,
-        entry.startsWith("/") ? entry : ROOT + entry,
-        ...args,
-      ],
+    const entry = options.entry ?? Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
+    const perms = options.perms ??
+      (Deno.env.get("TAILCAST_PERMS") ?? "-A").split(" ").filter(Boolean);
+    const prefix = options.prefix ?? [];
+    const deno = [
+      Deno.execPath(),
+      "run",
+      ...perms,
+      entry.startsWith("/") ? entry : ROOT + entry,
+      ...args,
+    ];
+    this.child = new Deno.Command(prefix[0] ?? deno[0], {
+      args: prefix.length > 0 ? [...prefix.slice(1), ...deno] : deno.slice(1),
       cwd: options.cwd ?? ROOT,
       env: options.env,
       stdin: options.stdin ?? "null",

@@ -167,11 +167,11 @@ Deno.test("selects filters lines by grep and keeps notices in SSE only", () => {
     how: "renamed",
   });
   assert.equal(accept(rotate), true);
-  assert.equal(accept({ type: "dropped", count: 3 }), true);
+  assert.equal(accept({ type: "dropped", count: 3, stdin: 0 }), true);
   const nd = selects(query("format=ndjson"));
   assert.equal(nd(rotate), false);
   assert.equal(nd(line(1)), true);
-  assert.equal(nd({ type: "dropped", count: 3 }), true);
+  assert.equal(nd({ type: "dropped", count: 3, stdin: 0 }), true);
 });
 
 Deno.test("selects applies the source glob to notices; mode notices have no source", () => {
@@ -204,7 +204,7 @@ Deno.test("formatSse writes a line event as event, id and one data line", () => 
 
 Deno.test("formatSse writes a dropped gap and notices", () => {
   assert.equal(
-    formatSse([{ type: "dropped", count: 7 }]),
+    formatSse([{ type: "dropped", count: 7, stdin: 0 }]),
     'event: gap\ndata: {"cause":"slow-subscriber","lines":7,' +
       '"message":"7 events were dropped because this client read too slowly"}\n\n',
   );
@@ -214,8 +214,8 @@ Deno.test("formatSse writes a dropped gap and notices", () => {
   );
   assert.equal(formatSse([]), "");
   assert.equal(
-    formatSse([line(1), { type: "dropped", count: 1 }, line(2)]),
-    sseLine(event(1)) + formatSse([{ type: "dropped", count: 1 }]) +
+    formatSse([line(1), { type: "dropped", count: 1, stdin: 0 }, line(2)]),
+    sseLine(event(1)) + formatSse([{ type: "dropped", count: 1, stdin: 0 }]) +
       sseLine(event(2)),
   );
 });
@@ -225,7 +225,7 @@ Deno.test("formatNdjson writes lines as JSON records and gaps as type gap; notic
   assert.equal(
     formatNdjson([
       { type: "line", event: e },
-      { type: "dropped", count: 2 },
+      { type: "dropped", count: 2, stdin: 0 },
       notice({ kind: "vanish", source: "/x.log" }),
     ]),
     `${JSON.stringify(e)}\n` +
@@ -330,7 +330,7 @@ Deno.test("SseRoute sends a gap frame to a slow client, then the newest lines", 
   const reader = route.handle(request()).body!.getReader();
   await readChunk(reader);
   hub.publish([1, 2, 3, 4, 5].map((n) => line(n)));
-  const expected = formatSse([{ type: "dropped", count: 3 }]) +
+  const expected = formatSse([{ type: "dropped", count: 3, stdin: 0 }]) +
     sseLine(event(4)) + sseLine(event(5));
   assert.equal(await readText(reader, expected.length), expected);
   await reader.cancel();
