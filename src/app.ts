@@ -1,12 +1,14 @@
 /**
  * The HTTP app: routes and the security defaults, no logic of its own.
- * `/events` streams (sse.ts); `/healthz` and `/sources` report the followers.
+ * `/events` streams (sse.ts); `/healthz` and `/sources` report the followers;
+ * `/` is a small viewer page (EventSource, resumes by itself).
  * With a token, every route requires `Authorization: Bearer <token>` (or
  * `?token=` for EventSource, which cannot set headers), compared in constant
  * time. CORS headers are sent only for the origin given with --cors-origin.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
+import page from "./page.html" with { type: "text" };
 import type { Positions } from "./sink/positions.ts";
 import type { SseRoute } from "./sink/sse.ts";
 import type { StateStore } from "./source/state.ts";
@@ -74,13 +76,8 @@ export function createApp(parts: AppParts): Hono {
       state: state(parts),
     });
   });
-  app.get(
-    "/",
-    (c) =>
-      c.text(
-        "tailcast: GET /events (SSE; ?format=ndjson for NDJSON), /healthz, /sources\n",
-      ),
-  );
+  // The viewer page is embedded in the module graph: nothing is read from disk.
+  app.get("/", (c) => c.html(page));
   return app;
 }
 

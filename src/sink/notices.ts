@@ -15,7 +15,7 @@ export function formatNotice(n: Notice): string {
         : `tailcast: ${n.source}: rotated (${n.how}); draining the old file, then following the new one`;
     case "truncate":
       return n.copy
-        ? `tailcast: ${n.source}: truncated from ${n.offset} to ${n.size} bytes (copytruncate); read the ${n.recovered} unread bytes from its copy ${n.copy}; reading again from byte 0`
+        ? `tailcast: ${n.source}: truncated from ${n.offset} to ${n.size} bytes (copytruncate); read the ${n.recovered} unread bytes from its copy ${n.copy} (lines written between the copy and the truncation, if any, are in neither file); reading again from byte 0`
         : `tailcast: ${n.source}: truncated from ${n.offset} to ${n.size} bytes; no copy of it was found, so bytes written after byte ${n.offset} before the truncation (if any) are lost; reading again from byte 0`;
     case "gap":
       return `tailcast: ${n.source}: skipped ${n.bytes} bytes at byte ${n.offset} (${n.cause})`;

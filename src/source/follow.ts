@@ -16,7 +16,7 @@
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
 import { fileId, type Holders, idKey, sameFile } from "./identity.ts";
-import { siblings } from "./replay.ts";
+import { bornAt, siblings } from "./replay.ts";
 import {
   type Candidate,
   decideStart,
@@ -66,6 +66,8 @@ interface Reader {
   offset: number;
   size: number;
   quietSince: number;
+  /** Creation time (ms): files born between two followed ones were rotated past unseen. */
+  born: number;
   /** The file's first bytes and the bytes just before `offset`: how its copy is recognised after copytruncate. */
   head: Uint8Array;
   tail: Uint8Array;
@@ -126,6 +128,8 @@ export class Follower {
   #saved: readonly SavedFile[];
   /** Offset the saved state decided for the file under the path, until it is opened. */
   #restored: number | null = null;
+  /** Creation time of the newest file read under the path (null before the first). */
+  #lastBorn: number | null = null;
   readonly #onHead: (file: FileId, head: Uint8Array) => void;
   readonly #onForget: (file: FileId) => void;
   readonly #onFinish: (file: FileId, offset: number) => void;
@@ -258,6 +262,7 @@ export class Follower {
       current.quietSince = performance.now();
       this.#rotated.push(current);
       this.#current = null;
+      await this.#catchMissed(info, noticed);
       while (this.#rotated.length > this.#maxRotated) {
         this.#finish(this.#rotated[0], noticed);
       }
@@ -318,6 +323,9 @@ export class Follower {
       return;
     }
     this.#lastProblem = "";
+    // Files that came and went under the path since the last one was read.
+    await this.#catchMissed(opened, noticed);
+    this.#lastBorn = Math.max(this.#lastBorn ?? 0, bornAt(opened));
     const size = opened.size;
     const resume = this.#holders.resumeAt(id);
     let offset = 0;
@@ -335,6 +343,7 @@ export class Follower {
       id,
       offset,
       size,
+      born: bornAt(opened),
       quietSince: performance.now(),
       head: new Uint8Array(0),
       tail: new Uint8Array(0),
@@ -351,6 +360,74 @@ export class Follower {
   }
 
   /**
+   * Files created under the path and rotated away between two checks (a
+   * rename faster than the poll): siblings born after the file just
+   * rotated away and before the file now under the path. They are read
+   * whole, oldest first, like any rotated file.
+   */
+  async #catchMissed(
+    now: Deno.FileInfo | null,
+    noticed: number,
+  ): Promise<void> {
+    const since = this.#lastBorn;
+    if (since === null) return;
+    const until = now ? bornAt(now) : Infinity;
+    // Only names that extend this one (app.log.1, app.log-20261127): a new
+    // file of another name is not a rotated copy of this one.
+    const prefix = this.source + ".";
+    const dated = this.source + "-";
+    const missed = (await siblings(this.source))
+      .filter((s) =>
+        (s.path.startsWith(prefix) || s.path.startsWith(dated)) &&
+        s.born > since && s.born < until &&
+        !this.#rotated.some((r) => sameFile(r.id, s.file)) &&
+        this.#holders.resumeAt(s.file) === undefined
+      )
+      .sort((a, b) => a.born - b.born);
+    for (const s of missed) {
+      if (!this.#holders.claim(s.file, this.source)) continue;
+      let file: Deno.FsFile;
+      let stat: Deno.FileInfo;
+      try {
+        file = await Deno.open(s.path, { read: true });
+        stat = await file.stat();
+      } catch {
+        this.#holders.drop(s.file, this.source);
+        continue;
+      }
+      if (!sameFile(fileId(stat), s.file)) {
+        file.close();
+        this.#holders.drop(s.file, this.source);
+        continue;
+      }
+      this.#notice({
+        kind: "rotate",
+        source: this.source,
+        how: "renamed",
+      });
+      this.#notice({
+        kind: "appear",
+        source: this.source,
+        file: s.file,
+        from: 0,
+      });
+      const r: Reader = {
+        file,
+        id: s.file,
+        offset: 0,
+        size: stat.size,
+        born: bornAt(stat),
+        quietSince: performance.now(),
+        head: new Uint8Array(0),
+        tail: new Uint8Array(0),
+      };
+      this.#lastBorn = Math.max(this.#lastBorn ?? 0, r.born);
+      this.#rotated.push(r);
+      await this.#drain(r, noticed);
+    }
+  }
+
+  /**
    * First check with cursors saved by the previous run: drain the rotated
    * files they point to (found by identity and fingerprint among the
    * path's siblings) and decide where the file under the path resumes.
@@ -363,6 +440,7 @@ export class Follower {
         path: this.source,
         size: info.size,
         mtime: info.mtime?.getTime() ?? 0,
+        born: bornAt(info),
         file: fileId(info),
       })
       : null;
@@ -398,12 +476,13 @@ export class Follower {
         this.#holders.drop(d.file, this.source);
         continue;
       }
-      const size = (await file.stat()).size;
+      const stat = await file.stat();
       const r: Reader = {
         file,
         id: d.file,
         offset: d.offset,
-        size,
+        size: stat.size,
+        born: bornAt(stat),
         quietSince: performance.now(),
         head: new Uint8Array(0),
         tail: new Uint8Array(0),
@@ -415,6 +494,8 @@ export class Follower {
         file: d.file,
         from: d.offset,
       });
+      // Files rotated after this one while tailcast was down are read next.
+      this.#lastBorn = Math.max(this.#lastBorn ?? 0, r.born);
       this.#rotated.push(r);
       await this.#drain(r, noticed);
     }

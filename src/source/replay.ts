@@ -25,7 +25,14 @@ export interface Located {
   readonly path: string;
   readonly size: number;
   readonly mtime: number;
+  /** When the file was created (its mtime where the platform has no birth time). */
+  readonly born: number;
   readonly file: FileId;
+}
+
+/** Creation time of what `stat` describes, in ms (mtime where unknown). */
+export function bornAt(info: Deno.FileInfo): number {
+  return info.birthtime?.getTime() ?? info.mtime?.getTime() ?? 0;
 }
 
 /** Siblings considered at most, so a huge directory cannot stall a resume. */
@@ -52,6 +59,7 @@ export async function siblings(source: string): Promise<Located[]> {
           path,
           size: info.size,
           mtime: info.mtime?.getTime() ?? 0,
+          born: bornAt(info),
           file: fileId(info),
         });
       } catch {
@@ -73,6 +81,7 @@ export async function current(source: string): Promise<Located | null> {
       path: source,
       size: info.size,
       mtime: info.mtime?.getTime() ?? 0,
+      born: bornAt(info),
       file: fileId(info),
     };
   } catch {
