@@ -101,6 +101,9 @@ export class Service {
       onForget: state
         ? (source, file) => state.forget(source, file)
         : undefined,
+      onFinish: state
+        ? (source, file, offset) => state.finished(source, file, offset)
+        : undefined,
     });
     // Cursors advance only past what reached the durable sink (stdout), or
     // past what was published when there is none.
@@ -176,6 +179,7 @@ export class Service {
         file,
         this.#tail.headOf(file) ?? new Uint8Array(0),
         offset,
+        e.line,
       );
     }
   }

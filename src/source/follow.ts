@@ -75,6 +75,8 @@ interface Reader {
 
 /** Bytes kept to recognise a copy of the file (and to fingerprint it, see state.ts). */
 const MARK_BYTES = FINGERPRINT_BYTES;
+/** First bytes remembered of files already read, to recognise their copies. */
+const KNOWN_HEADS = 16;
 /** Newest rotated siblings checked for the copy of a truncated file. */
 const COPY_CANDIDATES = 4;
 
@@ -130,6 +132,8 @@ export class Follower {
   #restored: number | null = null;
   /** Creation time of the newest file read under the path (null before the first). */
   #lastBorn: number | null = null;
+  /** First bytes of files already read here: a sibling starting the same is a copy (copytruncate), not a missed file. */
+  #heads: Uint8Array[] = [];
   readonly #onHead: (file: FileId, head: Uint8Array) => void;
   readonly #onForget: (file: FileId) => void;
   readonly #onFinish: (file: FileId, offset: number) => void;
@@ -231,6 +235,7 @@ export class Follower {
       current.size = size;
       if (size < current.offset) {
         const offset = current.offset;
+        this.#remember(current.head);
         const copy = await this.#recoverCopy(current, noticed);
         this.#notice({
           kind: "truncate",
@@ -260,6 +265,7 @@ export class Follower {
         how: gone ? "deleted" : "renamed",
       });
       current.quietSince = performance.now();
+      this.#remember(current.head);
       this.#rotated.push(current);
       this.#current = null;
       await this.#catchMissed(info, noticed);
@@ -327,7 +333,7 @@ export class Follower {
     await this.#catchMissed(opened, noticed);
     this.#lastBorn = Math.max(this.#lastBorn ?? 0, bornAt(opened));
     const size = opened.size;
-    const resume = this.#holders.resumeAt(id);
+    const resume = this.#holders.resumeAt(id, bornAt(opened));
     let offset = 0;
     if (resume !== undefined && resume <= size) {
       offset = resume;
@@ -381,10 +387,12 @@ export class Follower {
         (s.path.startsWith(prefix) || s.path.startsWith(dated)) &&
         s.born > since && s.born < until &&
         !this.#rotated.some((r) => sameFile(r.id, s.file)) &&
-        this.#holders.resumeAt(s.file) === undefined
+        this.#holders.resumeAt(s.file, s.born) === undefined
       )
       .sort((a, b) => a.born - b.born);
     for (const s of missed) {
+      const head = (await withHead(s))?.head;
+      if (!head || this.#heads.some((h) => samePrefix(h, head))) continue;
       if (!this.#holders.claim(s.file, this.source)) continue;
       let file: Deno.FsFile;
       let stat: Deno.FileInfo;
@@ -427,6 +435,14 @@ export class Follower {
     }
   }
 
+  #remember(head: Uint8Array): void {
+    if (head.length === 0 || this.#heads.some((h) => samePrefix(h, head))) {
+      return;
+    }
+    this.#heads.push(head);
+    if (this.#heads.length > KNOWN_HEADS) this.#heads.shift();
+  }
+
   /**
    * First check with cursors saved by the previous run: drain the rotated
    * files they point to (found by identity and fingerprint among the
@@ -435,6 +451,7 @@ export class Follower {
   async #restore(info: Deno.FileInfo | null, noticed: number): Promise<void> {
     const saved = this.#saved;
     this.#saved = [];
+    const offsets = saved.map((s) => s.offset);
     const now = info
       ? await withHead({
         path: this.source,
@@ -442,13 +459,12 @@ export class Follower {
         mtime: info.mtime?.getTime() ?? 0,
         born: bornAt(info),
         file: fileId(info),
-      })
+      }, offsets)
       : null;
-    const wanted = new Set(saved.map((s) => idKey(s.file)));
+    // Rotated copies keep their inode (rename) or their content (copytruncate).
     const candidates: Candidate[] = [];
     for (const s of await siblings(this.source)) {
-      if (!wanted.has(idKey(s.file))) continue;
-      const c = await withHead(s);
+      const c = await withHead(s, offsets);
       if (c) candidates.push(c);
     }
     const decision = decideStart(saved, now, candidates);
@@ -618,7 +634,8 @@ export class Follower {
       renamed = false;
     }
     // A deleted file's inode may be reused, so only a file still on disk keeps its offset.
-    if (renamed) this.#holders.release(r.id, this.source, r.offset);
+    this.#remember(r.head);
+    if (renamed) this.#holders.release(r.id, this.source, r.offset, r.born);
     else this.#holders.drop(r.id, this.source);
     try {
       r.file.close();
@@ -671,6 +688,14 @@ async function readAt(
     got += n;
   }
   return out.subarray(0, got);
+}
+
+/** Whether two non-empty fingerprints agree on their common length. */
+function samePrefix(a: Uint8Array, b: Uint8Array): boolean {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

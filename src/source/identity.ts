@@ -26,7 +26,7 @@ export function idKey(id: FileId): string {
 /** Claims on file identities, shared by the followers of one service. */
 export class Holders {
   readonly #held = new Map<string, string>();
-  readonly #released = new Map<string, number>();
+  readonly #released = new Map<string, { offset: number; born: number }>();
   readonly #maxReleased: number;
 
   constructor(maxReleased = 4096) {
@@ -42,22 +42,27 @@ export class Holders {
     return true;
   }
 
-  /** Gives `id` up; a later claimant resumes at `offset`. */
-  release(id: FileId, holder: string, offset: number): void {
+  /**
+   * Gives `id` up; a later claimant of the same file resumes at `offset`.
+   * `born` (creation time) tells the same file from a new one that reuses
+   * the inode after this one was deleted.
+   */
+  release(id: FileId, holder: string, offset: number, born: number): void {
     const key = idKey(id);
     if (this.#held.get(key) !== holder) return;
     this.#held.delete(key);
     this.#released.delete(key);
-    this.#released.set(key, offset);
+    this.#released.set(key, { offset, born });
     if (this.#released.size > this.#maxReleased) {
       const oldest = this.#released.keys().next().value;
       if (oldest !== undefined) this.#released.delete(oldest);
     }
   }
 
-  /** Where a file given up by another follower was left, if it was. */
-  resumeAt(id: FileId): number | undefined {
-    return this.#released.get(idKey(id));
+  /** Where a file given up by another follower was left, if it is the same file (same birth). */
+  resumeAt(id: FileId, born: number): number | undefined {
+    const r = this.#released.get(idKey(id));
+    return r !== undefined && r.born === born ? r.offset : undefined;
   }
 
   /** Forgets a claim without recording an offset (the holder stopped). */

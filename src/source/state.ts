@@ -42,11 +42,30 @@ export interface SavedFile {
   /** The file's first bytes when the cursor was saved. */
   readonly head: Uint8Array;
   readonly offset: number;
+  /** The start of the last line delivered (up to {@link LINE_MARK} characters): checks the file still holds it. */
+  readonly line?: string;
 }
+
+/** Characters kept of the last delivered line. */
+export const LINE_MARK = 64;
 
 /** A candidate file at start-up with its first bytes, for the decision. */
 export interface Candidate extends Located {
   readonly head: Uint8Array;
+  /**
+   * The text of the line ending at each saved offset: null when no line
+   * ends there, undefined when the line is too long to have been read back.
+   */
+  readonly before?: ReadonlyMap<number, string | null | undefined>;
+}
+
+/** Whether `c` still holds, just before `saved.offset`, the last line delivered from it. */
+function holdsCursor(saved: SavedFile, c: Candidate): boolean {
+  if (saved.line === undefined || saved.offset === 0 || !c.before) return true;
+  if (!c.before.has(saved.offset)) return true;
+  const text = c.before.get(saved.offset);
+  // undefined: the line is longer than what was read back, so it cannot be compared.
+  return text === undefined || (text !== null && text.startsWith(saved.line));
 }
 
 /** Where a follower starts, given a saved cursor and what is on disk now. */
@@ -98,28 +117,19 @@ export function decideStart(
   if (saved.length === 0) return { drain: [], offset: null, notes: [] };
   const drain: Array<{ path: string; file: FileId; offset: number }> = [];
   const notes: StartNote[] = [];
-  let offset = 0;
+  let resumeAt: number | null = null;
   for (const s of saved) {
     if (current && isSameFile(s, current)) {
-      if (current.size < s.offset) {
-        notes.push({
-          kind: "gap",
-          file: s.file,
-          offset: 0,
-          bytes: s.offset,
-          cause:
-            `truncated while tailcast was stopped (below the saved byte ${s.offset}); reading it from byte 0`,
-        });
-        offset = 0;
-      } else {
-        offset = s.offset;
+      if (current.size >= s.offset && holdsCursor(s, current)) {
+        resumeAt = s.offset;
+        continue;
       }
-      continue;
-    }
-    const moved = siblings.find((c) => isSameFile(s, c));
-    if (moved) {
-      if (moved.size >= s.offset) {
-        drain.push({ path: moved.path, file: moved.file, offset: s.offset });
+      // Truncated while down (and maybe written again): what it holds now is new.
+      const copy = siblings.find((c) =>
+        !sameFile(c.file, s.file) && isSameContent(s, c)
+      );
+      if (copy) {
+        drain.push({ path: copy.path, file: copy.file, offset: s.offset });
       } else {
         notes.push({
           kind: "gap",
@@ -127,23 +137,47 @@ export function decideStart(
           offset: s.offset,
           bytes: 0,
           cause:
-            `rotated to ${moved.path} and truncated below the saved byte ${s.offset}`,
+            `truncated while tailcast was stopped and no copy of it was found: lines written after byte ${s.offset} before the truncation are lost; reading it again from byte 0`,
         });
       }
+      resumeAt = 0;
+      continue;
+    }
+    const moved = siblings.find((c) => isSameFile(s, c));
+    if (moved && moved.size >= s.offset && holdsCursor(s, moved)) {
+      drain.push({ path: moved.path, file: moved.file, offset: s.offset });
+      continue;
+    }
+    // copytruncate while down: a copy holds the old content, the inode starts again.
+    const copy = siblings.find((c) => isSameContent(s, c));
+    if (copy) {
+      drain.push({ path: copy.path, file: copy.file, offset: s.offset });
       continue;
     }
     notes.push({
-      kind: "vanish",
+      kind: moved ? "gap" : "vanish",
       file: s.file,
       offset: s.offset,
       bytes: 0,
-      cause:
-        `the file read up to byte ${s.offset} when tailcast stopped is gone (deleted, or rotated out of reach)`,
+      cause: moved
+        ? `rotated to ${moved.path}, which no longer holds what was read up to byte ${s.offset}`
+        : `the file read up to byte ${s.offset} when tailcast stopped is gone (deleted, or rotated out of reach)`,
     });
   }
-  // The saved file is under the path: nothing newer needs reading from 0.
-  const resumed = current !== null && saved.some((s) => isSameFile(s, current));
-  return { drain, offset: resumed ? offset : 0, notes };
+  // The file under the path now is the saved one (resume) or newer (read whole).
+  return { drain, offset: current ? resumeAt ?? 0 : 0, notes };
+}
+
+/** A file (any inode) whose first bytes and line before the cursor are the saved file's: its copy. */
+function isSameContent(saved: SavedFile, c: Candidate): boolean {
+  if (saved.head.length === 0 || c.head.length < saved.head.length) {
+    return false;
+  }
+  for (let i = 0; i < saved.head.length; i++) {
+    if (saved.head[i] !== c.head[i]) return false;
+  }
+  return c.size >= saved.offset && saved.line !== undefined &&
+    holdsCursor(saved, c);
 }
 
 interface FileRecord {
@@ -153,6 +187,7 @@ interface FileRecord {
   offset: number;
   /** Set when the file was read to its end: once delivered up to here, it is forgotten. */
   final?: number;
+  line?: string;
 }
 
 /** Owns the state file. */
@@ -221,17 +256,20 @@ export class StateStore {
     file: FileId,
     head: Uint8Array,
     offset: number,
+    line?: string,
   ): void {
+    const mark = line === undefined ? undefined : line.slice(0, LINE_MARK);
     let list = this.#records.get(source);
     if (!list) this.#records.set(source, list = []);
     const r = list.find((x) => sameFile(x.file, file));
     if (r) {
       if (r.offset === offset && r.head.length >= head.length) return;
       r.offset = offset;
+      r.line = mark;
       if (head.length > r.head.length) r.head = head;
       if (r.final !== undefined && offset >= r.final) this.forget(source, file);
     } else {
-      list.push({ source, file, head, offset });
+      list.push({ source, file, head, offset, line: mark });
       if (list.length > FILES_PER_SOURCE) list.shift();
     }
     this.#dirty = true;
@@ -260,7 +298,8 @@ export class StateStore {
   save(force = false): Promise<void> {
     if (!force && !this.#dirty) return this.#saving ?? Promise.resolve();
     const previous = this.#saving ?? Promise.resolve();
-    const next = previous.then(() => this.#write());
+    // A failed save must not poison the ones after it.
+    const next = previous.catch(() => {}).then(() => this.#write());
     this.#saving = next;
     return next;
   }
@@ -277,6 +316,7 @@ export class StateStore {
         ino: r.file.ino,
         head: toBase64(r.head),
         offset: r.offset,
+        ...(r.line === undefined ? {} : { line: r.line }),
       })),
     });
     const tmp = `${this.path}.tmp-${Deno.pid}`;
@@ -375,13 +415,20 @@ export function parseState(
       file: { dev: r.dev as number, ino: r.ino as number },
       head,
       offset: r.offset as number,
+      ...(typeof r.line === "string" ? { line: r.line } : {}),
     });
   });
   return out;
 }
 
-/** Reads a candidate's first bytes for the start decision. */
-export async function withHead(located: Located): Promise<Candidate | null> {
+/**
+ * Reads a candidate's first bytes, and the line ending at each of `offsets`,
+ * for the start decision.
+ */
+export async function withHead(
+  located: Located,
+  offsets: readonly number[] = [],
+): Promise<Candidate | null> {
   let f: Deno.FsFile | null = null;
   try {
     f = await Deno.open(located.path, { read: true });
@@ -389,19 +436,48 @@ export async function withHead(located: Located): Promise<Candidate | null> {
     if (!sameFile({ dev: info.dev ?? 0, ino: info.ino ?? 0 }, located.file)) {
       return null;
     }
-    const head = new Uint8Array(Math.min(FINGERPRINT_BYTES, info.size));
-    let got = 0;
-    while (got < head.length) {
-      const n = await f.read(head.subarray(got));
-      if (n === null) break;
-      got += n;
+    const head = await readRange(f, 0, Math.min(FINGERPRINT_BYTES, info.size));
+    const before = new Map<number, string | null | undefined>();
+    for (const offset of offsets) {
+      if (offset <= 0 || offset > info.size) continue;
+      const from = Math.max(0, offset - LINE_WINDOW);
+      const bytes = await readRange(f, from, offset - from);
+      if (bytes[bytes.length - 1] !== 0x0a) {
+        before.set(offset, null);
+        continue;
+      }
+      const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+      const start = text.lastIndexOf("\n");
+      before.set(
+        offset,
+        start === -1 && from > 0 ? undefined : text.slice(start + 1),
+      );
     }
-    return { ...located, size: info.size, head: head.subarray(0, got) };
+    return { ...located, size: info.size, head, before };
   } catch {
     return null;
   } finally {
     f?.close();
   }
+}
+
+/** Bytes read back to find the line before a cursor. */
+const LINE_WINDOW = 4096;
+
+async function readRange(
+  f: Deno.FsFile,
+  at: number,
+  length: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  await f.seek(at, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < length) {
+    const n = await f.read(out.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return out.subarray(0, got);
 }
 
 async function syncDir(dir: string): Promise<void> {
