@@ -15,7 +15,7 @@
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
-import { fileId, type Holders, idKey, sameFile } from "./identity.ts";
+import { fileId, type Holders, sameFile } from "./identity.ts";
 import { bornAt, siblings } from "./replay.ts";
 import {
   type Candidate,

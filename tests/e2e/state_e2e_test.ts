@@ -20,7 +20,7 @@ import {
 } from "../_fixtures/restart.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
-import { LINE_BYTES, lineText, parseSeq } from "../_fixtures/writer.ts";
+import { LINE_BYTES, lineText } from "../_fixtures/writer.ts";
 
 /** Lines per second the writer appends. */
 const RATE = 3000;
