@@ -44,6 +44,8 @@ export async function main(args: readonly string[]): Promise<number> {
     config = command.config;
   } catch (error) {
     if (error instanceof ConfigError) {
+      // Nothing to follow: show how to give something.
+      if (error.flag === "") log(USAGE);
       log(`tailcast: ${error.message}`);
       return 2;
     }

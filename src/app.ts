@@ -72,6 +72,8 @@ export function createApp(parts: AppParts): Hono {
       version: parts.version,
       watch: { mode, reason },
       subscribers: parts.sse.clients,
+      queues: queues(parts.sse.depths),
+      memory: Deno.memoryUsage(),
       sources: sources(parts),
       state: state(parts),
     });
@@ -94,6 +96,17 @@ function state(parts: AppParts) {
       offset: c.offset,
     })),
   };
+}
+
+/** Subscriber queue depths in two numbers, whatever the number of subscribers. */
+function queues(depths: number[]) {
+  let max = 0;
+  let total = 0;
+  for (const d of depths) {
+    max = Math.max(max, d);
+    total += d;
+  }
+  return { max, total };
 }
 
 function digest(text: string): Uint8Array {

@@ -151,7 +151,13 @@ export class Service {
               const part = events.slice(i, i + STDOUT_QUEUE);
               await hub.ready(part.length);
               for (const event of part) positions.record(event);
-              hub.publish(part.map((event) => ({ type: "line", event })));
+              hub.publish(
+                part.map((event) => ({
+                  type: "line",
+                  event,
+                  json: JSON.stringify(event),
+                })),
+              );
               published?.(part);
             }
           },

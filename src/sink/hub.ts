@@ -20,7 +20,12 @@ export type Policy = "drop-oldest" | "disconnect" | "block";
 
 /** What flows through the hub. */
 export type Message =
-  | { readonly type: "line"; readonly event: Event }
+  | {
+    readonly type: "line";
+    readonly event: Event;
+    /** The event as JSON, made once for every sink and subscriber. */
+    readonly json?: string;
+  }
   | { readonly type: "notice"; readonly notice: Notice }
   | {
     readonly type: "dropped";

@@ -33,9 +33,14 @@ export async function writeNdjson(
   try {
     for (let batch = await sub.next(); batch; batch = await sub.next()) {
       const events: Event[] = [];
-      for (const m of batch) if (m.type === "line") events.push(m.event);
+      let text = "";
+      for (const m of batch) {
+        if (m.type !== "line") continue;
+        events.push(m.event);
+        text += (m.json ?? JSON.stringify(m.event)) + "\n";
+      }
       if (events.length > 0) {
-        await writer.write(ndjson(events));
+        await writer.write(encoder.encode(text));
         onWritten(events);
       }
     }

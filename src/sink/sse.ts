@@ -221,7 +221,9 @@ export function formatSse(
     if (m.type === "line") {
       const id = idOf(m.event);
       if (id === null) continue;
-      out += `event: line\nid: ${id}\ndata: ${JSON.stringify(m.event)}\n\n`;
+      out += `event: line\nid: ${id}\ndata: ${
+        m.json ?? JSON.stringify(m.event)
+      }\n\n`;
     } else if (m.type === "dropped") {
       out += `event: gap\ndata: ${
         JSON.stringify({
@@ -246,7 +248,9 @@ export function formatNdjson(
   let out = "";
   for (const m of messages) {
     if (m.type === "line") {
-      if (idOf(m.event) !== null) out += JSON.stringify(m.event) + "\n";
+      if (idOf(m.event) !== null) {
+        out += (m.json ?? JSON.stringify(m.event)) + "\n";
+      }
     } else if (m.type === "dropped") {
       out += JSON.stringify({
         type: "gap",

@@ -256,7 +256,8 @@ export class Follower {
     this.#first = false;
     const info = await this.#statPath();
     if (info === undefined) return;
-    if (this.#saved.length > 0) await this.#restore(info, noticed);
+    // Until the saved cursors are applied, nothing under the path is opened.
+    if (this.#saved.length > 0 && !await this.#restore(info, noticed)) return;
     if (current && (info === null || !sameFile(current.id, fileId(info)))) {
       const gone = (await current.file.stat()).nlink === 0;
       this.#notice({
@@ -448,9 +449,11 @@ export class Follower {
    * files they point to (found by identity and fingerprint among the
    * path's siblings) and decide where the file under the path resumes.
    */
-  async #restore(info: Deno.FileInfo | null, noticed: number): Promise<void> {
+  async #restore(
+    info: Deno.FileInfo | null,
+    noticed: number,
+  ): Promise<boolean> {
     const saved = this.#saved;
-    this.#saved = [];
     const offsets = saved.map((s) => s.offset);
     const now = info
       ? await withHead({
@@ -463,10 +466,29 @@ export class Follower {
       : null;
     // Rotated copies keep their inode (rename) or their content (copytruncate).
     const candidates: Candidate[] = [];
-    for (const s of await siblings(this.source)) {
+    let listed: Awaited<ReturnType<typeof siblings>>;
+    try {
+      listed = await siblings(this.source, { strict: true });
+    } catch (error) {
+      // "Cannot list" must never read as "the saved file is gone".
+      this.#problem(
+        `cannot list its directory to resume from the saved cursor (${
+          describe(error)
+        }); the cursor is kept and tried again`,
+      );
+      return false;
+    }
+    if (info !== null && now === null) {
+      this.#problem(
+        "cannot open it to resume from the saved cursor; the cursor is kept and tried again",
+      );
+      return false;
+    }
+    for (const s of listed) {
       const c = await withHead(s, offsets);
       if (c) candidates.push(c);
     }
+    this.#saved = [];
     const decision = decideStart(saved, now, candidates);
     for (const note of decision.notes) {
       if (note.kind === "vanish") this.#onForget(note.file);
@@ -516,6 +538,7 @@ export class Follower {
       await this.#drain(r, noticed);
     }
     this.#restored = decision.offset;
+    return true;
   }
 
   /** Reads `r` from its offset to EOF, waiting while the queue is full. Returns bytes read. */

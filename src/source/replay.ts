@@ -42,7 +42,10 @@ const MAX_SIBLINGS = 2000;
  * Files in the followed path's directory that may be its rotated copies:
  * names starting with the path's name without its extension. Newest first.
  */
-export async function siblings(source: string): Promise<Located[]> {
+export async function siblings(
+  source: string,
+  options: { strict?: boolean } = {},
+): Promise<Located[]> {
   const dir = dirname(source);
   const name = basename(source);
   const stem = name.slice(0, name.length - extname(name).length) || name;
@@ -66,8 +69,10 @@ export async function siblings(source: string): Promise<Located[]> {
         // Vanished or unreadable: not a candidate.
       }
     }
-  } catch {
-    // The directory cannot be read now: no sibling can be found.
+  } catch (error) {
+    // Strict callers must not take "cannot list" for "nothing there"; a
+    // directory that does not exist holds nothing.
+    if (options.strict && !(error instanceof Deno.errors.NotFound)) throw error;
   }
   return out.sort((a, b) => b.mtime - a.mtime);
 }
