@@ -57,6 +57,16 @@ export interface Event {
   readonly truncated?: true;
   readonly invalidUtf8?: true;
   readonly partial?: true;
+  /** Fields parsed from the line (`--format json|logfmt|regex:…|auto`). */
+  readonly fields?: Record<string, unknown>;
+  /** Recognised level, lower-case: trace, debug, info, warn, error, fatal. */
+  readonly level?: string;
+  /** Recognised message (`msg`/`message`). */
+  readonly msg?: string;
+  /** Recognised time written in the line (`time`/`ts`/`timestamp`…). */
+  readonly logTime?: string;
+  /** Why the line could not be parsed in its format; it is still delivered. */
+  readonly parseError?: string;
 }
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
