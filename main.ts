@@ -6,6 +6,7 @@
 import meta from "./deno.json" with { type: "json" };
 import { createApp } from "./src/app.ts";
 import { type Config, parseCommandLine, USAGE } from "./src/config.ts";
+import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { Service } from "./src/service.ts";
@@ -32,7 +33,11 @@ function log(line: string): void {
 export async function main(args: readonly string[]): Promise<number> {
   let config: Config;
   try {
-    const command = parseCommandLine(args, { TAILCAST_TOKEN: envToken() });
+    const env = { TAILCAST_TOKEN: envToken() };
+    let command = parseCommandLine(args, env);
+    if (command.kind === "load") {
+      command = parseCommandLine(args, env, await loadConfig(command.path));
+    }
     if (command.kind === "help") {
       await Deno.stdout.write(encoder.encode(USAGE + "\n"));
       return 0;
@@ -41,6 +46,7 @@ export async function main(args: readonly string[]): Promise<number> {
       await Deno.stdout.write(encoder.encode(VERSION + "\n"));
       return 0;
     }
+    if (command.kind !== "run") throw new TypeError("unreachable");
     config = command.config;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -152,6 +158,27 @@ export async function main(args: readonly string[]): Promise<number> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Reads and checks the --config file; every problem is a ConfigError. */
+async function loadConfig(path: string): Promise<FileConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "no such file"
+      : error instanceof Deno.errors.NotCapable
+      ? "Deno read permission denied (allow reading it with --allow-read)"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new ConfigError(
+      "--config",
+      `Cannot read the config file "${path}": ${why}`,
+    );
+  }
+  return parseConfigFile(path, text);
 }
 
 /** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */

@@ -3,6 +3,7 @@
  * is a ConfigError naming the flag and what would be accepted.
  */
 import { parseArgs } from "node:util";
+import type { FileConfig } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import type { StartAt } from "./types.ts";
 
@@ -37,12 +38,39 @@ export interface Config {
   readonly state: string | null;
   /** Start without the saved cursors (and overwrite the state file). */
   readonly stateReset: boolean;
+  /** Per-source rules: format, multiline, filters; the first whose pattern matches applies. */
+  readonly sources: readonly SourceRules[];
+  /** Filters for every event. */
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly where: string | null;
+  /** Alert rules as written (flags or config file). */
+  readonly alerts: readonly (string | Record<string, unknown>)[];
+  readonly alertWebhook: string | null;
+}
+
+/** What applies to the events of the files a pattern names. */
+export interface SourceRules {
+  /** The path or glob, as given. */
+  readonly pattern: string;
+  /** `raw`, `json`, `logfmt`, `auto` or `regex:<pattern>`. */
+  readonly format: string;
+  readonly multiline: {
+    readonly start: string;
+    readonly maxBytes?: number;
+    readonly flushMs?: number;
+  } | null;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly where: string | null;
 }
 
 /** What the command line asks for. */
 export type Command =
   | { readonly kind: "help" }
   | { readonly kind: "version" }
+  /** `--config FILE` was given: read it, then parse again with its content. */
+  | { readonly kind: "load"; readonly path: string }
   | { readonly kind: "run"; readonly config: Config };
 
 export const DEFAULT_PORT = 8787;
@@ -69,6 +97,14 @@ const OPTIONS = {
   "write-timeout": { type: "string" },
   state: { type: "string" },
   "state-reset": { type: "boolean" },
+  config: { type: "string" },
+  format: { type: "string" },
+  "multiline-start": { type: "string" },
+  include: { type: "string", multiple: true },
+  exclude: { type: "string", multiple: true },
+  where: { type: "string" },
+  alert: { type: "string", multiple: true },
+  "alert-webhook": { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
 } as const;
@@ -101,6 +137,19 @@ Options:
                        restart (saved every second and at shutdown)
   --state-reset        start without the saved cursors (a corrupted state file is
                        otherwise an error)
+  --config FILE        read sources, alerts and options from a JSON(C) file;
+                       flags override it
+
+Events:
+  --format F           raw (default), json, logfmt, auto, or regex:<pattern with
+                       named groups>; parsed values land in "fields"
+  --multiline-start RE a line matching RE starts an event; others continue it
+  --include RE         keep only lines matching RE (repeatable)
+  --exclude RE         drop lines matching RE (repeatable)
+  --where EXPR         keep events matching EXPR, e.g. 'level=error' or
+                       'status>=500 and path~"^/api"'
+  --alert RULE         e.g. 'errors: level=error 10 in 1m' (repeatable)
+  --alert-webhook URL  POST every alert there as JSON (retried, never blocking)
 
 Server:
   --queue N            events queued per subscriber before its policy applies
@@ -138,6 +187,7 @@ that cannot be followed.`;
 export function parseCommandLine(
   args: readonly string[],
   env: { readonly TAILCAST_TOKEN?: string } = {},
+  file: FileConfig | null = null,
 ): Command {
   // `--poll` takes an optional value; parseArgs needs it written as `--poll=`.
   const normalized = args.map((a) => a === "--poll" ? "--poll=" : a);
@@ -156,55 +206,103 @@ export function parseCommandLine(
   const values = parsed.values;
   if (values.help) return { kind: "help" };
   if (values.version) return { kind: "version" };
+  if (values.config !== undefined && file === null) {
+    return { kind: "load", path: values.config };
+  }
+  const f = file ?? {};
+  const num = (v: number | undefined) =>
+    v === undefined ? undefined : String(v);
+  const fromFile = <T>(flag: T | undefined, inFile: T | undefined) =>
+    flag ?? inFile;
 
   const demo = values.demo ?? false;
-  const paths = parsed.positionals;
+  const fileSources = f.sources ?? [];
+  const paths = [
+    ...parsed.positionals,
+    ...fileSources.map((s) => s.path).filter((p) =>
+      !parsed.positionals.includes(p)
+    ),
+  ];
   if (paths.length === 0 && !demo) {
     throw new ConfigError(
       "",
       "No file to follow: give a path, a glob or -, or try --demo (see --help)",
     );
   }
-  const server = values.server ?? true;
+  const srv = f.server ?? {};
+  const server = values.server ?? srv.enabled ?? true;
+  const port = fromFile(values.port, num(srv.port));
+  const poll = fromFile(values.poll, num(f.poll));
+  const maxLine = fromFile(values["max-line-bytes"], num(f.maxLineBytes));
+  const queue = fromFile(values.queue, num(srv.queue));
+  const maxClients = fromFile(values["max-clients"], num(srv.maxClients));
+  const heartbeat = fromFile(values.heartbeat, num(srv.heartbeat));
+  const writeTimeout = fromFile(values["write-timeout"], num(srv.writeTimeout));
+  const from = values.lines === undefined
+    ? fromFile(values.from, f.from)
+    : values.from;
+  const lines = values.from === undefined
+    ? fromFile(values.lines, num(f.lines))
+    : values.lines;
+  const format = fromFile(values.format, f.format) ?? "raw";
+  const multilineStart = values["multiline-start"];
+  const globalRules: SourceRules = {
+    pattern: "",
+    format,
+    multiline: multilineStart === undefined ? null : { start: multilineStart },
+    include: [],
+    exclude: [],
+    where: null,
+  };
   const config: Config = {
     paths,
-    startAt: startAt(values.from, values.lines),
-    stdout: (values.stdout ?? false) || !server,
+    startAt: startAt(from, lines),
+    stdout: (values.stdout ?? f.stdout ?? false) || !server,
     server,
-    host: host(values.host),
-    port: values.port === undefined
-      ? DEFAULT_PORT
-      : integer("--port", values.port, 0, 65535),
-    pollMs: values.poll === undefined
+    host: host(fromFile(values.host, srv.host)),
+    port: port === undefined ? DEFAULT_PORT : integer("--port", port, 0, 65535),
+    pollMs: poll === undefined
       ? null
-      : values.poll === ""
+      : poll === ""
       ? DEFAULT_POLL_MS
-      : integer("--poll", values.poll, 10, 3_600_000),
-    maxLineBytes: values["max-line-bytes"] === undefined
+      : integer("--poll", poll, 10, 3_600_000),
+    maxLineBytes: maxLine === undefined
       ? DEFAULT_MAX_LINE_BYTES
-      : integer(
-        "--max-line-bytes",
-        values["max-line-bytes"],
-        1,
-        256 * 1024 * 1024,
-      ),
+      : integer("--max-line-bytes", maxLine, 1, 256 * 1024 * 1024),
     demo,
-    queue: values.queue === undefined
+    queue: queue === undefined
       ? DEFAULT_QUEUE
-      : integer("--queue", values.queue, 1, 1_000_000),
-    maxClients: values["max-clients"] === undefined
+      : integer("--queue", queue, 1, 1_000_000),
+    maxClients: maxClients === undefined
       ? DEFAULT_MAX_CLIENTS
-      : integer("--max-clients", values["max-clients"], 1, 1_000_000),
-    token: token(values.token ?? env.TAILCAST_TOKEN),
-    corsOrigin: corsOrigin(values["cors-origin"]),
-    heartbeatMs: values.heartbeat === undefined
+      : integer("--max-clients", maxClients, 1, 1_000_000),
+    token: token(values.token ?? env.TAILCAST_TOKEN ?? srv.token),
+    corsOrigin: corsOrigin(fromFile(values["cors-origin"], srv.corsOrigin)),
+    heartbeatMs: heartbeat === undefined
       ? 15_000
-      : integer("--heartbeat", values.heartbeat, 0, 86_400) * 1000,
-    writeTimeoutMs: values["write-timeout"] === undefined
+      : integer("--heartbeat", heartbeat, 0, 86_400) * 1000,
+    writeTimeoutMs: writeTimeout === undefined
       ? 30_000
-      : integer("--write-timeout", values["write-timeout"], 1, 86_400) * 1000,
-    state: statePath(values.state),
+      : integer("--write-timeout", writeTimeout, 1, 86_400) * 1000,
+    state: statePath(fromFile(values.state, f.state)),
     stateReset: values["state-reset"] ?? false,
+    sources: [
+      // Sources of the file first: their own rules win over the global ones.
+      ...fileSources.map((s): SourceRules => ({
+        pattern: s.path,
+        format: s.format ?? format,
+        multiline: s.multiline ?? globalRules.multiline,
+        include: s.include ?? [],
+        exclude: s.exclude ?? [],
+        where: s.where ?? null,
+      })),
+      globalRules,
+    ],
+    include: values.include ?? f.include ?? [],
+    exclude: values.exclude ?? f.exclude ?? [],
+    where: fromFile(values.where, f.where) ?? null,
+    alerts: values.alert ?? f.alerts ?? [],
+    alertWebhook: webhook(fromFile(values["alert-webhook"], f.alertWebhook)),
   };
   if (config.stateReset && config.state === null) {
     throw new ConfigError(
@@ -235,6 +333,20 @@ function startAt(from: string | undefined, lines: string | undefined): StartAt {
     };
   }
   return from === "start" ? { kind: "start" } : { kind: "end" };
+}
+
+function webhook(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "http:" || url.protocol === "https:") return value;
+  } catch {
+    // Reported below.
+  }
+  throw new ConfigError(
+    "--alert-webhook",
+    `Invalid --alert-webhook "${value}": give an http:// or https:// URL`,
+  );
 }
 
 function statePath(value: string | undefined): string | null {
