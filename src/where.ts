@@ -1,0 +1,514 @@
+/**
+ * `--where`: a small expression language over events, parsed once into a
+ * predicate. Nothing is ever evaluated as code: the text becomes a tree of
+ * closures, and every mistake is a {@link WhereError} that says where and why.
+ *
+ * ```text
+ * or         := and (("or" | "||") and)*
+ * and        := not (("and" | "&&") not)*
+ * not        := ("not" | "!") not | "(" or ")" | comparison
+ * comparison := field [op value]
+ * op         := "=" | "==" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~"
+ * value      := number | "double quoted" | 'single quoted' | bareword
+ * ```
+ *
+ * - `level`, `msg`, `line` and `source` are the event's own; any other name is
+ *   looked up in `fields`, where `http.status` walks nested objects (a key
+ *   that itself contains dots, such as `{"http.status": 500}`, also matches).
+ * - A bare `field` is true when the field exists and is truthy.
+ * - A number written bare (`500`, `-1.5`) compares numerically with a field
+ *   that is a number or a numeric string (`"503"`); anything else, including
+ *   a quoted `"500"`, compares as strings. `=` and `!=` on `level` ignore case.
+ * - A missing field (absent or `null`) makes `= > >= < <= ~` false and
+ *   `!=`, `!~` true.
+ * - `~` is a regular expression search (not anchored: use `^` and `$`),
+ *   compiled once. In quotes, `\"`, `\'` and `\\` are escapes; any other
+ *   backslash is kept, so `"\d+"` is the regex `\d+`.
+ *
+ * @module
+ */
+
+/** What a `--where` predicate can look at: the parts of an event it reads. */
+export interface Filterable {
+  readonly source: string;
+  readonly line: string;
+  readonly level?: string;
+  readonly msg?: string;
+  readonly fields?: Record<string, unknown>;
+}
+
+/** A `--where` expression that cannot be parsed, with the place it went wrong. */
+export class WhereError extends SyntaxError {
+  /** The expression as given. */
+  readonly expression: string;
+  /** Offset (UTF-16 code units, 0-based) in `expression` of the problem. */
+  readonly position: number;
+  /** Why, without the expression and column (the message has both). */
+  readonly reason: string;
+
+  constructor(expression: string, position: number, reason: string) {
+    const column = [...expression.slice(0, position)].length + 1;
+    super(
+      `Invalid --where ${
+        JSON.stringify(expression)
+      } at column ${column}: ${reason}`,
+    );
+    this.name = "WhereError";
+    this.expression = expression;
+    this.position = position;
+    this.reason = reason;
+  }
+}
+
+/** A compiled `--where` expression. */
+export type WherePredicate = (event: Filterable) => boolean;
+
+/** Deepest nesting of parentheses and `not` accepted, so no input can exhaust the stack. */
+const MAX_DEPTH = 64;
+
+/**
+ * Parses `text` once into a predicate over events.
+ *
+ * @throws {WhereError} when `text` is not a valid expression.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { compileWhere } from "./where.ts";
+ * const slowApi = compileWhere('status>=500 and path~"^/api"');
+ * const event = { source: "/x.log", line: "", fields: { status: "503", path: "/api/v1" } };
+ * assert.equal(slowApi(event), true);
+ * assert.equal(slowApi({ ...event, fields: { status: 200, path: "/api" } }), false);
+ * assert.throws(() => compileWhere("status>="), /at column 9: expected a value after >=/);
+ * ```
+ */
+export function compileWhere(text: string): WherePredicate {
+  return new Parser(text).parse();
+}
+
+// ---------------------------------------------------------------- parsing
+
+interface Value {
+  /** The value's text, unquoted and unescaped. */
+  readonly text: string;
+  /** Set when the value was written as a bare number. */
+  readonly number?: number;
+  readonly position: number;
+}
+
+type Op = "=" | "!=" | ">" | ">=" | "<" | "<=" | "~" | "!~";
+
+const OPS: Record<string, Op> = {
+  "=": "=",
+  "==": "=",
+  "!=": "!=",
+  ">": ">",
+  ">=": ">=",
+  "<": "<",
+  "<=": "<=",
+  "~": "~",
+  "!~": "!~",
+};
+
+const OP_LIST = "= != > >= < <= ~ !~";
+const FIELD_CHAR = /[\p{L}\p{N}_.@$-]/u;
+const OP_CHAR = /[=!<>~]/;
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+type Keyword = "and" | "or" | "not";
+
+class Parser {
+  readonly #text: string;
+  #pos = 0;
+  #depth = 0;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  parse(): WherePredicate {
+    this.#space();
+    if (this.#pos >= this.#text.length) {
+      throw this.#error(
+        "the expression is empty: write a condition such as level=error",
+      );
+    }
+    const predicate = this.#or();
+    this.#space();
+    if (this.#pos < this.#text.length) {
+      if (this.#text[this.#pos] === ")") {
+        throw this.#error(") has no matching (");
+      }
+      throw this.#error(
+        `unexpected ${this.#describe()}: expected and, or, or the end of the expression`,
+      );
+    }
+    return predicate;
+  }
+
+  #or(): WherePredicate {
+    let left = this.#and();
+    for (;;) {
+      if (!this.#keyword("or")) return left;
+      const right = this.#operand("or");
+      const l = left;
+      left = (e) => l(e) || right(e);
+    }
+  }
+
+  #and(): WherePredicate {
+    let left = this.#not();
+    for (;;) {
+      if (!this.#keyword("and")) return left;
+      const right = this.#operand("and");
+      const l = left;
+      left = (e) => l(e) && right(e);
+    }
+  }
+
+  /** The condition after `and`/`or`, with an error that names the keyword. */
+  #operand(keyword: Keyword): WherePredicate {
+    this.#space();
+    if (this.#atEnd() || this.#text[this.#pos] === ")") {
+      throw this.#error(`expected a condition after ${keyword}`);
+    }
+    return keyword === "or" ? this.#and() : this.#not();
+  }
+
+  #not(): WherePredicate {
+    this.#space();
+    const start = this.#pos;
+    if (this.#keyword("not")) {
+      this.#deeper(start);
+      this.#space();
+      if (this.#atEnd() || this.#text[this.#pos] === ")") {
+        throw this.#error("expected a condition after not");
+      }
+      const inner = this.#not();
+      this.#depth--;
+      return (e) => !inner(e);
+    }
+    if (this.#text[this.#pos] === "(") {
+      this.#deeper(start);
+      this.#pos++;
+      this.#space();
+      if (this.#atEnd() || this.#text[this.#pos] === ")") {
+        throw this.#error("expected a condition after (");
+      }
+      const inner = this.#or();
+      this.#space();
+      if (this.#text[this.#pos] !== ")") {
+        throw this.#error(
+          this.#atEnd()
+            ? `expected ) to close the ( at column ${this.#column(start)}`
+            : `unexpected ${this.#describe()}: expected and, or, or ) to close the ( at column ${
+              this.#column(start)
+            }`,
+        );
+      }
+      this.#pos++;
+      this.#depth--;
+      return inner;
+    }
+    return this.#comparison();
+  }
+
+  #comparison(): WherePredicate {
+    const field = this.#fieldName();
+    if (field === undefined) {
+      throw this.#error(
+        this.#atEnd()
+          ? "expected a condition"
+          : `expected a field name or (, not ${this.#describe()}`,
+      );
+    }
+    const afterName = this.#pos;
+    this.#space();
+    const opStart = this.#pos;
+    const c = this.#text[this.#pos];
+    if (c !== undefined && OP_CHAR.test(c) && !this.#isNotPrefix()) {
+      let end = this.#pos;
+      while (end < this.#text.length && OP_CHAR.test(this.#text[end])) end++;
+      const opText = this.#text.slice(this.#pos, end);
+      const op = OPS[opText];
+      if (op === undefined) throw this.#unknownOp(opText);
+      this.#pos = end;
+      const value = this.#value(opText);
+      return compare(this.#text, field, op, value);
+    }
+    // No operator: a bare field, unless something glued to the name looks
+    // like an attempt at one (`status:500`).
+    if (
+      afterName === opStart && c !== undefined && !/[\s()"']/.test(c) &&
+      !this.#at("&&") && !this.#at("||")
+    ) {
+      let end = this.#pos;
+      while (
+        end < this.#text.length && !/[\s()"']/.test(this.#text[end]) &&
+        !FIELD_CHAR.test(this.#text[end])
+      ) end++;
+      throw this.#unknownOp(this.#text.slice(this.#pos, end));
+    }
+    const get = accessor(field);
+    return (e) => truthy(get(e));
+  }
+
+  #unknownOp(opText: string): WhereError {
+    const hint = opText === "=~" ? " (for a regex match write ~)" : "";
+    return this.#error(
+      `unknown operator ${
+        JSON.stringify(opText)
+      }${hint}: use one of ${OP_LIST}`,
+    );
+  }
+
+  #value(op: string): Value {
+    this.#space();
+    const position = this.#pos;
+    const missing = () =>
+      this.#error(
+        `expected a value after ${op}${
+          this.#atEnd() ? "" : `, not ${this.#describe()}`
+        }`,
+      );
+    const c = this.#text[this.#pos];
+    if (c === '"' || c === "'") return { text: this.#quoted(c), position };
+    if (c === undefined || c === "(" || c === ")") throw missing();
+    let end = this.#pos;
+    while (end < this.#text.length) {
+      const ch = this.#text[end];
+      if (/[\s()"']/.test(ch)) break;
+      const two = this.#text.slice(end, end + 2);
+      if (two === "&&" || two === "||") break;
+      end++;
+    }
+    const text = this.#text.slice(this.#pos, end);
+    if (text === "" || /^(and|or|not)$/i.test(text)) throw missing();
+    this.#pos = end;
+    return NUMBER.test(text)
+      ? { text, number: Number(text), position }
+      : { text, position };
+  }
+
+  #quoted(quote: string): string {
+    const start = this.#pos;
+    let out = "";
+    let i = start + 1;
+    while (i < this.#text.length) {
+      const ch = this.#text[i];
+      if (ch === quote) {
+        this.#pos = i + 1;
+        return out;
+      }
+      if (ch === "\\" && i + 1 < this.#text.length) {
+        const next = this.#text[i + 1];
+        if (next === '"' || next === "'" || next === "\\") {
+          out += next;
+        } else {
+          out += ch + next;
+        }
+        i += 2;
+        continue;
+      }
+      out += ch;
+      i++;
+    }
+    // #pos is still at the opening quote: the error points there.
+    throw this.#error(`unterminated string: add the closing ${quote}`);
+  }
+
+  #fieldName(): string | undefined {
+    let end = this.#pos;
+    while (end < this.#text.length && FIELD_CHAR.test(this.#text[end])) end++;
+    if (end === this.#pos) return undefined;
+    const name = this.#text.slice(this.#pos, end);
+    if (/^(and|or|not)$/i.test(name)) return undefined;
+    this.#pos = end;
+    return name;
+  }
+
+  /** Consumes `keyword` (or its symbol) if it comes next, skipping space first. */
+  #keyword(keyword: Keyword): boolean {
+    this.#space();
+    const symbol = keyword === "and" ? "&&" : keyword === "or" ? "||" : null;
+    if (symbol !== null && this.#at(symbol)) {
+      this.#pos += 2;
+      return true;
+    }
+    if (keyword === "not" && this.#isNotPrefix()) {
+      this.#pos += 1;
+      return true;
+    }
+    const end = this.#pos + keyword.length;
+    if (
+      this.#text.slice(this.#pos, end).toLowerCase() === keyword &&
+      (end >= this.#text.length || !FIELD_CHAR.test(this.#text[end]))
+    ) {
+      this.#pos = end;
+      return true;
+    }
+    return false;
+  }
+
+  /** A `!` that negates rather than starting `!=` or `!~`. */
+  #isNotPrefix(): boolean {
+    const next = this.#text[this.#pos + 1];
+    return this.#text[this.#pos] === "!" && next !== "=" && next !== "~";
+  }
+
+  #deeper(at: number): void {
+    if (++this.#depth > MAX_DEPTH) {
+      this.#pos = at;
+      throw this.#error(
+        `nested more than ${MAX_DEPTH} deep: simplify the expression`,
+      );
+    }
+  }
+
+  #space(): void {
+    while (this.#pos < this.#text.length && /\s/.test(this.#text[this.#pos])) {
+      this.#pos++;
+    }
+  }
+
+  #at(s: string): boolean {
+    return this.#text.startsWith(s, this.#pos);
+  }
+
+  #atEnd(): boolean {
+    return this.#pos >= this.#text.length;
+  }
+
+  /** The token at the current position, quoted, for messages. */
+  #describe(): string {
+    const rest = this.#text.slice(this.#pos);
+    const token = /^(?:[\p{L}\p{N}_.@$-]+|[=!<>~]+|&&|\|\||\S)/u.exec(rest);
+    return JSON.stringify(token ? token[0] : rest);
+  }
+
+  #column(position: number): number {
+    return [...this.#text.slice(0, position)].length + 1;
+  }
+
+  #error(reason: string): WhereError {
+    return new WhereError(this.#text, this.#pos, reason);
+  }
+}
+
+// ------------------------------------------------------------- evaluation
+
+/** Fields that are the event's own; every other name is looked up in `fields`. */
+const OWN = new Set(["level", "msg", "line", "source"]);
+
+function accessor(field: string): (e: Filterable) => unknown {
+  if (OWN.has(field)) {
+    const key = field as "level" | "msg" | "line" | "source";
+    return (e) => e[key];
+  }
+  const path = field.split(".");
+  return (e) => e.fields === undefined ? undefined : lookup(e.fields, path, 0);
+}
+
+/**
+ * The value at `path[from..]` in `value`. Tries the longest dotted key first,
+ * so `a.b.c` finds `{"a.b": {"c": 1}}` as well as `{"a": {"b": {"c": 1}}}`.
+ * Only own properties count: `constructor` is not a field of every object.
+ */
+function lookup(value: unknown, path: string[], from: number): unknown {
+  if (from === path.length) return value;
+  if (typeof value !== "object" || value === null) return undefined;
+  for (let to = path.length; to > from; to--) {
+    const key = to - from === 1 ? path[from] : path.slice(from, to).join(".");
+    if (Object.hasOwn(value, key)) {
+      const found = lookup(
+        (value as Record<string, unknown>)[key],
+        path,
+        to,
+      );
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
+function truthy(value: unknown): boolean {
+  return value !== undefined && value !== null && Boolean(value);
+}
+
+function asString(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "object" && value !== null) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return String(value);
+    }
+  }
+  return String(value);
+}
+
+function asNumber(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isNaN(value) ? undefined : value;
+  if (typeof value === "string" && NUMBER.test(value.trim())) {
+    return Number(value.trim());
+  }
+  return undefined;
+}
+
+function compare(
+  text: string,
+  field: string,
+  op: Op,
+  value: Value,
+): WherePredicate {
+  const get = accessor(field);
+  const negative = op === "!=" || op === "!~";
+  if (op === "~" || op === "!~") {
+    let regex: RegExp;
+    try {
+      regex = new RegExp(value.text);
+    } catch (error) {
+      const why = error instanceof Error
+        ? error.message.replace(/^.*: /, "")
+        : String(error);
+      throw new WhereError(
+        text,
+        value.position,
+        `invalid regular expression ${JSON.stringify(value.text)}: ${why}`,
+      );
+    }
+    return (e) => {
+      const v = get(e);
+      if (v === undefined || v === null) return negative;
+      return regex.test(asString(v)) !== negative;
+    };
+  }
+  const caseless = field === "level";
+  const wanted = caseless ? value.text.toLowerCase() : value.text;
+  const num = value.number;
+  /** Compares the field's value with the value: <0, 0, >0. */
+  const order = (v: unknown): number => {
+    if (num !== undefined) {
+      const n = asNumber(v);
+      if (n !== undefined) return n < num ? -1 : n > num ? 1 : 0;
+    }
+    const s = caseless && (op === "=" || op === "!=")
+      ? asString(v).toLowerCase()
+      : asString(v);
+    const w = caseless && (op === "=" || op === "!=") ? wanted : value.text;
+    return s < w ? -1 : s > w ? 1 : 0;
+  };
+  const test: (c: number) => boolean = {
+    "=": (c: number) => c === 0,
+    "!=": (c: number) => c !== 0,
+    ">": (c: number) => c > 0,
+    ">=": (c: number) => c >= 0,
+    "<": (c: number) => c < 0,
+    "<=": (c: number) => c <= 0,
+  }[op];
+  return (e) => {
+    const v = get(e);
+    if (v === undefined || v === null) return negative;
+    return test(order(v));
+  };
+}
