@@ -114,6 +114,7 @@ export async function main(args: readonly string[]): Promise<number> {
       stdin: config.paths.includes("-"),
     });
     const app = createApp({
+      metrics: service.metrics,
       state: service.state,
       tail: service.tail,
       sse,

@@ -9,6 +9,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
+import type { Metrics } from "./sink/metrics.ts";
 import type { Positions } from "./sink/positions.ts";
 import type { SseRoute } from "./sink/sse.ts";
 import type { StateStore } from "./source/state.ts";
@@ -22,6 +23,7 @@ export interface AppParts {
   token?: string | null;
   corsOrigin?: string | null;
   state?: StateStore | null;
+  metrics?: Metrics;
 }
 
 /** Builds the Hono app over the running parts. */
@@ -61,6 +63,19 @@ export function createApp(parts: AppParts): Hono {
     });
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw));
+  app.get("/metrics", (c) => {
+    const metrics = parts.metrics;
+    if (!metrics) return c.text("metrics are off\n", 404);
+    metrics.setGauges(() => ({
+      depths: parts.sse.depths,
+      subscribers: parts.sse.clients,
+      mode: parts.tail.mode.mode,
+      sources: parts.tail.sources.length,
+    }));
+    return c.body(metrics.render(), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    });
+  });
   app.get(
     "/sources",
     (c) => c.json({ sources: sources(parts), state: state(parts) }),

@@ -21,7 +21,25 @@ import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
 import { LineStream } from "./stage/lines.ts";
 import { ParseStream } from "./stage/parse.ts";
-import type { Event, Notice } from "./types.ts";
+import { ConfigError } from "./errors.ts";
+import {
+  AlertEngine,
+  AlertRuleError,
+  parseRule,
+  ruleFromObject,
+} from "./sink/alerts.ts";
+import { Metrics } from "./sink/metrics.ts";
+import { Webhook } from "./sink/webhook.ts";
+import { eventFilter, FilterStream } from "./stage/filter.ts";
+import { MultilineStream } from "./stage/multiline.ts";
+import { regex, RuleBook, where } from "./stage/rules.ts";
+import {
+  type Chunk,
+  type Event,
+  type Line,
+  type Notice,
+  NOTICED,
+} from "./types.ts";
 
 export interface ServiceOptions {
   config: Config;
@@ -36,13 +54,27 @@ export interface ServiceOptions {
   rotateWaitMs?: number;
 }
 
+/** Bytes of the line an event stands for, terminator included. */
+function lineBytes(e: Event): number {
+  return parseEventId(e.id).offset - e.offset;
+}
+
 /** Lines the stdout sink may have queued before the pipeline waits for it. */
 const STDOUT_QUEUE = 8192;
 /** How often changed cursors are written to the state file. */
 const STATE_SAVE_MS = 1000;
 
 export class Service {
-  readonly hub = new Hub();
+  /** Counters for /metrics. */
+  readonly metrics = new Metrics();
+  readonly hub = new Hub({
+    onDrop: (n) => this.metrics.dropped("slow-subscriber", n),
+  });
+  #rules!: RuleBook;
+  #keep: (e: Event) => boolean = () => true;
+  #alerts: AlertEngine | null = null;
+  #alertTimer: ReturnType<typeof setInterval> | null = null;
+  #webhook: Webhook | null = null;
   /** How far each file's events have been published; the seam for resuming subscribers. */
   readonly positions = new Positions();
   readonly #abort = new AbortController();
@@ -83,6 +115,15 @@ export class Service {
 
   async #start(): Promise<void> {
     const { config } = this.#options;
+    const cwd = this.#options.cwd ?? Deno.cwd();
+    this.#rules = new RuleBook(config.sources, cwd);
+    const include = config.include.map((t) => regex(t, "--include"));
+    const exclude = config.exclude.map((t) => regex(t, "--exclude"));
+    const predicate = config.where === null
+      ? undefined
+      : where(config.where, "--where");
+    this.#keep = eventFilter({ include, exclude, where: predicate });
+    this.#alerts = this.#startAlerts();
     const notice = (n: Notice) => this.#notice(n);
     const state = config.state === null
       ? null
@@ -127,30 +168,22 @@ export class Service {
     }
     const hub = this.hub;
     const positions = this.positions;
+    const metrics = this.metrics;
+    const alerts = this.#alerts;
     const published = config.stdout ? undefined : delivered;
-    this.#pipeline = this.#tail.readable
-      .pipeThrough(
-        new LineStream({
-          maxLineBytes: config.maxLineBytes,
-          onSkip: (s) =>
-            notice({
-              kind: "gap",
-              source: s.source,
-              offset: s.offset,
-              bytes: s.bytes,
-              cause: s.cause,
-            }),
-        }),
-      )
-      .pipeThrough(new ParseStream())
+    this.#pipeline = this.events(this.#tail.readable, notice, true)
       .pipeTo(
         new WritableStream<Event[]>({
           async write(events) {
+            const noticed = events[0]?.[NOTICED];
             // Split so a batch never exceeds what a blocking sink can take at once.
             for (let i = 0; i < events.length; i += STDOUT_QUEUE) {
               const part = events.slice(i, i + STDOUT_QUEUE);
               await hub.ready(part.length);
-              for (const event of part) positions.record(event);
+              for (const event of part) {
+                positions.record(event);
+                alerts?.observe(event);
+              }
               hub.publish(
                 part.map((event) => ({
                   type: "line",
@@ -158,7 +191,11 @@ export class Service {
                   json: JSON.stringify(event),
                 })),
               );
+              metrics.published(part.length);
               published?.(part);
+            }
+            if (noticed !== undefined) {
+              metrics.delay(performance.now() - noticed);
             }
           },
         }, new CountQueuingStrategy({ highWaterMark: 1 })),
@@ -169,10 +206,108 @@ export class Service {
       .finally(() => this.hub.close());
   }
 
+  /**
+   * The stages from chunks to events, with every source's rules: line
+   * splitting, multi-line joining, parsing, filtering. The live pipeline and
+   * every replay for a resuming subscriber go through the same stages.
+   */
+  events(
+    chunks: ReadableStream<Chunk>,
+    notice: (n: Notice) => void = () => {},
+    live = false,
+  ): ReadableStream<Event[]> {
+    const { config } = this.#options;
+    const rules = this.#rules;
+    let lines: ReadableStream<Line[]> = chunks.pipeThrough(
+      new LineStream({
+        maxLineBytes: config.maxLineBytes,
+        onSkip: (s) =>
+          notice({
+            kind: "gap",
+            source: s.source,
+            offset: s.offset,
+            bytes: s.bytes,
+            cause: s.cause,
+          }),
+      }),
+    );
+    if (rules.multiline) {
+      const first = config.sources.find((r) => r.multiline)?.multiline;
+      lines = lines.pipeThrough(
+        new MultilineStream({
+          start: /^/,
+          startFor: (source) =>
+            rules.forSource(source).multiline?.start ?? null,
+          maxBytes: first?.maxBytes,
+          flushMs: first?.flushMs,
+        }),
+      );
+    }
+    const keepAll = this.#keep;
+    const metrics = this.metrics;
+    // The live pipeline counts every line read, parse errors and what the filters drop.
+    const keep = live
+      ? (e: Event) => {
+        metrics.linesRead(e.source, 1, lineBytes(e));
+        if (e.parseError !== undefined) metrics.parseError(e.source);
+        const kept = keepAll(e) && rules.forSource(e.source).keep(e);
+        if (!kept) metrics.dropped("filtered");
+        return kept;
+      }
+      : (e: Event) => keepAll(e) && rules.forSource(e.source).keep(e);
+    return lines
+      .pipeThrough(
+        new ParseStream({
+          formatFor: rules.raw
+            ? undefined
+            : (source) => rules.forSource(source).format,
+        }),
+      )
+      .pipeThrough(new FilterStream({ where: keep }));
+  }
+
   #notice(n: Notice): void {
     if (n.kind === "appear") this.positions.appear(n.source, n.file, n.from);
+    this.metrics.notice(n);
     this.#options.log(formatNotice(n));
     this.hub.publish([{ type: "notice", notice: n }]);
+  }
+
+  /** Compiles the alert rules; each alert goes to SSE, stderr, metrics and the webhook. */
+  #startAlerts(): AlertEngine | null {
+    const { config } = this.#options;
+    if (config.alerts.length === 0) return null;
+    const compileMatch = (text: string) => where(text, "--alert");
+    const rules = config.alerts.map((r, i) => {
+      try {
+        return typeof r === "string"
+          ? parseRule(r, compileMatch)
+          : ruleFromObject(r, `alerts[${i}]`, compileMatch);
+      } catch (error) {
+        if (error instanceof AlertRuleError) {
+          throw new ConfigError(
+            typeof r === "string" ? "--alert" : "--config",
+            error.message,
+          );
+        }
+        throw error;
+      }
+    });
+    if (config.alertWebhook !== null) {
+      this.#webhook = new Webhook(config.alertWebhook, {
+        log: this.#options.log,
+      });
+    }
+    const engine = new AlertEngine(rules, {
+      onAlert: (alert) => {
+        this.#options.log(`tailcast: alert: ${alert.message}`);
+        this.metrics.alert(alert.rule);
+        this.hub.publish([{ type: "alert", alert }]);
+        this.#webhook?.send(alert);
+      },
+    });
+    this.#alertTimer = setInterval(() => engine.tick(), 1000);
+    return engine;
   }
 
   #delivered(events: readonly Event[]): void {
@@ -212,6 +347,10 @@ export class Service {
       if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
       this.#saveTimer = null;
       await this.#save();
+      if (this.#alertTimer !== null) clearInterval(this.#alertTimer);
+      this.#alertTimer = null;
+      this.#alerts?.close();
+      await this.#webhook?.close();
     })();
     return this.#stopping;
   }

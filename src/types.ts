@@ -45,6 +45,12 @@ export interface Line {
   readonly noticed: number;
 }
 
+/**
+ * When the change that produced an event was noticed (`performance.now()`),
+ * for the delay metric. A symbol key, so it never appears in the JSON.
+ */
+export const NOTICED: unique symbol = Symbol("noticed");
+
 /** What a subscriber or stdout receives for every line. */
 export interface Event {
   /** Cursor of the end of this line: `<dev>.<ino>:<end>` in base 36. */
@@ -67,6 +73,7 @@ export interface Event {
   readonly logTime?: string;
   /** Why the line could not be parsed in its format; it is still delivered. */
   readonly parseError?: string;
+  readonly [NOTICED]?: number;
 }
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */

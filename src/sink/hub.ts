@@ -15,6 +15,7 @@
  * most its capacity in memory.
  */
 import type { Event, Notice } from "../types.ts";
+import type { Alert } from "./alerts.ts";
 
 export type Policy = "drop-oldest" | "disconnect" | "block";
 
@@ -27,6 +28,7 @@ export type Message =
     readonly json?: string;
   }
   | { readonly type: "notice"; readonly notice: Notice }
+  | { readonly type: "alert"; readonly alert: Alert }
   | {
     readonly type: "dropped";
     /** Messages this subscriber missed because its queue was full. */
@@ -59,6 +61,7 @@ export class Subscription {
   readonly #accept: (message: Message) => boolean;
   readonly #ring: (Message | undefined)[];
   readonly #onClose: (s: Subscription) => void;
+  readonly #onDrop: (count: number) => void;
   #head = 0;
   #size = 0;
   #dropped = 0;
@@ -69,7 +72,11 @@ export class Subscription {
   #roomWaiter: PromiseWithResolvers<void> | null = null;
   #poked = false;
 
-  constructor(options: SubscribeOptions, onClose: (s: Subscription) => void) {
+  constructor(
+    options: SubscribeOptions,
+    onClose: (s: Subscription) => void,
+    onDrop: (count: number) => void = () => {},
+  ) {
     if (!Number.isInteger(options.capacity) || options.capacity < 1) {
       throw new RangeError(
         `Cannot subscribe with capacity ${options.capacity}: use a whole number of at least 1`,
@@ -80,6 +87,7 @@ export class Subscription {
     this.#accept = options.accept ?? (() => true);
     this.#ring = new Array(options.capacity);
     this.#onClose = onClose;
+    this.#onDrop = onDrop;
   }
 
   /** Messages waiting. */
@@ -201,6 +209,7 @@ export class Subscription {
         this.#size--;
         this.#dropped++;
         this.#droppedTotal++;
+        this.#onDrop(1);
       } else {
         throw new RangeError(
           "Cannot queue for a blocking subscriber without room: await Hub.ready() before publish()",
@@ -236,11 +245,20 @@ export class Subscription {
  */
 export class Hub {
   readonly #subs = new Set<Subscription>();
+  readonly #onDrop: (count: number) => void;
   #closed = false;
+
+  constructor(options: { onDrop?: (count: number) => void } = {}) {
+    this.#onDrop = options.onDrop ?? (() => {});
+  }
 
   /** Adds a subscriber with its own queue. */
   subscribe(options: SubscribeOptions): Subscription {
-    const sub = new Subscription(options, (s) => this.#subs.delete(s));
+    const sub = new Subscription(
+      options,
+      (s) => this.#subs.delete(s),
+      this.#onDrop,
+    );
     if (this.#closed) sub.close("shutdown");
     else this.#subs.add(sub);
     return sub;

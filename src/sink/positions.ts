@@ -22,11 +22,11 @@ export class Positions {
     this.#set(source, file, from, false);
   }
 
-  /** An event is about to be published. */
-  record(event: Event): void {
-    if (event.source === "-") return;
+  /** An event is about to be published; returns the offset just past its line. */
+  record(event: Event): number {
     const { file, offset } = parseEventId(event.id);
-    this.#set(event.source, file, offset, true);
+    if (event.source !== "-") this.#set(event.source, file, offset, true);
+    return offset;
   }
 
   /** A copy of the positions of the paths `wanted` selects. */

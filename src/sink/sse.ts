@@ -29,7 +29,8 @@ import {
 import { LineStream } from "../stage/lines.ts";
 import { ParseStream } from "../stage/parse.ts";
 import { replayChunks } from "../source/replay.ts";
-import type { Event, Notice } from "../types.ts";
+import type { Chunk, Event, Notice } from "../types.ts";
+import { compileWhere, WhereError, type WherePredicate } from "../where.ts";
 import type { Hub, Message, Policy, Subscription } from "./hub.ts";
 import type { Positions } from "./positions.ts";
 import { planResume, type SubscriberCursor } from "./resume.ts";
@@ -53,6 +54,8 @@ export interface SseOptions {
   stdin?: boolean;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
+  /** The stages from chunks to events, for replays; default: split and decode only. */
+  events?: (chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>;
 }
 
 /** A request's choices, already validated. */
@@ -67,7 +70,16 @@ export interface SubscriberQuery {
   readonly since: DecodedCursor | null;
   /** Last lines of each selected file to send first. */
   readonly backlog: number | null;
+  /** `where=`: a predicate over the event's fields. */
+  readonly where: WherePredicate | null;
+  /** `level=`: the lowest level wanted (events without a level are left out). */
+  readonly level: number | null;
+  /** `type=alert`: alerts only. */
+  readonly alertsOnly: boolean;
 }
+
+/** Levels from least to most severe: `level=warn` keeps warn, error, fatal. */
+const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
 
 /** How a connection is ended when its subscriber is cut (write timeout, shutdown). */
 export class SubscriberEnded extends Error {
@@ -156,6 +168,40 @@ export function parseQuery(
       throw error;
     }
   }
+  let where: WherePredicate | null = null;
+  const whereText = q.get("where");
+  if (whereText !== null && whereText !== "") {
+    try {
+      where = compileWhere(whereText);
+    } catch (error) {
+      if (error instanceof WhereError) {
+        throw new QueryError(
+          `Invalid where ${JSON.stringify(whereText)} at column ${
+            error.position + 1
+          }: ${error.reason}`,
+        );
+      }
+      throw error;
+    }
+  }
+  const levelText = q.get("level");
+  let level: number | null = null;
+  if (levelText !== null && levelText !== "") {
+    level = LEVELS.indexOf(levelText.toLowerCase());
+    if (level === -1) {
+      throw new QueryError(
+        `Invalid level ${JSON.stringify(levelText)}: use one of ${
+          LEVELS.join(", ")
+        } (events at that level or above)`,
+      );
+    }
+  }
+  const type = q.get("type");
+  if (type !== null && type !== "" && type !== "alert" && type !== "all") {
+    throw new QueryError(
+      `Invalid type ${JSON.stringify(type)}: use alert (alerts only) or all`,
+    );
+  }
   return {
     source,
     sourceRegex,
@@ -164,6 +210,9 @@ export function parseQuery(
     format: wantsNdjson ? "ndjson" : "sse",
     since,
     backlog,
+    where,
+    level,
+    alertsOnly: type === "alert",
   };
 }
 
@@ -182,8 +231,13 @@ export function selectsSource(
 /** Whether a line event passes a subscriber's filters. */
 export function selectsEvent(query: SubscriberQuery): (e: Event) => boolean {
   const inSource = selectsSource(query);
-  const { grep } = query;
-  return (e) => inSource(e.source) && (grep === null || grep.test(e.line));
+  const { grep, where, level, alertsOnly } = query;
+  return (e) =>
+    !alertsOnly && inSource(e.source) &&
+    (grep === null || grep.test(e.line)) &&
+    (where === null || where(e)) &&
+    (level === null ||
+      (e.level !== undefined && LEVELS.indexOf(e.level) >= level));
 }
 
 /** Whether a message is for a subscriber that asked for `query`. */
@@ -193,6 +247,8 @@ export function selects(query: SubscriberQuery): (m: Message) => boolean {
   return (m) => {
     if (m.type === "dropped") return true;
     if (m.type === "line") return event(m.event);
+    if (m.type === "alert") return true;
+    if (query.alertsOnly) return false;
     const from = sourceOf(m.notice);
     if (query.source !== null && (from === null || !inSource(from))) {
       return false;
@@ -234,7 +290,10 @@ export function formatSse(
         })
       }\n\n`;
     } else {
-      out += `event: ${m.notice.kind}\ndata: ${JSON.stringify(m.notice)}\n\n`;
+      const [kind, data] = m.type === "alert"
+        ? ["alert", m.alert]
+        : [m.notice.kind, m.notice];
+      out += `event: ${kind}\ndata: ${JSON.stringify(data)}\n\n`;
     }
   }
   return out;
@@ -257,6 +316,8 @@ export function formatNdjson(
         cause: "slow-subscriber",
         lines: m.count,
       }) + "\n";
+    } else if (m.type === "alert") {
+      out += JSON.stringify({ type: "alert", ...m.alert }) + "\n";
     }
   }
   return out;
@@ -282,6 +343,9 @@ export class SseRoute {
   readonly #maxLineBytes: number;
   readonly #stdin: boolean;
   readonly #log: (line: string) => void;
+  readonly #events:
+    | ((chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>)
+    | null;
   readonly #connections = new Set<Connection>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -297,6 +361,7 @@ export class SseRoute {
     this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
     this.#stdin = options.stdin ?? false;
     this.#log = options.log ?? (() => {});
+    this.#events = options.events ?? null;
   }
 
   /** Subscribers connected now. */
@@ -497,10 +562,12 @@ export class SseRoute {
       }
       if (plan.ranges.length > 0) {
         const missing: string[] = [];
-        const events = replayChunks(
+        const chunks = replayChunks(
           plan.ranges,
           (r) => missing.push(r.source),
-        )
+        );
+        // The same stages as the live pipeline (formats, multiline, filters).
+        const events = this.#events ? this.#events(chunks) : chunks
           .pipeThrough(new LineStream({ maxLineBytes: this.#maxLineBytes }))
           .pipeThrough(new ParseStream());
         for await (const batch of events) {

@@ -15,6 +15,11 @@ import type { FileId, Line } from "../types.ts";
 export interface MultilineStreamOptions {
   /** A line that matches begins an event. Flags `g` and `y` are ignored. */
   start: RegExp;
+  /**
+   * The start pattern of each source, when sources differ; null lets that
+   * source's lines pass unjoined. Overrides `start` for every line.
+   */
+  startFor?: (source: string) => RegExp | null;
   /** Longest event kept, in bytes, joining `\n`s included. @default 1048576 */
   maxBytes?: number;
   /**
@@ -75,6 +80,7 @@ const NEWLINE = new Uint8Array([0x0a]);
  */
 export class MultilineStream extends TransformStream<Line[], Line[]> {
   readonly #start: RegExp;
+  readonly #startFor: ((source: string) => RegExp | null) | null;
   readonly #max: number;
   readonly #flushMs: number;
   readonly #signal: AbortSignal | undefined;
@@ -121,6 +127,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     this.#start = start.global || start.sticky
       ? new RegExp(start.source, start.flags.replace(/[gy]/g, ""))
       : start;
+    this.#startFor = options.startFor ?? null;
     this.#max = max;
     this.#flushMs = flushMs;
     this.#signal = options.signal;
@@ -143,6 +150,11 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     const out: Line[] = [];
     const touched = new Set<string>();
     for (const line of lines) {
+      const start = this.#startFor ? this.#startFor(line.source) : this.#start;
+      if (start === null) {
+        out.push(line);
+        continue;
+      }
       const key = fileKey(line.source, line.file);
       let pending = this.#pending.get(key);
       // A line that does not continue the pending event: the file restarted.
@@ -150,7 +162,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
         out.push(this.#emit(key, pending));
         pending = undefined;
       }
-      if (this.#start.test(this.#decoder.decode(line.bytes))) {
+      if (start.test(this.#decoder.decode(line.bytes))) {
         if (pending) out.push(this.#emit(key, pending));
         pending = this.#begin(line);
         this.#pending.set(key, pending);

@@ -1,12 +1,17 @@
 /**
  * Parser: lines of bytes → events. Decodes UTF-8 (invalid sequences become
- * U+FFFD and the event is flagged), stamps the read time, and gives every
- * event its cursor id. It never throws on input: any bytes make an event.
+ * U+FFFD and the event is flagged), stamps the read time, gives every event
+ * its cursor id, and parses the text in its source's format (`fields`,
+ * `level`, `msg`, `logTime`; `parseError` when it does not parse). It never
+ * throws on input: any bytes make an event.
  */
 import { eventId } from "../cursor.ts";
-import type { Event, Line } from "../types.ts";
+import { type Event, type Line, NOTICED } from "../types.ts";
+import { type Format, parseLine } from "./formats.ts";
 
 export interface ParseStreamOptions {
+  /** The format of each source's lines. @default raw for every source */
+  formatFor?: (source: string) => Format;
   /** Clock for the `time` field. @default () => new Date() */
   now?: () => Date;
   /** Batches queued on each side. @default 4 */
@@ -35,6 +40,7 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
     const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
     const hwm = options.highWaterMark ?? 4;
+    const formatFor = options.formatFor ?? null;
     super(
       {
         transform: (lines, controller) => {
@@ -50,6 +56,10 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
               text = lenient.decode(l.bytes);
               invalid = true;
             }
+            const format = formatFor?.(l.source);
+            const parsed = format && format.kind !== "raw"
+              ? parseLine(text, format)
+              : null;
             events[i] = {
               id: eventId(l.file, l.end),
               source: l.source,
@@ -59,6 +69,8 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
               ...(l.truncated ? { truncated: true } : {}),
               ...(l.partial ? { partial: true } : {}),
               ...(invalid ? { invalidUtf8: true } : {}),
+              ...parsed,
+              [NOTICED]: l.noticed,
             };
           }
           controller.enqueue(events);

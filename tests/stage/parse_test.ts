@@ -30,7 +30,8 @@ async function parse(lines: Line[][]): Promise<Event[][]> {
 
 Deno.test("ParseStream decodes valid UTF-8 into an event with source, offset and time", async () => {
   const [[event]] = await parse([[line("héllo wörld €😀")]]);
-  assert.deepEqual({ ...event }, {
+  // What the sinks see: the JSON form (the noticed time is a symbol key).
+  assert.deepEqual(JSON.parse(JSON.stringify(event)), {
     id: event.id,
     source: "/logs/app.log",
     offset: 10,
