@@ -6,6 +6,10 @@
 import assert from "node:assert/strict";
 import { ROOT, type TailcastProcess } from "./tailcast.ts";
 import { parseSeq } from "./writer.ts";
+import { mulberry32 } from "./random.ts";
+
+/** Kill moments are reproducible from the seed. */
+export const seeded = mulberry32;
 
 const WRITER = ROOT + "tests/_fixtures/writer.ts";
 const decoder = new TextDecoder();
@@ -60,18 +64,6 @@ export class WriterProcess implements AsyncDisposable {
     }
     await this.#output.catch(() => {});
   }
-}
-
-/** A small deterministic PRNG (mulberry32): kill moments are reproducible from the seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One NDJSON line event as tailcast prints it. */

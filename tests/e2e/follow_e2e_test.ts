@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { ROOT, TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
+import { WriterProcess } from "../_fixtures/restart.ts";
 import { LINE_BYTES, parseSeq } from "../_fixtures/writer.ts";
 
 /** One NDJSON event as printed on stdout. */
@@ -23,8 +24,6 @@ interface Ev {
 
 /** An event without its id and time, for exact comparisons. */
 type Brief = Omit<Ev, "id" | "time">;
-
-const WRITER = ROOT + "tests/_fixtures/writer.ts";
 
 const MODES = [
   { name: "events", args: [] as string[] },
@@ -56,52 +55,6 @@ function about(path: string, rest: string): RegExp {
 
 function count(lines: readonly string[], pattern: RegExp): number {
   return lines.filter((l) => pattern.test(l)).length;
-}
-
-/** The writer fixture as a separate process. */
-class WriterProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  readonly #output: Promise<Deno.CommandOutput>;
-
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", WRITER, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#output = this.child.output();
-  }
-
-  /** Waits for the writer to finish; what it says it wrote. */
-  async result(): Promise<{ written: number; rotations: number }> {
-    const out = await this.#output;
-    assert.equal(
-      out.code,
-      0,
-      `writer failed: ${decoder.decode(out.stderr)}`,
-    );
-    return JSON.parse(decoder.decode(out.stdout));
-  }
-
-  /** Asks the writer to stop (SIGTERM) and waits for its result. */
-  stop(): Promise<{ written: number; rotations: number }> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // Already done.
-    }
-    return this.result();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch {
-      // Already done.
-    }
-    await this.#output.catch(() => {});
-  }
 }
 
 /** Waits for `n` stdout lines; on timeout returns anyway, for the accounting to explain. */

@@ -8,18 +8,9 @@
  * the write it came from, and the model knows its exact byte offset.
  */
 import type { Event } from "../../src/types.ts";
+import { mulberry32 } from "../_fixtures/random.ts";
 
-/** mulberry32: a tiny seeded PRNG, good enough to pick actions. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** One line to write: its text (without terminator) and its terminator. */
 export interface LineSpec {

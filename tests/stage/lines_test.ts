@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { mulberry32 } from "../_fixtures/random.ts";
 import { LineStream, type SkippedBytes } from "../../src/stage/lines.ts";
 import type { Chunk, FileId, Line } from "../../src/types.ts";
 
@@ -77,17 +78,8 @@ function chunked(bytes: Uint8Array, cuts: number[], end = true): Chunk[] {
   return chunks;
 }
 
-/** Deterministic PRNG (mulberry32) so random splits are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG so random splits are reproducible. */
+const prng = mulberry32;
 
 function randomCuts(length: number, random: () => number): number[] {
   const cuts: number[] = [];
