@@ -2,13 +2,15 @@
  * Service: wiring and lifecycle. Owns the root AbortController and the order
  * things start and stop in:
  *
- *   Tail (followers) → LineStream → ParseStream → dispatcher → Hub
+ *   Tail (followers) → LineStream → [MultilineStream] → ParseStream
+ *     → FilterStream → dispatcher (positions, alerts) → Hub
  *                                                   ├ stdout NDJSON (block)
  *                                                   └ SSE subscribers (bounded)
  *
+ * Metrics count along the way; alerts go to the hub, stderr and the webhook.
  * Stop: abort → followers stop reading and close their files → the stages
- * flush what was read → the hub ends every subscription → stdout is flushed
- * and the server closed.
+ * flush what was read → the hub ends every subscription → stdout is flushed,
+ * the cursors saved, alert timers and the webhook closed.
  */
 import type { Config } from "./config.ts";
 import { Hub } from "./sink/hub.ts";
