@@ -13,7 +13,6 @@
  */
 import {
   type DecodedCursor,
-  encodeCursor,
   type FilePosition,
   MAX_FILES_PER_SOURCE,
   pathHash,
@@ -52,6 +51,8 @@ interface Entry {
 export class SubscriberCursor {
   readonly #entries = new Map<string, Entry[]>();
   readonly #parts = new Map<string, string>();
+  /** Path hashes, computed once per path (the id is re-encoded for every event). */
+  readonly #hashes = new Map<string, string>();
   #text: string | null = null;
 
   constructor(initial: ResumeCursor = new Map()) {
@@ -121,8 +122,15 @@ export class SubscriberCursor {
       e.offset = offset;
       if (seam !== "keep") e.seam = seam === "on";
     }
-    const one = new Map([[source, list]]);
-    this.#parts.set(source, encodeCursor(one).slice(1));
+    let h = this.#hashes.get(source);
+    if (h === undefined) this.#hashes.set(source, h = pathHash(source));
+    let part = "";
+    for (const p of list) {
+      part += `~${h}.${p.file.dev.toString(36)}.${p.file.ino.toString(36)}.${
+        p.offset.toString(36)
+      }`;
+    }
+    this.#parts.set(source, part);
     this.#text = null;
   }
 }

@@ -767,8 +767,13 @@ export async function lastLinesOffset(
       if (n === null) break;
       got += n;
     }
-    for (let i = got - 1; i >= 0; i--) {
-      if (block[i] !== NL || pos + i === size - 1) continue;
+    // lastIndexOf scans natively; a byte loop in JS is slow on big files.
+    for (
+      let i = block.lastIndexOf(NL, got - 1);
+      i >= 0;
+      i = i > 0 ? block.lastIndexOf(NL, i - 1) : -1
+    ) {
+      if (pos + i === size - 1) continue;
       seen++;
       if (seen === count) return pos + i + 1;
     }
