@@ -1,0 +1,144 @@
+/**
+ * What every scenario shares: its result shape, readiness probes, waiting for
+ * delivery to settle, CPU time of a process, number formatting.
+ */
+import { PROBE, writeAll } from "./lines.ts";
+import { sleep } from "./proc.ts";
+
+export interface Options {
+  quick: boolean;
+  /** Write a CPU profile of every tailcast run into this directory. */
+  cpuProfDir: string | null;
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+}
+
+export type Verdict = "met" | "MISSED" | "";
+
+export interface Row {
+  subject: string;
+  cells: Record<string, string>;
+  /** The run failed: shown instead of the cells. */
+  error?: string;
+  /** The target this row is held to, and whether it was met. */
+  target?: string;
+  verdict?: Verdict;
+}
+
+/** A target and how this run did against it, for the summary. */
+export interface TargetResult {
+  /** Section id (the key of its "what limits it" paragraph). */
+  id: string;
+  target: string;
+  measured: string;
+  verdict: Verdict;
+}
+
+export interface Section {
+  id: string;
+  title: string;
+  /** How it was measured, one paragraph. */
+  method: string;
+  columns: string[];
+  rows: Row[];
+  targets: TargetResult[];
+  /** Lines under the table (ratios, caveats). */
+  notes: string[];
+  seconds: number;
+}
+
+/** Writes probe lines to `path` until `ready()`: the subject follows the file. */
+export async function probeUntil(
+  path: string,
+  ready: () => boolean,
+  what: string,
+  ms = 20_000,
+): Promise<void> {
+  const file = await Deno.open(path, { append: true, create: true });
+  try {
+    const end = performance.now() + ms;
+    while (!ready()) {
+      if (performance.now() > end) {
+        throw new Error(`${what} did not show a probe line within ${ms} ms`);
+      }
+      writeAll(file, PROBE);
+      await sleep(25);
+    }
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Waits until `complete()`, or until nothing arrived for `quietMs` (measured
+ * from `since` or the last arrival), at most `maxMs`.
+ */
+export async function settle(
+  complete: () => boolean,
+  lastArrival: () => number,
+  quietMs: number,
+  maxMs: number,
+): Promise<void> {
+  const since = performance.now();
+  const end = since + maxMs;
+  for (;;) {
+    const now = performance.now();
+    if (complete() || now > end) return;
+    const last = lastArrival();
+    const from = Number.isNaN(last) ? since : Math.max(since, last);
+    if (now - from > quietMs) return;
+    await sleep(5);
+  }
+}
+
+/** User + system CPU seconds of a process so far (NaN once gone). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 (utime, stime) are 11 and 12 after the command name; clock ticks are 100/s on Linux.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+export function int(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
+}
+
+export function fixed(n: number, digits = 2): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : "–";
+}
+
+export function ms(n: number): string {
+  if (!Number.isFinite(n)) return "–";
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+}
+
+export function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error))
+    .replace(/\s+/g, " ")
+    .replaceAll("|", "/")
+    .slice(0, 160);
+}
+
+/**
+ * The median run by `rate` (an error only if every run failed), and the
+ * range of rates over the runs, e.g. "350,000–372,000 (3 runs)".
+ */
+export function median<T extends { rate: number }>(
+  runs: (T | Error)[],
+): { pick: T | Error; range: string } {
+  const ok = runs.filter((r): r is T => !(r instanceof Error))
+    .sort((a, b) => a.rate - b.rate);
+  if (ok.length === 0) return { pick: runs[0], range: "" };
+  const failed = runs.length - ok.length;
+  const range = ok.length === 1
+    ? `1 run`
+    : `${int(ok[0].rate)}–${int(ok[ok.length - 1].rate)} (${ok.length} runs)`;
+  return {
+    pick: ok[Math.floor((ok.length - 1) / 2)],
+    range: failed > 0 ? `${range}, ${failed} failed` : range,
+  };
+}
