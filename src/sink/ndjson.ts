@@ -8,13 +8,6 @@ import type { Message, Subscription } from "./hub.ts";
 
 const encoder = new TextEncoder();
 
-/** Encodes events as NDJSON bytes, one line each. */
-export function ndjson(events: readonly Event[]): Uint8Array {
-  let text = "";
-  for (const e of events) text += JSON.stringify(e) + "\n";
-  return encoder.encode(text);
-}
-
 /** Lines only: rotation and other notices go to stderr, not into the data. */
 export function isLine(message: Message): boolean {
   return message.type === "line";

@@ -16,6 +16,7 @@
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
 import { fileId, type Holders, sameFile } from "./identity.ts";
+import { equalBytes, readAt, samePrefix } from "./bytes.ts";
 import { bornAt, siblings } from "./replay.ts";
 import {
   type Candidate,
@@ -595,7 +596,7 @@ export class Follower {
           r.offset - r.tail.length,
           r.tail.length,
         );
-        if (!equal(head, r.head) || !equal(tail, r.tail)) continue;
+        if (!equalBytes(head, r.head) || !equalBytes(tail, r.tail)) continue;
         const start = r.offset;
         const to = s.size;
         await copy.seek(start, Deno.SeekMode.Start);
@@ -695,36 +696,6 @@ function remember(r: Reader, bytes: Uint8Array): boolean {
     r.tail = tail;
   }
   return grew;
-}
-
-async function readAt(
-  file: Deno.FsFile,
-  at: number,
-  length: number,
-): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  await file.seek(at, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < length) {
-    const n = await file.read(out.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return out.subarray(0, got);
-}
-
-/** Whether two non-empty fingerprints agree on their common length. */
-function samePrefix(a: Uint8Array, b: Uint8Array): boolean {
-  const n = Math.min(a.length, b.length);
-  if (n === 0) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** Offset to start reading a file that existed at start-up. */

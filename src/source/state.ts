@@ -15,6 +15,7 @@
  * where `head` is the fingerprint in base64.
  */
 import { dirname } from "node:path";
+import { readAt, startsWith } from "./bytes.ts";
 import { sameFile } from "./identity.ts";
 import type { Located } from "./replay.ts";
 import type { FileId } from "../types.ts";
@@ -89,14 +90,9 @@ export interface StartNote {
 
 /** Whether `candidate` is the file a cursor was saved for: same inode, same first bytes. */
 export function isSameFile(saved: SavedFile, candidate: Candidate): boolean {
-  if (!sameFile(saved.file, candidate.file)) return false;
-  const n = Math.min(saved.head.length, candidate.head.length);
   // A file shorter than the saved fingerprint is not the same file (files only grow).
-  if (candidate.head.length < saved.head.length) return false;
-  for (let i = 0; i < n; i++) {
-    if (saved.head[i] !== candidate.head[i]) return false;
-  }
-  return true;
+  return sameFile(saved.file, candidate.file) &&
+    startsWith(candidate.head, saved.head);
 }
 
 /**
@@ -170,12 +166,7 @@ export function decideStart(
 
 /** A file (any inode) whose first bytes and line before the cursor are the saved file's: its copy. */
 function isSameContent(saved: SavedFile, c: Candidate): boolean {
-  if (saved.head.length === 0 || c.head.length < saved.head.length) {
-    return false;
-  }
-  for (let i = 0; i < saved.head.length; i++) {
-    if (saved.head[i] !== c.head[i]) return false;
-  }
+  if (saved.head.length === 0 || !startsWith(c.head, saved.head)) return false;
   return c.size >= saved.offset && saved.line !== undefined &&
     holdsCursor(saved, c);
 }
@@ -436,12 +427,12 @@ export async function withHead(
     if (!sameFile({ dev: info.dev ?? 0, ino: info.ino ?? 0 }, located.file)) {
       return null;
     }
-    const head = await readRange(f, 0, Math.min(FINGERPRINT_BYTES, info.size));
+    const head = await readAt(f, 0, Math.min(FINGERPRINT_BYTES, info.size));
     const before = new Map<number, string | null | undefined>();
     for (const offset of offsets) {
       if (offset <= 0 || offset > info.size) continue;
       const from = Math.max(0, offset - LINE_WINDOW);
-      const bytes = await readRange(f, from, offset - from);
+      const bytes = await readAt(f, from, offset - from);
       if (bytes[bytes.length - 1] !== 0x0a) {
         before.set(offset, null);
         continue;
@@ -463,22 +454,6 @@ export async function withHead(
 
 /** Bytes read back to find the line before a cursor. */
 const LINE_WINDOW = 4096;
-
-async function readRange(
-  f: Deno.FsFile,
-  at: number,
-  length: number,
-): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  await f.seek(at, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < length) {
-    const n = await f.read(out.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return out.subarray(0, got);
-}
 
 async function syncDir(dir: string): Promise<void> {
   // Makes the rename durable; not every platform lets a directory be opened.
