@@ -183,7 +183,8 @@ export class Service {
               const part = events.slice(i, i + STDOUT_QUEUE);
               await hub.ready(part.length);
               for (const event of part) {
-                positions.record(event);
+                const end = positions.record(event);
+                metrics.linesRead(event.source, 1, end - event.offset);
                 alerts?.observe(event);
               }
               hub.publish(
@@ -247,13 +248,16 @@ export class Service {
     }
     const keepAll = this.#keep;
     const metrics = this.metrics;
-    // The live pipeline counts every line read, parse errors and what the filters drop.
+    // The live pipeline counts parse errors and what the filters drop; the
+    // dispatcher counts the lines it publishes (it has their end offset).
     const keep = live
       ? (e: Event) => {
-        metrics.linesRead(e.source, 1, lineBytes(e));
         if (e.parseError !== undefined) metrics.parseError(e.source);
         const kept = keepAll(e) && rules.forSource(e.source).keep(e);
-        if (!kept) metrics.dropped("filtered");
+        if (!kept) {
+          metrics.linesRead(e.source, 1, lineBytes(e));
+          metrics.dropped("filtered");
+        }
         return kept;
       }
       : (e: Event) => keepAll(e) && rules.forSource(e.source).keep(e);
