@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Hub, type Message, Subscription } from "../../src/sink/hub.ts";
+import { settle, track } from "../_fixtures/wait.ts";
 
 function msg(n: number): Message {
   return { type: "notice", notice: { kind: "vanish", source: `/${n}` } };
@@ -15,18 +16,6 @@ function numbers(messages: readonly Message[] | null): number[] | null {
       ? Number(m.notice.source.slice(1))
       : NaN
   );
-}
-
-async function settle(turns = 5): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
-
-function track<T>(promise: Promise<T>): { settled: () => boolean } {
-  let settled = false;
-  promise.then(() => settled = true, () => settled = true);
-  return { settled: () => settled };
 }
 
 Deno.test("Hub delivers published messages in order", async () => {

@@ -9,7 +9,7 @@ import {
   SseRoute,
 } from "../../src/sink/sse.ts";
 import type { Event, Notice } from "../../src/types.ts";
-import { waitFor } from "../_fixtures/wait.ts";
+import { waitFor, within } from "../_fixtures/wait.ts";
 
 const decoder = new TextDecoder();
 const TIME = "2026-11-27T10:20:30.456Z";
@@ -32,24 +32,6 @@ function query(params: string, accept: string | null = null) {
 
 function request(params = "", headers: Record<string, string> = {}): Request {
   return new Request(`http://localhost/events?${params}`, { headers });
-}
-
-/** Rejects if `promise` does not settle within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Reads chunks until the text read so far has at least `length` characters. */

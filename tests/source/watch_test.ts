@@ -2,36 +2,7 @@ import assert from "node:assert/strict";
 import type { Notice } from "../../src/types.ts";
 import { Wakeup, Watcher } from "../../src/source/watch.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
-
-/** Rejects if `promise` does not settle within `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms: ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function settle(turns = 5): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
-
-function track<T>(promise: Promise<T>): { settled: () => boolean } {
-  let settled = false;
-  promise.then(() => settled = true, () => settled = true);
-  return { settled: () => settled };
-}
+import { settle, track, within } from "../_fixtures/wait.ts";
 
 Deno.test("Wakeup resolves the first next() at once", async () => {
   const w = new Wakeup(() => {});

@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { Merge } from "../../src/stage/merge.ts";
-import { waitFor } from "../_fixtures/wait.ts";
-
-/** Lets every pending microtask and a few timer turns run. */
-async function settle(turns = 10): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-  }
-}
+import { settle, track, waitFor } from "../_fixtures/wait.ts";
 
 /** An infinite source that counts how often it is pulled and whether it was cancelled. */
 function counting(): {
@@ -46,13 +39,6 @@ function manual(): {
     },
   });
   return { stream, controller, cancelled: () => cancelled };
-}
-
-/** Tracks whether a promise has settled. */
-function track<T>(promise: Promise<T>): { settled: () => boolean } {
-  let settled = false;
-  promise.then(() => settled = true, () => settled = true);
-  return { settled: () => settled };
 }
 
 Deno.test("Merge pulls a fast infinite source only a bounded number of times while nobody reads", async () => {
@@ -119,13 +105,13 @@ Deno.test("Merge close() ends the output only after every input has ended", asyn
   merge.close();
   const reader = merge.readable.getReader();
   const first = reader.read();
-  await settle();
+  await settle(10);
   assert.equal(track(first).settled(), false);
   input.controller.enqueue(7);
   assert.deepEqual(await first, { done: false, value: 7 });
   const second = reader.read();
   const secondState = track(second);
-  await settle();
+  await settle(10);
   assert.equal(secondState.settled(), false, "ended while an input was open");
   input.controller.close();
   assert.deepEqual(await second, { done: true, value: undefined });
@@ -145,11 +131,11 @@ Deno.test("Merge cancel stops inputs that are waiting for room", async () => {
   merge.add(b.stream);
   const reader = merge.readable.getReader();
   await reader.read();
-  await settle();
+  await settle(10);
   await reader.cancel();
   await waitFor(() => a.cancelled() && b.cancelled(), "both inputs cancelled");
   const pulls = a.pulls() + b.pulls();
-  await settle();
+  await settle(10);
   assert.equal(a.pulls() + b.pulls(), pulls, "pulled after cancel");
 });
 
@@ -159,7 +145,7 @@ Deno.test("Merge cancel stops an idle input whose read is pending", async () => 
   merge.add(input.stream);
   const reader = merge.readable.getReader();
   const pending = reader.read();
-  await settle();
+  await settle(10);
   await reader.cancel();
   assert.deepEqual(await pending, { done: true, value: undefined });
   // A follower waiting for its file to change must be told to stop now, not
@@ -180,7 +166,7 @@ Deno.test("Merge does not throw when an input yields a value after the output wa
     merge.add(input.stream);
     const reader = merge.readable.getReader();
     const pending = reader.read();
-    await settle();
+    await settle(10);
     await reader.cancel();
     await pending;
     // The input had a read outstanding; its answer arrives after the cancel.
@@ -190,7 +176,7 @@ Deno.test("Merge does not throw when an input yields a value after the output wa
     } catch {
       // Cancelled already: fine.
     }
-    await settle();
+    await settle(10);
     assert.deepEqual(rejections.map(String), []);
   } finally {
     globalThis.removeEventListener("unhandledrejection", onRejection);
