@@ -4,6 +4,7 @@
  * events and stderr notices it prints.
  */
 import assert from "node:assert/strict";
+import type { Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { ROOT, TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
@@ -11,16 +12,7 @@ import { WriterProcess } from "../_fixtures/restart.ts";
 import { LINE_BYTES, parseSeq } from "../_fixtures/writer.ts";
 
 /** One NDJSON event as printed on stdout. */
-interface Ev {
-  id: string;
-  source: string;
-  offset: number;
-  line: string;
-  time: string;
-  truncated?: boolean;
-  partial?: boolean;
-  invalidUtf8?: boolean;
-}
+type Ev = Event;
 
 /** An event without its id and time, for exact comparisons. */
 type Brief = Omit<Ev, "id" | "time">;

@@ -9,6 +9,7 @@
  * with its newline, so each event's seq, offset and id can be checked exactly.
  */
 import assert from "node:assert/strict";
+import type { Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import {
   curl,
@@ -55,16 +56,7 @@ function seqOf(line: string, tag?: string): number | null {
 }
 
 /** One line event as sent in `data:` (and as one NDJSON record). */
-interface Ev {
-  id: string;
-  source: string;
-  offset: number;
-  line: string;
-  time: string;
-  truncated?: boolean;
-  partial?: boolean;
-  invalidUtf8?: boolean;
-}
+type Ev = Event;
 
 /** A subscriber's resume cursor, the SSE `id:` of a line event. */
 const CURSOR = /^1(~[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+)+$/;
