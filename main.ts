@@ -108,8 +108,10 @@ export async function main(args: readonly string[]): Promise<number> {
       maxClients: config.maxClients,
       heartbeatMs: config.heartbeatMs || Infinity,
       writeTimeoutMs: config.writeTimeoutMs,
-      positions: service.positions,
-      maxLineBytes: config.maxLineBytes,
+      replay: {
+        positions: service.positions,
+        events: (chunks) => service.events(chunks),
+      },
       log,
       stdin: config.paths.includes("-"),
     });

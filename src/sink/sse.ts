@@ -26,8 +26,6 @@ import {
   parseEventId,
   toDecoded,
 } from "../cursor.ts";
-import { LineStream } from "../stage/lines.ts";
-import { ParseStream } from "../stage/parse.ts";
 import { replayChunks } from "../source/replay.ts";
 import type { Chunk, Event, Notice } from "../types.ts";
 import { compileWhere, WhereError, type WherePredicate } from "../where.ts";
@@ -46,16 +44,19 @@ export interface SseOptions {
   retryMs?: number;
   /** Subscribers at most; beyond it, 503. @default 10000 */
   maxClients?: number;
-  /** Published positions, for resume and backlog; without it both are refused. */
-  positions?: Positions;
-  /** Longest line replayed from disk. @default 1048576 */
-  maxLineBytes?: number;
+  /**
+   * Resume and backlog: the published positions (the seam) and the stages
+   * that turn replayed bytes into events, the same as the live pipeline's.
+   * Without it both are refused.
+   */
+  replay?: {
+    readonly positions: Positions;
+    readonly events: (chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>;
+  };
   /** Standard input is followed: its lines cannot be read back after an overflow. */
   stdin?: boolean;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
-  /** The stages from chunks to events, for replays; default: split and decode only. */
-  events?: (chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>;
 }
 
 /** A request's choices, already validated. */
@@ -339,13 +340,9 @@ export class SseRoute {
   readonly #writeTimeoutMs: number;
   readonly #retryMs: number;
   readonly #maxClients: number;
-  readonly #positions: Positions | null;
-  readonly #maxLineBytes: number;
+  readonly #resume: SseOptions["replay"] | null;
   readonly #stdin: boolean;
   readonly #log: (line: string) => void;
-  readonly #events:
-    | ((chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>)
-    | null;
   readonly #connections = new Set<Connection>();
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -357,11 +354,9 @@ export class SseRoute {
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
     this.#retryMs = options.retryMs ?? 2000;
     this.#maxClients = options.maxClients ?? 10_000;
-    this.#positions = options.positions ?? null;
-    this.#maxLineBytes = options.maxLineBytes ?? 1024 * 1024;
+    this.#resume = options.replay ?? null;
     this.#stdin = options.stdin ?? false;
     this.#log = options.log ?? (() => {});
-    this.#events = options.events ?? null;
   }
 
   /** Subscribers connected now. */
@@ -383,7 +378,7 @@ export class SseRoute {
         request.headers.get("accept"),
         request.headers.get("last-event-id"),
       );
-      if ((query.since || query.backlog) && !this.#positions) {
+      if ((query.since || query.backlog) && !this.#resume) {
         throw new QueryError("This server cannot replay: resume is off");
       }
     } catch (error) {
@@ -466,7 +461,7 @@ export class SseRoute {
     const format = sse ? formatSse : formatNdjson;
     if (sse) yield `retry: ${this.#retryMs}\n: tailcast\n\n`;
     let cursor: SubscriberCursor | null = null;
-    if (this.#positions) {
+    if (this.#resume) {
       cursor = yield* this.#replay(
         c,
         query,
@@ -531,7 +526,7 @@ export class SseRoute {
     since: DecodedCursor | null,
     backlog: number | null,
   ): AsyncGenerator<string, SubscriberCursor, void> {
-    const positions = this.#positions!;
+    const { positions, events: stages } = this.#resume!;
     const inSource = selectsSource(query);
     const wanted = selectsEvent(query);
     // Until a round ends without the live queue overflowing, read from disk.
@@ -567,10 +562,7 @@ export class SseRoute {
           (r) => missing.push(r.source),
         );
         // The same stages as the live pipeline (formats, multiline, filters).
-        const events = this.#events ? this.#events(chunks) : chunks
-          .pipeThrough(new LineStream({ maxLineBytes: this.#maxLineBytes }))
-          .pipeThrough(new ParseStream());
-        for await (const batch of events) {
+        for await (const batch of stages(chunks)) {
           const messages: Message[] = [];
           const ids: string[] = [];
           for (const e of batch) {

@@ -228,3 +228,34 @@ Deno.test("events: a config file with an unknown key exits 2 naming the key path
   assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
   assert.match(tc.stderr[0], /sources\[0\]\.fromat is not a known key/);
 });
+
+Deno.test("events: a resumed subscriber's replay goes through the same format and filters as live events", async () => {
+  await using dir = await LogDir.create();
+  await using tc = new TailcastProcess([
+    "--port",
+    "0",
+    "--format",
+    "json",
+    "--where",
+    "level=error",
+    dir.file("app.log"),
+  ]);
+  const url = await tc.url();
+  await using first = new CurlSse(`${url}/events`);
+  await first.connected();
+  await dir.append("app.log", `${INFO}\n${ERROR}\n`);
+  await first.until((c) => c.named("line").length === 1, "the first error");
+  const id = first.lastId!;
+  await first.stop();
+  // While away: two infos and two errors; the replay must keep only the errors, parsed.
+  await dir.append("app.log", `${INFO}\n${ERROR}\n${INFO}\n${ERROR}\n`);
+  await using again = new CurlSse(`${url}/events`, {
+    headers: { "Last-Event-ID": id },
+  });
+  await again.until((c) => c.named("line").length === 2, "the replay");
+  const replayed = again.named("line").map((f) => JSON.parse(f.data));
+  assert.deepEqual(replayed.map((e) => e.level), ["error", "error"]);
+  assert.deepEqual(replayed.map((e) => e.fields.status), [503, 503]);
+  await again.stop();
+  assert.equal((await tc.stop()).code, 0);
+});
