@@ -15,7 +15,7 @@
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
  */
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
-import { fileId, type Holders, sameFile } from "./identity.ts";
+import { fileId, type Holders, idKey, sameFile } from "./identity.ts";
 import { equalBytes, readAt, samePrefix } from "./bytes.ts";
 import { bornAt, siblings } from "./replay.ts";
 import {
@@ -485,7 +485,15 @@ export class Follower {
       );
       return false;
     }
+    // Only files that can be a saved one or its copy are opened: the same
+    // inode, or at least as long as a saved cursor (a directory may hold
+    // many old rotations).
+    const ids = new Set(saved.map((s) => idKey(s.file)));
+    const shortest = Math.min(...offsets);
     for (const s of listed) {
+      if (!ids.has(`${s.file.dev}.${s.file.ino}`) && s.size < shortest) {
+        continue;
+      }
       const c = await withHead(s, offsets);
       if (c) candidates.push(c);
     }
