@@ -174,13 +174,13 @@ that cannot be followed.`;
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { parseCommandLine } from "./config.ts";
  * const command = parseCommandLine(["--no-server", "-n", "5", "app.log"]);
- * assert.equal(command.kind, "run");
+ * assertEquals(command.kind, "run");
  * if (command.kind === "run") {
- *   assert.deepEqual(command.config.startAt, { kind: "lines", count: 5 });
- *   assert.equal(command.config.stdout, true);
+ *   assertEquals(command.config.startAt, { kind: "lines", count: 5 });
+ *   assertEquals(command.config.stdout, true);
  * }
  * ```
  */

@@ -159,13 +159,13 @@ function dropTrailingCommas(text: string): string {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, fail } from "@std/assert";
  * import { parseConfigFile } from "./config_file.ts";
  * const config = parseConfigFile("t.json", `{
  *   // JSONC
  *   "sources": [{ "path": "/var/log/app.log", "format": "json" },],
  * }`);
- * assert.equal(config.sources?.[0].format, "json");
+ * assertEquals(config.sources?.[0].format, "json");
  * ```
  */
 export function parseConfigFile(path: string, text: string): FileConfig {

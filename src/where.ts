@@ -73,13 +73,13 @@ const MAX_DEPTH = 64;
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows } from "@std/assert";
  * import { compileWhere } from "./where.ts";
  * const slowApi = compileWhere('status>=500 and path~"^/api"');
  * const event = { source: "/x.log", line: "", fields: { status: "503", path: "/api/v1" } };
- * assert.equal(slowApi(event), true);
- * assert.equal(slowApi({ ...event, fields: { status: 200, path: "/api" } }), false);
- * assert.throws(() => compileWhere("status>="), /at column 9: expected a value after >=/);
+ * assertEquals(slowApi(event), true);
+ * assertEquals(slowApi({ ...event, fields: { status: 200, path: "/api" } }), false);
+ * assertMatch(String(assertThrows(() => compileWhere("status>="))), /at column 9: expected a value after >=/);
  * ```
  */
 export function compileWhere(text: string): WherePredicate {

@@ -1,4 +1,10 @@
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  fail,
+} from "@std/assert";
 import {
   type Config,
   DEFAULT_MAX_LINE_BYTES,
@@ -11,8 +17,8 @@ import { ConfigError } from "../src/errors.ts";
 /** The config of a run command line; fails for help and version. */
 function config(args: string[]): Config {
   const command = parseCommandLine(args);
-  assert.equal(command.kind, "run", `${args.join(" ")} is not a run`);
-  return command.kind === "run" ? command.config : assert.fail();
+  assertEquals(command.kind, "run", `${args.join(" ")} is not a run`);
+  return command.kind === "run" ? command.config : fail();
 }
 
 /** Asserts `args` are refused with a ConfigError naming `flag`. */
@@ -23,25 +29,25 @@ function refused(args: string[], flag: string, message?: RegExp): ConfigError {
   } catch (error) {
     caught = error;
   }
-  assert.ok(caught instanceof ConfigError, `${args.join(" ")}: ${caught}`);
-  assert.equal(caught.flag, flag, `${args.join(" ")}: ${caught.message}`);
-  if (message) assert.match(caught.message, message, args.join(" "));
+  assert(caught instanceof ConfigError, `${args.join(" ")}: ${caught}`);
+  assertEquals(caught.flag, flag, `${args.join(" ")}: ${caught.message}`);
+  if (message) assertMatch(caught.message, message, args.join(" "));
   return caught;
 }
 
 Deno.test("parseCommandLine defaults: from the end, HTTP on 127.0.0.1:8787, events, 1 MiB lines", () => {
   const c = config(["app.log"]);
-  assert.deepEqual([...c.paths], ["app.log"]);
-  assert.deepEqual({ ...c.startAt }, { kind: "end" });
-  assert.equal(c.stdout, false);
-  assert.equal(c.server, true);
-  assert.equal(c.host, "127.0.0.1");
-  assert.equal(c.port, DEFAULT_PORT);
-  assert.equal(DEFAULT_PORT, 8787);
-  assert.equal(c.pollMs, null);
-  assert.equal(c.maxLineBytes, DEFAULT_MAX_LINE_BYTES);
-  assert.equal(c.demo, false);
-  assert.ok(Object.isFrozen(c));
+  assertEquals([...c.paths], ["app.log"]);
+  assertEquals({ ...c.startAt }, { kind: "end" });
+  assertEquals(c.stdout, false);
+  assertEquals(c.server, true);
+  assertEquals(c.host, "127.0.0.1");
+  assertEquals(c.port, DEFAULT_PORT);
+  assertEquals(DEFAULT_PORT, 8787);
+  assertEquals(c.pollMs, null);
+  assertEquals(c.maxLineBytes, DEFAULT_MAX_LINE_BYTES);
+  assertEquals(c.demo, false);
+  assert(Object.isFrozen(c));
 });
 
 Deno.test("parseCommandLine reads the run options as a table", () => {
@@ -74,7 +80,7 @@ Deno.test("parseCommandLine reads the run options as a table", () => {
         : typeof actual === "object" && actual !== null
         ? { ...actual }
         : actual;
-      assert.deepEqual(plain, value, `${args.join(" ")}: ${key}`);
+      assertEquals(plain, value, `${args.join(" ")}: ${key}`);
     }
   }
 });
@@ -110,7 +116,7 @@ Deno.test("parseCommandLine refuses bad values, naming the flag", () => {
 Deno.test("parseCommandLine refuses an unknown flag with a ConfigError naming it", () => {
   for (const flag of ["--bogus", "-x", "--no-port"]) {
     const error = refused([flag, "a"], flag);
-    assert.ok(error.message.includes(`'${flag}'`), error.message);
+    assert(error.message.includes(`'${flag}'`), error.message);
   }
   // Unknown flags are refused even beside --help.
   refused(["--help", "--bogus"], "--bogus");
@@ -131,22 +137,22 @@ Deno.test("parseCommandLine does not say a value-taking flag takes no value when
     ] as const
   ) {
     const error = refused([...args], flag);
-    assert.doesNotMatch(error.message, /takes no value/, error.message);
+    assertNotMatch(error.message, /takes no value/, error.message);
   }
 });
 
 Deno.test("parseCommandLine gives help and version", () => {
   for (const args of [["--help"], ["-h"], ["-h", "a"], ["--demo", "--help"]]) {
-    assert.deepEqual({ ...parseCommandLine(args) }, { kind: "help" });
+    assertEquals({ ...parseCommandLine(args) }, { kind: "help" });
   }
   for (const args of [["--version"], ["-V"], ["-V", "a"]]) {
-    assert.deepEqual({ ...parseCommandLine(args) }, { kind: "version" });
+    assertEquals({ ...parseCommandLine(args) }, { kind: "version" });
   }
 });
 
 Deno.test("parseCommandLine needs a path unless --demo", () => {
   const error = refused([], "", /No file to follow/);
-  assert.match(error.message, /--demo/);
+  assertMatch(error.message, /--demo/);
   refused(["--stdout"], "");
-  assert.equal(config(["--demo"]).demo, true);
+  assertEquals(config(["--demo"]).demo, true);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { compileWhere, type Filterable, WhereError } from "../src/where.ts";
 
 function ev(
@@ -11,8 +11,8 @@ function ev(
 /** Asserts `expr` is true for every event in `yes` and false for every one in `no`. */
 function check(expr: string, yes: Filterable[], no: Filterable[]): void {
   const p = compileWhere(expr);
-  for (const e of yes) assert.equal(p(e), true, `${expr} on ${show(e)}`);
-  for (const e of no) assert.equal(p(e), false, `${expr} on ${show(e)}`);
+  for (const e of yes) assertEquals(p(e), true, `${expr} on ${show(e)}`);
+  for (const e of no) assertEquals(p(e), false, `${expr} on ${show(e)}`);
 }
 
 function show(e: Filterable): string {
@@ -27,13 +27,13 @@ function fails(expr: string, position: number, reason: RegExp): WhereError {
   } catch (error) {
     caught = error;
   }
-  assert.ok(caught instanceof WhereError, `${expr} should not compile`);
-  assert.ok(caught instanceof SyntaxError);
-  assert.equal(caught.name, "WhereError");
-  assert.equal(caught.position, position, caught.message);
-  assert.equal(caught.expression, expr);
-  assert.match(caught.message, reason);
-  assert.ok(
+  assert(caught instanceof WhereError, `${expr} should not compile`);
+  assert(caught instanceof SyntaxError);
+  assertEquals(caught.name, "WhereError");
+  assertEquals(caught.position, position, caught.message);
+  assertEquals(caught.expression, expr);
+  assertMatch(caught.message, reason);
+  assert(
     caught.message.startsWith(
       `Invalid --where ${JSON.stringify(expr)} at column ${
         [...expr.slice(0, position)].length + 1
@@ -41,7 +41,7 @@ function fails(expr: string, position: number, reason: RegExp): WhereError {
     ),
     caught.message,
   );
-  assert.ok(!caught.message.includes("\n"), "message is one line");
+  assert(!caught.message.includes("\n"), "message is one line");
   return caught;
 }
 
@@ -127,7 +127,7 @@ Deno.test("where: precedence is not > and > or, and parentheses override it", ()
     ["( a = 1 ) or ( b = 1 )", { b: 1 }, true],
   ];
   for (const [expr, fields, want] of cases) {
-    assert.equal(
+    assertEquals(
       compileWhere(expr)(ev(fields)),
       want,
       `${expr} on ${JSON.stringify(fields)}`,
@@ -243,13 +243,13 @@ Deno.test("where: level, msg, line and source come from the event, the rest from
     { level: "fields-level", line: "fields-line", port: 80 },
     { level: "warn", msg: "m", line: "the line", source: "/var/log/a.log" },
   );
-  assert.equal(compileWhere("level=warn")(e), true);
-  assert.equal(compileWhere("level=fields-level")(e), false);
-  assert.equal(compileWhere("msg=m")(e), true);
-  assert.equal(compileWhere('line="the line"')(e), true);
-  assert.equal(compileWhere('source~"/a\\.log$"')(e), true);
-  assert.equal(compileWhere("port=80")(e), true);
-  assert.equal(compileWhere("line~fields")(e), false);
+  assertEquals(compileWhere("level=warn")(e), true);
+  assertEquals(compileWhere("level=fields-level")(e), false);
+  assertEquals(compileWhere("msg=m")(e), true);
+  assertEquals(compileWhere('line="the line"')(e), true);
+  assertEquals(compileWhere('source~"/a\\.log$"')(e), true);
+  assertEquals(compileWhere("port=80")(e), true);
+  assertEquals(compileWhere("line~fields")(e), false);
 });
 
 Deno.test("where: a missing field makes comparisons false, and != and !~ true", () => {
@@ -330,7 +330,7 @@ Deno.test("where: ~ searches with a regex compiled once", () => {
   } finally {
     globalThis.RegExp = Original;
   }
-  assert.equal(built, 0);
+  assertEquals(built, 0);
 });
 
 // ------------------------------------------------------------------ errors
@@ -342,7 +342,7 @@ Deno.test("where: errors say where and why", async (t) => {
   });
   await t.step("missing value", () => {
     const e = fails("status>=", 8, /expected a value after >=$/);
-    assert.equal(
+    assertEquals(
       e.message,
       'Invalid --where "status>=" at column 9: expected a value after >=',
     );
@@ -387,14 +387,14 @@ Deno.test("where: errors say where and why", async (t) => {
   await t.step("too deep", () => {
     fails("(".repeat(65) + "a" + ")".repeat(65), 64, /nested more than 64/);
     fails("not ".repeat(65) + "a", 256, /nested more than 64/);
-    assert.equal(
+    assertEquals(
       compileWhere("(".repeat(64) + "a" + ")".repeat(64))(ev({ a: 1 })),
       true,
     );
   });
   await t.step("columns count characters, not UTF-16 units", () => {
     const e = fails('msg="😀" x', 9, /unexpected "x"/);
-    assert.match(e.message, /at column 9:/);
+    assertMatch(e.message, /at column 9:/);
   });
 });
 
@@ -410,9 +410,9 @@ Deno.test("where: never evaluates the text as code", () => {
   });
   try {
     const p = compileWhere('msg~"constructor" or (x.y>=1 and not z!=2)');
-    assert.equal(p(ev({}, { msg: "constructor" })), true);
-    assert.equal(p(ev({ x: { y: 3 }, z: 2 })), true);
-    assert.equal(p(ev({ x: { y: 3 } })), false);
+    assertEquals(p(ev({}, { msg: "constructor" })), true);
+    assertEquals(p(ev({ x: { y: 3 }, z: 2 })), true);
+    assertEquals(p(ev({ x: { y: 3 } })), false);
     // Something that would run as JavaScript is only a (bad) expression here.
     fails("process.exit(1)", 12, /unexpected "\("/);
   } finally {

@@ -152,10 +152,10 @@ const UNIT_MS: Record<string, number> = {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows, fail } from "@std/assert";
  * import { parseDuration } from "./alerts.ts";
- * assert.equal(parseDuration("1m30s"), 90_000);
- * assert.equal(typeof parseDuration("5x"), "string");
+ * assertEquals(parseDuration("1m30s"), 90_000);
+ * assertEquals(typeof parseDuration("5x"), "string");
  * ```
  */
 export function parseDuration(text: string): number | string {
@@ -181,10 +181,10 @@ export function parseDuration(text: string): number | string {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows, fail } from "@std/assert";
  * import { formatDuration } from "./alerts.ts";
- * assert.equal(formatDuration(90_000), "1m30s");
- * assert.equal(formatDuration(250), "250ms");
+ * assertEquals(formatDuration(90_000), "1m30s");
+ * assertEquals(formatDuration(250), "250ms");
  * ```
  */
 export function formatDuration(ms: number): string {
@@ -264,16 +264,16 @@ const SYNTAX =
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows, fail } from "@std/assert";
  * import { parseRule } from "./alerts.ts";
  * const compile = (m: string) => (e: { line: string }) => e.line.includes(m);
  * const rule = parseRule("errors: ERROR 10 in 1m cooldown 5m", compile);
- * assert.equal(rule.kind, "threshold");
- * assert.deepEqual(
+ * assertEquals(rule.kind, "threshold");
+ * assertEquals(
  *   rule.kind === "threshold" && [rule.count, rule.windowMs, rule.cooldownMs],
  *   [10, 60_000, 300_000],
  * );
- * assert.throws(() => parseRule("errors: ERROR 10 in 1x", compile), /column 21/);
+ * assertMatch(String(assertThrows(() => parseRule("errors: ERROR 10 in 1x", compile))), /column 21/);
  * ```
  */
 export function parseRule(text: string, compileMatch: CompileMatch): AlertRule {
@@ -542,7 +542,7 @@ const KEYS: Record<AlertKind, readonly string[]> = {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows, fail } from "@std/assert";
  * import { ruleFromObject } from "./alerts.ts";
  * const compile = (m: string) => (e: { line: string }) => e.line.includes(m);
  * const rule = ruleFromObject(
@@ -550,9 +550,9 @@ const KEYS: Record<AlertKind, readonly string[]> = {
  *   "alerts[0]",
  *   compile,
  * );
- * assert.deepEqual(rule, { kind: "deadman", name: "quiet", source: null, windowMs: 300_000 });
- * assert.throws(
- *   () => ruleFromObject({ name: "e", kind: "threshold", match: "x", count: 3, window: "1x" }, "alerts[2]", compile),
+ * assertEquals(rule, { kind: "deadman", name: "quiet", source: null, windowMs: 300_000 });
+ * assertMatch(
+ *   String(assertThrows(() => ruleFromObject({ name: "e", kind: "threshold", match: "x", count: 3, window: "1x" }, "alerts[2]", compile))),
  *   /^AlertRuleError: alerts\[2\]\.window: invalid duration "1x"/,
  * );
  * ```
@@ -839,7 +839,7 @@ type State =
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows, fail } from "@std/assert";
  * import { AlertEngine, type Alert, parseRule } from "./alerts.ts";
  * const compile = (m: string) => (e: { line: string }) => e.line.includes(m);
  * let now = Date.parse("2026-01-01T00:00:00Z");
@@ -851,8 +851,8 @@ type State =
  * engine.observe({ source: "/app.log", line: "ERROR one" });
  * now += 1000;
  * engine.observe({ source: "/app.log", line: "ERROR two" });
- * assert.equal(alerts.length, 1);
- * assert.equal(alerts[0].message, "errors: 2 lines matching ERROR within 1m");
+ * assertEquals(alerts.length, 1);
+ * assertEquals(alerts[0].message, "errors: 2 lines matching ERROR within 1m");
  * engine.close();
  * ```
  */

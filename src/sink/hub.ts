@@ -231,7 +231,7 @@ export class Subscription {
 /**
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Hub } from "./hub.ts";
  * const hub = new Hub();
  * const sub = hub.subscribe({ capacity: 2, policy: "drop-oldest" });
@@ -239,7 +239,7 @@ export class Subscription {
  *   hub.publish([{ type: "notice", notice: { kind: "vanish", source: `/${n}` } }]);
  * }
  * const got = await sub.next();
- * assert.deepEqual(got?.map((m) => m.type), ["dropped", "notice", "notice"]);
+ * assertEquals(got?.map((m) => m.type), ["dropped", "notice", "notice"]);
  * hub.close();
  * ```
  */

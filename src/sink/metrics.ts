@@ -94,7 +94,7 @@ const WATCH_MODES: readonly WatchMode[] = ["events", "polling"];
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertMatch } from "@std/assert";
  * import { Metrics } from "./metrics.ts";
  * const metrics = new Metrics({
  *   gauges: () => ({ depths: [0, 3], mode: "events", sources: 1 }),
@@ -104,11 +104,11 @@ const WATCH_MODES: readonly WatchMode[] = ["events", "polling"];
  * metrics.delay(3);
  * metrics.notice({ kind: "rotate", source: "/var/log/app.log", how: "renamed" });
  * const text = metrics.render();
- * assert.match(text, /^tailcast_lines_read_total\{source="\/var\/log\/app.log"\} 2$/m);
- * assert.match(text, /^tailcast_rotations_total\{source="\/var\/log\/app.log"\} 1$/m);
- * assert.match(text, /^tailcast_publish_delay_seconds_bucket\{le="0.005"\} 1$/m);
- * assert.match(text, /^tailcast_subscriber_queue_depth\{stat="max"\} 3$/m);
- * assert.match(text, /^tailcast_watch_mode\{mode="polling"\} 0$/m);
+ * assertMatch(text, /^tailcast_lines_read_total\{source="\/var\/log\/app.log"\} 2$/m);
+ * assertMatch(text, /^tailcast_rotations_total\{source="\/var\/log\/app.log"\} 1$/m);
+ * assertMatch(text, /^tailcast_publish_delay_seconds_bucket\{le="0.005"\} 1$/m);
+ * assertMatch(text, /^tailcast_subscriber_queue_depth\{stat="max"\} 3$/m);
+ * assertMatch(text, /^tailcast_watch_mode\{mode="polling"\} 0$/m);
  * ```
  */
 export class Metrics {

@@ -53,7 +53,7 @@ interface Failure {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Webhook } from "./webhook.ts";
  * const got: unknown[] = [];
  * const server = Deno.serve(
@@ -75,7 +75,7 @@ interface Failure {
  *   time: "2026-01-01T00:00:00.000Z",
  * });
  * while (hook.delivered === 0) await new Promise((r) => setTimeout(r, 5));
- * assert.equal((got[0] as { rule: string }).rule, "errors");
+ * assertEquals((got[0] as { rule: string }).rule, "errors");
  * await hook.close();
  * await server.shutdown();
  * ```

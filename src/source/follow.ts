@@ -88,7 +88,7 @@ const NL = 0x0a;
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Follower } from "./follow.ts";
  * import { Holders } from "./identity.ts";
  * import { Watcher } from "./watch.ts";
@@ -102,7 +102,7 @@ const NL = 0x0a;
  * });
  * const reader = follower.readable.getReader();
  * const { value } = await reader.read();
- * assert.equal(new TextDecoder().decode(value!.bytes), "one\n");
+ * assertEquals(new TextDecoder().decode(value!.bytes), "one\n");
  * abort.abort();
  * while (!(await reader.read()).done);
  * await watcher.close();

@@ -24,10 +24,10 @@ export function isGlob(text: string): boolean {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assert } from "@std/assert";
  * import { globToRegExp } from "./glob.ts";
- * assert.ok(globToRegExp("/var/log/**\/*.log").test("/var/log/a/b/x.log"));
- * assert.ok(!globToRegExp("/var/log/*.log").test("/var/log/a/x.log"));
+ * assert(globToRegExp("/var/log/**\/*.log").test("/var/log/a/b/x.log"));
+ * assert(!globToRegExp("/var/log/*.log").test("/var/log/a/x.log"));
  * ```
  */
 export function globToRegExp(glob: string): RegExp {

@@ -59,7 +59,7 @@ export interface SourceStatus {
 /**
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Tail } from "./tail.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/a.log`, "old\n");
@@ -70,7 +70,7 @@ export interface SourceStatus {
  * });
  * const reader = tail.readable.getReader();
  * const { value } = await reader.read();
- * assert.equal(new TextDecoder().decode(value!.bytes), "old\n");
+ * assertEquals(new TextDecoder().decode(value!.bytes), "old\n");
  * abort.abort();
  * while (!(await reader.read()).done);
  * await tail.done;

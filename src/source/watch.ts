@@ -89,14 +89,14 @@ const MEMBERSHIP = new Set(["create", "remove", "rename", "any", "other"]);
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Watcher } from "./watch.ts";
  * const dir = await Deno.makeTempDir();
  * const watcher = new Watcher();
  * const wakeup = watcher.file(`${dir}/app.log`);
- * assert.equal(await wakeup.next(), true); // the first call never waits
+ * assertEquals(await wakeup.next(), true); // the first call never waits
  * await Deno.writeTextFile(`${dir}/app.log`, "hi\n");
- * assert.equal(await wakeup.next(), true);
+ * assertEquals(await wakeup.next(), true);
  * await watcher.close();
  * await Deno.remove(dir, { recursive: true });
  * ```

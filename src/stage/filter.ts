@@ -32,12 +32,12 @@ export interface FilterStreamOptions<T extends Filterable = Filterable>
  *
  * @example Per-subscriber filtering
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { eventFilter } from "./filter.ts";
  * const keep = eventFilter({ include: [/error/i], exclude: [/healthz/] });
- * assert.equal(keep({ source: "/x.log", line: "ERROR db down" }), true);
- * assert.equal(keep({ source: "/x.log", line: "error GET /healthz" }), false);
- * assert.equal(keep({ source: "/x.log", line: "info ok" }), false);
+ * assertEquals(keep({ source: "/x.log", line: "ERROR db down" }), true);
+ * assertEquals(keep({ source: "/x.log", line: "error GET /healthz" }), false);
+ * assertEquals(keep({ source: "/x.log", line: "info ok" }), false);
  * ```
  */
 export function eventFilter<T extends Filterable>(
@@ -68,7 +68,7 @@ function stateless(pattern: RegExp): RegExp {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { FilterStream } from "./filter.ts";
  * import { compileWhere } from "../where.ts";
  * const e = (line: string, level: string) => ({ source: "/x.log", line, level });
@@ -76,7 +76,7 @@ function stateless(pattern: RegExp): RegExp {
  *   ReadableStream.from([[e("a", "info"), e("b", "error")], [e("c", "debug")]])
  *     .pipeThrough(new FilterStream({ where: compileWhere("level=error") })),
  * );
- * assert.deepEqual(batches.map((b) => b.map((x) => x.line)), [["b"]]);
+ * assertEquals(batches.map((b) => b.map((x) => x.line)), [["b"]]);
  * ```
  */
 export class FilterStream<T extends Filterable>

@@ -49,12 +49,12 @@ const ACCEPTED = "raw, json, logfmt, auto or regex:<pattern with named groups>";
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows } from "@std/assert";
  * import { parseFormat } from "./formats.ts";
- * assert.deepEqual(parseFormat("json"), { kind: "json" });
+ * assertEquals(parseFormat("json"), { kind: "json" });
  * const format = parseFormat("regex:^(?<level>\\w+) (?<msg>.*)$");
- * assert.equal(format.kind, "regex");
- * assert.throws(() => parseFormat("xml"), /raw, json, logfmt, auto or regex/);
+ * assertEquals(format.kind, "regex");
+ * assertMatch(String(assertThrows(() => parseFormat("xml"))), /raw, json, logfmt, auto or regex/);
  * ```
  */
 export function parseFormat(text: string): Format {
@@ -113,20 +113,20 @@ export function parseFormat(text: string): Format {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals, assertMatch, assertThrows } from "@std/assert";
  * import { parseLine } from "./formats.ts";
  * const parsed = parseLine(
  *   '{"level":50,"time":1700000000000,"msg":"disk full"}',
  *   { kind: "auto" },
  * );
- * assert.equal(parsed.level, "error");
- * assert.equal(parsed.msg, "disk full");
- * assert.equal(parsed.logTime, "2023-11-14T22:13:20.000Z");
- * assert.equal(
+ * assertEquals(parsed.level, "error");
+ * assertEquals(parsed.msg, "disk full");
+ * assertEquals(parsed.logTime, "2023-11-14T22:13:20.000Z");
+ * assertEquals(
  *   parseLine('lvl=warning msg="low \\"disk\\""', { kind: "logfmt" }).msg,
  *   'low "disk"',
  * );
- * assert.deepEqual(parseLine("plain text", { kind: "auto" }), {});
+ * assertEquals(parseLine("plain text", { kind: "auto" }), {});
  * ```
  */
 export function parseLine(text: string, format: Format): Parsed {

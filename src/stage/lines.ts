@@ -49,7 +49,7 @@ const CR = 0x0d;
  *
  * @example Offsets of each line
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { LineStream } from "./lines.ts";
  * const file = { dev: 1, ino: 2 };
  * const bytes = new TextEncoder().encode("a\r\nbc\nhalf");
@@ -57,7 +57,7 @@ const CR = 0x0d;
  *   ReadableStream.from([{ source: "/x", file, offset: 0, bytes, noticed: 0 }])
  *     .pipeThrough(new LineStream()),
  * );
- * assert.deepEqual(batches.flat().map((l) => [l.offset, l.end]), [[0, 3], [3, 6]]);
+ * assertEquals(batches.flat().map((l) => [l.offset, l.end]), [[0, 3], [3, 6]]);
  * ```
  */
 export class LineStream extends TransformStream<Chunk, Line[]> {

@@ -13,14 +13,14 @@ export interface MergeOptions {
 /**
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { Merge } from "./merge.ts";
  * const merge = new Merge<number>();
  * merge.add(ReadableStream.from([1, 2]));
  * merge.add(ReadableStream.from([3]));
  * merge.close();
  * const all = await Array.fromAsync(merge.readable);
- * assert.deepEqual(all.sort(), [1, 2, 3]);
+ * assertEquals(all.sort(), [1, 2, 3]);
  * ```
  */
 export class Merge<T> {

@@ -56,7 +56,7 @@ const NEWLINE = new Uint8Array([0x0a]);
 /**
  * @example A Java stack trace becomes one event
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { MultilineStream } from "./multiline.ts";
  * const file = { dev: 1, ino: 2 };
  * let offset = 0;
@@ -71,8 +71,8 @@ const NEWLINE = new Uint8Array([0x0a]);
  *   ReadableStream.from([lines]).pipeThrough(new MultilineStream({ start: /^\S/ })),
  * );
  * const events = batches.flat();
- * assert.deepEqual(events.map((e) => [e.offset, e.end]), [[0, 61], [61, 66]]);
- * assert.equal(
+ * assertEquals(events.map((e) => [e.offset, e.end]), [[0, 61], [61, 66]]);
+ * assertEquals(
  *   new TextDecoder().decode(events[0].bytes),
  *   "Exception in thread \"main\" java.lang.Error\n\tat A.b(A.java:1)",
  * );

@@ -21,7 +21,7 @@ export interface ParseStreamOptions {
 /**
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { assertEquals } from "@std/assert";
  * import { ParseStream } from "./parse.ts";
  * const line = {
  *   source: "/x.log", file: { dev: 1, ino: 35 }, offset: 0, end: 3,
@@ -30,8 +30,8 @@ export interface ParseStreamOptions {
  * const [[event]] = await Array.fromAsync(
  *   ReadableStream.from([[line]]).pipeThrough(new ParseStream()),
  * );
- * assert.equal(event.line, "hi");
- * assert.equal(event.id, "1.z:3");
+ * assertEquals(event.line, "hi");
+ * assertEquals(event.id, "1.z:3");
  * ```
  */
 export class ParseStream extends TransformStream<Line[], Event[]> {

@@ -3,7 +3,7 @@
  * process, a seeded random source, and reading the `seq=<n>` lines a
  * tailcast run printed (a run killed with SIGKILL may leave half a line).
  */
-import assert from "node:assert/strict";
+import { assertEquals, assertNotEquals } from "@std/assert";
 import { ROOT, type TailcastProcess } from "./tailcast.ts";
 import { parseSeq } from "./writer.ts";
 import { mulberry32 } from "./random.ts";
@@ -32,7 +32,7 @@ export class WriterProcess implements AsyncDisposable {
   /** Waits for the writer to end; how many lines it wrote. */
   async result(): Promise<{ written: number; rotations: number }> {
     const out = await this.#output;
-    assert.equal(out.code, 0, `writer failed: ${decoder.decode(out.stderr)}`);
+    assertEquals(out.code, 0, `writer failed: ${decoder.decode(out.stderr)}`);
     return JSON.parse(decoder.decode(out.stdout));
   }
 
@@ -98,7 +98,7 @@ export function printed(tc: TailcastProcess, killed: boolean): PrintedEvent[] {
 export function seqs(events: readonly PrintedEvent[]): number[] {
   return events.map((e) => {
     const seq = parseSeq(e.line);
-    assert.notEqual(seq, null, `not a writer line: ${JSON.stringify(e)}`);
+    assertNotEquals(seq, null, `not a writer line: ${JSON.stringify(e)}`);
     return seq!;
   });
 }

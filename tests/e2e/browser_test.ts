@@ -3,7 +3,7 @@
  * EventSource receives lines, and after a server restart reconnects by
  * itself with Last-Event-ID and gets what it missed, exactly once.
  */
-import assert from "node:assert/strict";
+import { assertEquals } from "@std/assert";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
@@ -76,9 +76,9 @@ Deno.test({
         async () => (await received(page)).length === 8,
         "live lines",
       );
-      assert.equal(await page.textContent("#state"), "live");
+      assertEquals(await page.textContent("#state"), "live");
 
-      assert.equal((await first.stop()).code, 0);
+      assertEquals((await first.stop()).code, 0);
       await dir.append("app.log", numbered("down", 0, 4));
       await using second = new TailcastProcess([
         "--port",
@@ -95,14 +95,14 @@ Deno.test({
         "the reconnect",
         15_000,
       );
-      assert.deepEqual(await received(page), [
+      assertEquals(await received(page), [
         ...numbered("old", 0, 3).trim().split("\n"),
         ...numbered("live", 0, 5).trim().split("\n"),
         ...numbered("down", 0, 4).trim().split("\n"),
         ...numbered("after", 0, 2).trim().split("\n"),
       ]);
-      assert.equal(await page.textContent("#state"), "live");
-      assert.equal((await second.stop()).code, 0);
+      assertEquals(await page.textContent("#state"), "live");
+      assertEquals((await second.stop()).code, 0);
     } finally {
       await browser.close();
       await first.stop();

@@ -2,7 +2,7 @@
  * The bundle (`deno task bundle`: the module graph `deno compile` embeds)
  * run with narrow permissions, the way the binary runs in a sandbox.
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { ROOT, TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
@@ -20,7 +20,7 @@ function bundle(): Promise<string> {
       stdout: "null",
       stderr: "piped",
     }).output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assertEquals(code, 0, new TextDecoder().decode(stderr));
     return out;
   })();
   return bundled;
@@ -84,8 +84,8 @@ Deno.test("bundle follows a file and serves SSE with only --allow-read=<dir> --a
     return health.subscribers === 1;
   }, "the subscriber to connect");
   await dir.append("app.log", "one\ntwo\n");
-  assert.deepEqual(await reading, ["one", "two"]);
-  assert.equal((await proc.stop()).code, 0);
+  assertEquals(await reading, ["one", "two"]);
+  assertEquals((await proc.stop()).code, 0);
 });
 
 Deno.test("bundle without read permission for the file exits 2 with one line naming the flag", async () => {
@@ -99,8 +99,8 @@ Deno.test("bundle without read permission for the file exits 2 with one line nam
   });
   const status = await proc.exited();
   await Deno.remove(other);
-  assert.equal(status.code, 2);
-  assert.deepEqual(proc.stderr, [
+  assertEquals(status.code, 2);
+  assertEquals(proc.stderr, [
     `tailcast: Cannot follow "${
       dir.file("app.log")
     }": Deno read permission denied (run with --allow-read=${dir.path}, or give the binary read access to it)`,
@@ -114,21 +114,21 @@ Deno.test("bundle without net permission exits 2 with one line naming --allow-ne
     entry,
     perms: [`--allow-read=${dir.path}`, "--no-prompt"],
   });
-  assert.equal((await proc.exited()).code, 2);
+  assertEquals((await proc.exited()).code, 2);
   const problems = proc.stderr.filter((l) => l.includes("Cannot listen"));
-  assert.equal(problems.length, 1, proc.stderr.join("\n"));
-  assert.match(problems[0], /--allow-net=127\.0\.0\.1/);
+  assertEquals(problems.length, 1, proc.stderr.join("\n"));
+  assertMatch(problems[0], /--allow-net=127\.0\.0\.1/);
 });
 
 Deno.test("bundle passes the smoke run with exactly the compile task's permissions", async () => {
   const entry = await bundle();
   const perms = await compilePermissions();
-  assert.ok(perms.includes("--no-prompt"), "the binary must never prompt");
+  assert(perms.includes("--no-prompt"), "the binary must never prompt");
   await using dir = await LogDir.create();
   await dir.append("app.log", "before\n");
   await using version = new TailcastProcess(["--version"], { entry, perms });
-  assert.equal((await version.exited()).code, 0);
-  assert.match(version.stdout[0], new RegExp(`deno ${Deno.version.deno}`));
+  assertEquals((await version.exited()).code, 0);
+  assertMatch(version.stdout[0], new RegExp(`deno ${Deno.version.deno}`));
   await using proc = new TailcastProcess(
     ["--port", "0", "-n", "1", `${dir.path}/*.log`],
     { entry, perms, env: { TAILCAST_TOKEN: "" } },
@@ -141,8 +141,8 @@ Deno.test("bundle passes the smoke run with exactly the compile task's permissio
   }, "the subscriber to connect");
   await dir.append("app.log", "after\n");
   await dir.append("new.log", "appeared\n");
-  assert.deepEqual((await reading).sort(), ["after", "appeared"]);
-  assert.equal((await proc.stop()).code, 0);
+  assertEquals((await reading).sort(), ["after", "appeared"]);
+  assertEquals((await proc.stop()).code, 0);
 });
 
 Deno.test("bundle follows standard input (-) as source '-'", async () => {
@@ -157,7 +157,7 @@ Deno.test("bundle follows standard input (-) as source '-'", async () => {
   await writer.close();
   // At the end of input the last line is flushed; --no-server then has nothing left to do.
   await proc.waitForLines(3);
-  assert.deepEqual(
+  assertEquals(
     proc.events.map((e) => [e.source, e.line, e.partial ?? false]),
     [["-", "first", false], ["-", "second", false], [
       "-",
@@ -165,7 +165,7 @@ Deno.test("bundle follows standard input (-) as source '-'", async () => {
       true,
     ]],
   );
-  assert.equal((await proc.stop()).code, 0);
+  assertEquals((await proc.stop()).code, 0);
 });
 
 Deno.test("bundle runs as a non-root user from a read-only working directory", async () => {
@@ -197,8 +197,8 @@ Deno.test("bundle runs as a non-root user from a read-only working directory", a
       },
     );
     await proc.waitForLines(1);
-    assert.equal(proc.events[0].line, "old");
-    assert.equal((await proc.stop()).code, 0);
+    assertEquals(proc.events[0].line, "old");
+    assertEquals((await proc.stop()).code, 0);
   } finally {
     await Deno.remove(cwd, { recursive: true });
     await Deno.remove(denoDir, { recursive: true });

@@ -2,7 +2,7 @@
  * Formats, filters, multiline, /metrics, alerts and the config file, through
  * the real main.ts.
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { parseCommandLine } from "../../src/config.ts";
 import { parseConfigFile } from "../../src/config_file.ts";
 import { RuleBook } from "../../src/stage/rules.ts";
@@ -32,12 +32,12 @@ Deno.test("events: --format json --where 'level=error' streams only errors, with
   await tc.waitForLines(2);
   await dir.append("app.log", `${ERROR}\n`);
   await tc.waitForLines(3);
-  assert.equal((await tc.stop()).code, 0);
-  assert.equal(tc.events.length, 3);
+  assertEquals((await tc.stop()).code, 0);
+  assertEquals(tc.events.length, 3);
   for (const e of tc.events) {
-    assert.equal(e.level, "error");
-    assert.equal(e.msg, "upstream");
-    assert.deepEqual(e.fields, JSON.parse(ERROR));
+    assertEquals(e.level, "error");
+    assertEquals(e.msg, "upstream");
+    assertEquals(e.fields, JSON.parse(ERROR));
   }
 });
 
@@ -52,9 +52,9 @@ Deno.test("events: a line that does not parse is delivered with parseError", asy
   await tc.waitForStderr(/waiting for it to appear/);
   await dir.append("app.log", "not json\n");
   await tc.waitForLines(1);
-  assert.equal((await tc.stop()).code, 0);
-  assert.equal(tc.events[0].line, "not json");
-  assert.match(String(tc.events[0].parseError), /invalid JSON/);
+  assertEquals((await tc.stop()).code, 0);
+  assertEquals(tc.events[0].line, "not json");
+  assertMatch(String(tc.events[0].parseError), /invalid JSON/);
 });
 
 Deno.test("events: --multiline-start joins a Java stack trace into one event", async () => {
@@ -77,12 +77,12 @@ Deno.test("events: --multiline-start joins a Java stack trace into one event", a
   await dir.append("app.log", trace.join("\n") + "\n2026-11-27 INFO next\n");
   // The last event is flushed after a second without a next line.
   await tc.waitForLines(2);
-  assert.equal((await tc.stop()).code, 0);
-  assert.deepEqual(tc.events.map((e) => e.line), [
+  assertEquals((await tc.stop()).code, 0);
+  assertEquals(tc.events.map((e) => e.line), [
     trace.join("\n"),
     "2026-11-27 INFO next",
   ]);
-  assert.equal(tc.events[0].offset, 0);
+  assertEquals(tc.events[0].offset, 0);
 });
 
 Deno.test("events: a bad --where exits 2 with one line saying where and why", async () => {
@@ -92,9 +92,9 @@ Deno.test("events: a bad --where exits 2 with one line saying where and why", as
     "status>=",
     "/tmp/x.log",
   ]);
-  assert.equal((await tc.exited()).code, 2);
-  assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-  assert.match(tc.stderr[0], /--where "status>=" at column 9: .*value/);
+  assertEquals((await tc.exited()).code, 2);
+  assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+  assertMatch(tc.stderr[0], /--where "status>=" at column 9: .*value/);
 });
 
 Deno.test("events: where= per subscriber, a bad where= is 400, and /metrics passes promtool", async () => {
@@ -108,8 +108,8 @@ Deno.test("events: where= per subscriber, a bad where= is 400, and /metrics pass
   ]);
   const url = await tc.url();
   const bad = await fetch(`${url}/events?where=${encodeURIComponent("a=(")}`);
-  assert.equal(bad.status, 400);
-  assert.match(await bad.text(), /Invalid where/);
+  assertEquals(bad.status, 400);
+  assertMatch(await bad.text(), /Invalid where/);
   await using client = new CurlSse(
     `${url}/events?where=${encodeURIComponent("status>=500")}`,
   );
@@ -117,12 +117,12 @@ Deno.test("events: where= per subscriber, a bad where= is 400, and /metrics pass
   await dir.append("app.log", `${INFO}\n${ERROR}\n${INFO}\n${ERROR}\n`);
   await client.until((c) => c.named("line").length === 2, "two lines");
   const lines = client.frames.filter((f) => f.event === "line");
-  assert.deepEqual(
+  assertEquals(
     lines.map((f) => JSON.parse(f.data).fields.status),
     [503, 503],
   );
   const metrics = await (await fetch(`${url}/metrics`)).text();
-  assert.match(
+  assertMatch(
     metrics,
     /tailcast_lines_read_total\{source="[^"]+app\.log"\} 4/,
   );
@@ -138,10 +138,10 @@ Deno.test("events: where= per subscriber, a bad where= is 400, and /metrics pass
   const out = await promtool.output();
   const text = new TextDecoder().decode(out.stdout) +
     new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, text);
-  assert.equal(text.trim(), "");
+  assertEquals(out.code, 0, text);
+  assertEquals(text.trim(), "");
   await client.stop();
-  assert.equal((await tc.stop()).code, 0);
+  assertEquals((await tc.stop()).code, 0);
 });
 
 Deno.test("events: an alert fires exactly once per incident on SSE, stderr, /metrics and the webhook", async () => {
@@ -180,14 +180,14 @@ Deno.test("events: an alert fires exactly once per incident on SSE, stderr, /met
       return /tailcast_lines_read_total\{[^}]*\} 12/.test(m);
     }, "all 12 lines read");
     const metrics = await (await fetch(`${url}/metrics`)).text();
-    assert.match(metrics, /tailcast_alerts_total\{rule="errors"\} 1\n/);
-    assert.equal(alerts.frames.filter((f) => f.event === "alert").length, 1);
-    assert.equal(alerts.frames.filter((f) => f.event === "line").length, 0);
-    assert.equal(posts.length, 1);
-    assert.equal((posts[0] as { rule: string }).rule, "errors");
-    assert.equal(tc.stderr.filter((l) => /alert: /.test(l)).length, 1);
+    assertMatch(metrics, /tailcast_alerts_total\{rule="errors"\} 1\n/);
+    assertEquals(alerts.frames.filter((f) => f.event === "alert").length, 1);
+    assertEquals(alerts.frames.filter((f) => f.event === "line").length, 0);
+    assertEquals(posts.length, 1);
+    assertEquals((posts[0] as { rule: string }).rule, "errors");
+    assertEquals(tc.stderr.filter((l) => /alert: /.test(l)).length, 1);
     await alerts.stop();
-    assert.equal((await tc.stop()).code, 0);
+    assertEquals((await tc.stop()).code, 0);
   } finally {
     await hook.shutdown();
   }
@@ -196,24 +196,24 @@ Deno.test("events: an alert fires exactly once per incident on SSE, stderr, /met
 Deno.test("events: the README's config file example loads and compiles", async () => {
   const readme = await Deno.readTextFile(`${ROOT}README.md`);
   const block = /### Config file[\s\S]*?```jsonc\n([\s\S]*?)```/.exec(readme);
-  assert.ok(block, "the README has a jsonc example under ### Config file");
+  assert(block, "the README has a jsonc example under ### Config file");
   const file = parseConfigFile("README.md", block[1]);
   const command = parseCommandLine([], {}, file);
-  assert.equal(command.kind, "run");
+  assertEquals(command.kind, "run");
   if (command.kind !== "run") return;
   const { config } = command;
-  assert.deepEqual(config.paths, [
+  assertEquals(config.paths, [
     "/var/log/nginx/access.log",
     "/var/log/app/*.log",
   ]);
-  assert.equal(config.port, 8787);
-  assert.equal(config.state, "/var/lib/tailcast/state.json");
-  assert.equal(config.alerts.length, 2);
+  assertEquals(config.port, 8787);
+  assertEquals(config.state, "/var/lib/tailcast/state.json");
+  assertEquals(config.alerts.length, 2);
   const rules = new RuleBook(config.sources, "/");
   const nginx = rules.forSource("/var/log/nginx/access.log");
-  assert.equal(nginx.format.kind, "regex");
-  assert.equal(rules.forSource("/var/log/app/api.log").format.kind, "json");
-  assert.ok(rules.multiline);
+  assertEquals(nginx.format.kind, "regex");
+  assertEquals(rules.forSource("/var/log/app/api.log").format.kind, "json");
+  assert(rules.multiline);
 });
 
 Deno.test("events: a config file with an unknown key exits 2 naming the key path", async () => {
@@ -224,9 +224,9 @@ Deno.test("events: a config file with an unknown key exits 2 naming the key path
     '{ "sources": [{ "path": "/x.log", "fromat": "json" }] }',
   );
   await using tc = new TailcastProcess(["--no-server", "--config", path]);
-  assert.equal((await tc.exited()).code, 2);
-  assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-  assert.match(tc.stderr[0], /sources\[0\]\.fromat is not a known key/);
+  assertEquals((await tc.exited()).code, 2);
+  assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+  assertMatch(tc.stderr[0], /sources\[0\]\.fromat is not a known key/);
 });
 
 Deno.test("events: a resumed subscriber's replay goes through the same format and filters as live events", async () => {
@@ -254,8 +254,8 @@ Deno.test("events: a resumed subscriber's replay goes through the same format an
   });
   await again.until((c) => c.named("line").length === 2, "the replay");
   const replayed = again.named("line").map((f) => JSON.parse(f.data));
-  assert.deepEqual(replayed.map((e) => e.level), ["error", "error"]);
-  assert.deepEqual(replayed.map((e) => e.fields.status), [503, 503]);
+  assertEquals(replayed.map((e) => e.level), ["error", "error"]);
+  assertEquals(replayed.map((e) => e.fields.status), [503, 503]);
   await again.stop();
-  assert.equal((await tc.stop()).code, 0);
+  assertEquals((await tc.stop()).code, 0);
 });

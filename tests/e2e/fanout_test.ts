@@ -3,7 +3,7 @@
  * and the server's memory grows by no more than the stalled one's queue
  * (compared with the same load before it connected).
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
@@ -89,7 +89,7 @@ async function round(
   peak = Math.max(peak, rssMiB(pid));
   const expected = Array.from({ length: to - from }, (_, i) => from + i);
   for (const [i, seqs] of results.entries()) {
-    assert.deepEqual(seqs, expected, `subscriber ${i}, lines ${from}..${to}`);
+    assertEquals(seqs, expected, `subscriber ${i}, lines ${from}..${to}`);
   }
   return peak;
 }
@@ -135,12 +135,12 @@ Deno.test("SSE one stalled subscriber among 100 changes nothing for the other 99
       "only the stalled subscriber to be left",
     );
     const h = await health(url);
-    assert.ok(
+    assert(
       h.queues.max <= QUEUE,
       `the stalled queue holds ${h.queues.max} > ${QUEUE}`,
     );
     // Its queue (1,000 events, well under 2 MiB) plus allocator noise.
-    assert.ok(
+    assert(
       withStalled - without < 64,
       `peak RSS ${withStalled.toFixed(0)} MiB with the stalled subscriber, ${
         without.toFixed(0)
@@ -149,5 +149,5 @@ Deno.test("SSE one stalled subscriber among 100 changes nothing for the other 99
   } finally {
     stalled.close();
   }
-  assert.equal((await tc.stop()).code, 0);
+  assertEquals((await tc.stop()).code, 0);
 });

@@ -3,7 +3,7 @@
  * subprocess, real files, a real writer process, real logrotate, and the NDJSON
  * events and stderr notices it prints.
  */
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import type { Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { ROOT, TailcastProcess } from "../_fixtures/tailcast.ts";
@@ -32,8 +32,8 @@ function eventsOf(tc: TailcastProcess): Ev[] {
 /** Events without id and time, after checking both look right. */
 function brief(tc: TailcastProcess): Brief[] {
   return eventsOf(tc).map(({ id, time, ...rest }) => {
-    assert.match(id, /^[0-9a-z]+\.[0-9a-z]+:[0-9a-z]+$/, `id of ${rest.line}`);
-    assert.ok(!Number.isNaN(Date.parse(time)), `time ${time}`);
+    assertMatch(id, /^[0-9a-z]+\.[0-9a-z]+:[0-9a-z]+$/, `id of ${rest.line}`);
+    assert(!Number.isNaN(Date.parse(time)), `time ${time}`);
     return rest;
   });
 }
@@ -260,7 +260,7 @@ async function runLogrotate(dir: LogDir, conf: string): Promise<void> {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  assert.equal(
+  assertEquals(
     out.code,
     0,
     `logrotate failed: ${decoder.decode(out.stderr)}${
@@ -285,9 +285,9 @@ Deno.test("tailcast delivers 200,000 lines written as fast as possible once, in 
 
   await using writer = new WriterProcess(["--path", path, "--count", "200000"]);
   const { written } = await writer.result();
-  assert.equal(written, 200_000);
+  assertEquals(written, 200_000);
   await settle(tc, written, 60_000);
-  assert.equal((await stop(tc)).status.code, 0);
+  assertEquals((await stop(tc)).status.code, 0);
 
   const events = eventsOf(tc);
   const problems: string[] = [];
@@ -305,13 +305,13 @@ Deno.test("tailcast delivers 200,000 lines written as fast as possible once, in 
     }
     offset += encoder.encode(e.line).length + 1;
   }
-  assert.deepEqual(problems, []);
-  assert.equal(
+  assertEquals(problems, []);
+  assertEquals(
     events.length,
     written,
     describeAccounting(account(events, written), written, tc),
   );
-  assert.equal(offset, written * LINE_BYTES);
+  assertEquals(offset, written * LINE_BYTES);
 });
 
 // ---------------------------------------------------------------------------
@@ -349,14 +349,14 @@ for (
       String(reopenDelayMs),
     ]);
     const { written, rotations } = await writer.result();
-    assert.equal(written, 20_000 * seconds);
+    assertEquals(written, 20_000 * seconds);
     await settle(tc, written, 30_000);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
     const events = eventsOf(tc);
     const a = account(events, written);
     const why = describeAccounting(a, written, tc);
-    assert.deepEqual(
+    assertEquals(
       {
         received: a.received,
         missing: a.missing.length,
@@ -366,9 +366,9 @@ for (
       { received: written, missing: 0, doubled: 0, malformed: 0 },
       why,
     );
-    assert.deepEqual(perFileProblems(events), []);
-    assert.ok(rotations >= seconds * 2 - 1, `only ${rotations} rotations`);
-    assert.equal(
+    assertEquals(perFileProblems(events), []);
+    assert(rotations >= seconds * 2 - 1, `only ${rotations} rotations`);
+    assertEquals(
       count(tc.stderr, about(path, "rotated \\(renamed\\)")),
       rotations,
       `one rotation notice per rotation; stderr: ${tc.stderr.join("\n")}`,
@@ -402,18 +402,18 @@ Deno.test("tailcast never loses lines silently when the file is renamed more tha
   const { written, rotations } = await writer.result();
   // The last line is in the file the path names now, read last.
   await waitForLastSeq(tc, written - 1, 10_000);
-  assert.equal((await stop(tc)).status.code, 0);
+  assertEquals((await stop(tc)).status.code, 0);
 
   const a = account(eventsOf(tc), written);
   const why = describeAccounting(a, written, tc);
-  assert.equal(a.doubled.length, 0, why);
-  assert.equal(a.malformed.length, 0, why);
+  assertEquals(a.doubled.length, 0, why);
+  assertEquals(a.malformed.length, 0, why);
   const reported = count(
     tc.stderr,
     about(path, ".*(lost|skipped|missed|not read)"),
   );
   const rotated = count(tc.stderr, about(path, "rotated \\(renamed\\)"));
-  assert.ok(
+  assert(
     a.missing.length === 0 || reported > 0,
     `${a.missing.length} of ${written} lines lost with no notice; ` +
       `${rotations} renames, ${rotated} rotation notices: ${why}`,
@@ -443,23 +443,23 @@ Deno.test("tailcast doubles no line under copytruncate rotation every 0.5 s at 2
     "500",
   ]);
   const { written, rotations } = await writer.result();
-  assert.equal(written, 100_000);
-  assert.ok(rotations >= 9, `only ${rotations} rotations`);
+  assertEquals(written, 100_000);
+  assert(rotations >= 9, `only ${rotations} rotations`);
   // Lines lost to copytruncate never come: the last line is the last to come.
   await waitForLastSeq(tc, written - 1, 20_000);
-  assert.equal((await stop(tc)).status.code, 0);
+  assertEquals((await stop(tc)).status.code, 0);
 
   const events = eventsOf(tc);
   const a = account(events, written);
   const why = describeAccounting(a, written, tc);
-  assert.equal(a.doubled.length, 0, why);
-  assert.deepEqual(
+  assertEquals(a.doubled.length, 0, why);
+  assertEquals(
     copytruncateProblems(events, a, tc.stderr, path),
     [],
     `every lost line is reported: ${why}`,
   );
   const truncations = count(tc.stderr, about(path, "truncated from"));
-  assert.ok(
+  assert(
     truncations <= rotations,
     `${truncations} truncation notices for ${rotations} truncations`,
   );
@@ -516,35 +516,35 @@ for (const scheme of ["create", "copytruncate"] as const) {
     const { written, rotations } = await writer.stop();
     if (scheme === "create") await settle(tc, written, 15_000);
     else await waitForLastSeq(tc, written - 1, 15_000);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
     const events = eventsOf(tc);
     const a = account(events, written);
     const why = describeAccounting(a, written, tc);
-    assert.equal(a.doubled.length, 0, why);
+    assertEquals(a.doubled.length, 0, why);
     // logrotate kept 5 old files and deleted the rest.
     const kept = (await Array.fromAsync(Deno.readDir(dir.path)))
       .map((e) => e.name).filter((n) => /^app\.log\.\d+$/.test(n)).sort();
-    assert.deepEqual(kept, [1, 2, 3, 4, 5].map((n) => `app.log.${n}`));
+    assertEquals(kept, [1, 2, 3, 4, 5].map((n) => `app.log.${n}`));
     if (scheme === "create") {
-      assert.deepEqual(
+      assertEquals(
         { missing: a.missing.length, malformed: a.malformed.length },
         { missing: 0, malformed: 0 },
         why,
       );
-      assert.equal(
+      assertEquals(
         rotations,
         rounds,
         "the writer reopened after each rotation",
       );
-      assert.equal(
+      assertEquals(
         count(tc.stderr, about(path, "rotated \\(renamed\\)")),
         rounds,
         tc.stderr.join("\n"),
       );
-      assert.deepEqual(perFileProblems(events), []);
+      assertEquals(perFileProblems(events), []);
     } else {
-      assert.deepEqual(
+      assertEquals(
         copytruncateProblems(events, a, tc.stderr, path),
         [],
         `every lost line is reported: ${why}`,
@@ -575,14 +575,14 @@ for (const mode of MODES) {
     await dir.remove("app.log");
     await dir.append("app.log", "three\n");
     await tc.waitForLines(3);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
-    assert.deepEqual(brief(tc), [
+    assertEquals(brief(tc), [
       { source: path, offset: 4, line: "one" },
       { source: path, offset: 0, line: "two" },
       { source: path, offset: 0, line: "three" },
     ]);
-    assert.equal(count(tc.stderr, about(path, "following from byte 0$")), 2);
+    assertEquals(count(tc.stderr, about(path, "following from byte 0$")), 2);
   });
 
   Deno.test(`tailcast waits for a file that does not exist yet and reads it from its first byte (${mode.name})`, async () => {
@@ -594,13 +594,13 @@ for (const mode of MODES) {
     );
     await dir.append("later.log", "first\nsecond\n");
     await tc.waitForLines(2);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
-    assert.deepEqual(brief(tc), [
+    assertEquals(brief(tc), [
       { source: path, offset: 0, line: "first" },
       { source: path, offset: 6, line: "second" },
     ]);
-    assert.equal(count(tc.stderr, about(path, "following from byte 0$")), 1);
+    assertEquals(count(tc.stderr, about(path, "following from byte 0$")), 1);
   });
 
   Deno.test(`tailcast picks up a file in a directory created after start (${mode.name})`, async () => {
@@ -611,9 +611,9 @@ for (const mode of MODES) {
     await Deno.mkdir(dir.file("sub"));
     await dir.append("sub/app.log", "hello\nworld\n");
     await tc.waitForLines(2);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
-    assert.deepEqual(brief(tc), [
+    assertEquals(brief(tc), [
       { source: path, offset: 0, line: "hello" },
       { source: path, offset: 6, line: "world" },
     ]);
@@ -638,12 +638,12 @@ for (const mode of MODES) {
     await dir.append("a.log", "a3\n");
     await dir.append("b.log", "b3\n");
     await tc.waitForLines(4);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
     const got = brief(tc).sort((x, y) =>
       x.source.localeCompare(y.source) || x.offset - y.offset
     );
-    assert.deepEqual(got, [
+    assertEquals(got, [
       { source: a, offset: 14, line: "a3" },
       { source: b, offset: 0, line: "b1" },
       { source: b, offset: 3, line: "b2" },
@@ -668,11 +668,11 @@ for (const mode of MODES) {
       await tc.waitForLines(6);
       await dir.append("b.log", "m2\n");
       await tc.waitForLines(7);
-      assert.equal((await stop(tc)).status.code, 0);
+      assertEquals((await stop(tc)).status.code, 0);
       const got = brief(tc).sort((x, y) =>
         x.source.localeCompare(y.source) || x.offset - y.offset
       );
-      assert.deepEqual(got, [
+      assertEquals(got, [
         { source: a, offset: 0, line: "l1" },
         { source: a, offset: 3, line: "l2" },
         { source: a, offset: 6, line: "l3" },
@@ -694,8 +694,8 @@ for (const mode of MODES) {
       await tc.waitForLines(2);
       await dir.append("a.log", "l6\n");
       await tc.waitForLines(3);
-      assert.equal((await stop(tc)).status.code, 0);
-      assert.deepEqual(brief(tc), [
+      assertEquals((await stop(tc)).status.code, 0);
+      assertEquals(brief(tc), [
         { source: a, offset: 9, line: "l4" },
         { source: a, offset: 12, line: "l5" },
         { source: a, offset: 15, line: "l6" },
@@ -758,18 +758,18 @@ Deno.test("tailcast splits lines exactly: CRLF, unterminated last line, --max-li
     () => tc.stdout.some((l) => (JSON.parse(l) as Ev).line === "b-line"),
     "the b-line event",
   );
-  assert.ok(
+  assert(
     !tc.stdout.some((l) => (JSON.parse(l) as Ev).line.includes("half")),
     `"half" emitted before its newline: ${tc.stdout.join("\n")}`,
   );
   await dir.append("a.log", "\n");
   await tc.waitForLines(expected.length + 2);
-  assert.equal((await stop(tc)).status.code, 0);
+  assertEquals((await stop(tc)).status.code, 0);
 
   expected.push({ source: b, offset: 0, line: "b-line" });
   expected.push({ source: a, offset, line: "half" });
-  assert.deepEqual(brief(tc), expected);
-  assert.equal(
+  assertEquals(brief(tc), expected);
+  assertEquals(
     count(
       tc.stderr,
       about(a, "skipped 6 bytes at byte 23 \\(line-too-long\\)$"),
@@ -802,7 +802,7 @@ for (const mode of MODES) {
         stdout: "null",
         stderr: "piped",
       }).output();
-      assert.equal(out.code, 0, decoder.decode(out.stderr));
+      assertEquals(out.code, 0, decoder.decode(out.stderr));
     };
     // Truncate, wait for the notice, then write.
     await truncate();
@@ -815,20 +815,20 @@ for (const mode of MODES) {
     await truncate();
     await dir.append("app.log", "dd\n");
     await tc.waitForLines(4);
-    assert.equal((await stop(tc)).status.code, 0);
+    assertEquals((await stop(tc)).status.code, 0);
 
-    assert.deepEqual(brief(tc), [
+    assertEquals(brief(tc), [
       { source: path, offset: 0, line: "aaa" },
       { source: path, offset: 4, line: "bbb" },
       { source: path, offset: 0, line: "ccc" },
       { source: path, offset: 0, line: "dd" },
     ]);
-    assert.equal(
+    assertEquals(
       count(tc.stderr, about(path, "truncated from \\d+ to \\d+ bytes")),
       2,
       tc.stderr.join("\n"),
     );
-    assert.equal(
+    assertEquals(
       count(tc.stderr, about(path, "truncated from 4 to [03] bytes")),
       1,
       tc.stderr.join("\n"),
@@ -847,10 +847,10 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     await using tc = new TailcastProcess(["--no-server", path]);
     await tc.waitForStderr(about(path, "following from byte 2$"));
     const { status, ms } = await stop(tc, signal);
-    assert.equal(status.code, 0, tc.stderr.join("\n"));
-    assert.equal(status.signal, null);
-    assert.ok(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
-    assert.deepEqual(tc.stdout, []);
+    assertEquals(status.code, 0, tc.stderr.join("\n"));
+    assertEquals(status.signal, null);
+    assert(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
+    assertEquals(tc.stdout, []);
   });
 
   Deno.test(`tailcast exits 0 within 2 s of ${signal} while a writer is writing, with whole NDJSON lines`, async () => {
@@ -872,11 +872,11 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     writer.child.status.then(() => writerDone = true);
     await tc.waitForLines(5000);
     const { status, ms } = await stop(tc, signal);
-    assert.equal(writerDone, false, "the writer was still writing");
+    assertEquals(writerDone, false, "the writer was still writing");
     const { written } = await writer.stop();
-    assert.equal(status.code, 0, tc.stderr.join("\n"));
-    assert.equal(status.signal, null);
-    assert.ok(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
+    assertEquals(status.code, 0, tc.stderr.join("\n"));
+    assertEquals(status.signal, null);
+    assert(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
     // Every line printed is whole JSON, and they are the first lines, in order.
     const problems: string[] = [];
     tc.stdout.forEach((l, i) => {
@@ -888,8 +888,8 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       }
       if (seq !== i && problems.length < 5) problems.push(`line ${i}: ${l}`);
     });
-    assert.deepEqual(problems, []);
-    assert.ok(tc.stdout.length >= 5000 && tc.stdout.length <= written);
+    assertEquals(problems, []);
+    assert(tc.stdout.length >= 5000 && tc.stdout.length <= written);
   });
 }
 
@@ -907,18 +907,18 @@ async function runToExit(
 Deno.test("tailcast refuses a directory with exit 2 and one line", async () => {
   await using dir = await LogDir.create();
   const r = await runToExit(["--no-server", dir.path]);
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr.length, 1, r.stderr.join("\n"));
-  assert.match(r.stderr[0], /^tailcast: .*directory/);
-  assert.deepEqual(r.stdout, []);
+  assertEquals(r.code, 2);
+  assertEquals(r.stderr.length, 1, r.stderr.join("\n"));
+  assertMatch(r.stderr[0], /^tailcast: .*directory/);
+  assertEquals(r.stdout, []);
 });
 
 Deno.test("tailcast refuses an unknown flag with exit 2 and one line naming it", async () => {
   await using dir = await LogDir.create();
   const r = await runToExit(["--no-server", "--bogus", dir.file("a.log")]);
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr.length, 1, r.stderr.join("\n"));
-  assert.match(r.stderr[0], /^tailcast: .*'--bogus'/);
+  assertEquals(r.code, 2);
+  assertEquals(r.stderr.length, 1, r.stderr.join("\n"));
+  assertMatch(r.stderr[0], /^tailcast: .*'--bogus'/);
 });
 
 Deno.test("tailcast refuses --from middle with exit 2 and one line naming --from", async () => {
@@ -929,33 +929,33 @@ Deno.test("tailcast refuses --from middle with exit 2 and one line naming --from
     "middle",
     dir.file("a.log"),
   ]);
-  assert.equal(r.code, 2);
-  assert.equal(r.stderr.length, 1, r.stderr.join("\n"));
-  assert.match(r.stderr[0], /^tailcast: .*--from/);
+  assertEquals(r.code, 2);
+  assertEquals(r.stderr.length, 1, r.stderr.join("\n"));
+  assertMatch(r.stderr[0], /^tailcast: .*--from/);
 });
 
 Deno.test("tailcast without paths prints the usage and exits 2", async () => {
   const r = await runToExit(["--no-server"]);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr[0], /^Usage: tailcast /);
-  assert.match(r.stderr.at(-1)!, /^tailcast: No file to follow: .*--demo/);
+  assertEquals(r.code, 2);
+  assertMatch(r.stderr[0], /^Usage: tailcast /);
+  assertMatch(r.stderr.at(-1)!, /^tailcast: No file to follow: .*--demo/);
 });
 
 Deno.test("tailcast --help prints the usage and exits 0", async () => {
   const r = await runToExit(["--help"]);
-  assert.equal(r.code, 0);
-  assert.match(r.stdout[0], /^Usage: tailcast /);
-  assert.deepEqual(r.stderr, []);
+  assertEquals(r.code, 0);
+  assertMatch(r.stdout[0], /^Usage: tailcast /);
+  assertEquals(r.stderr, []);
 });
 
 Deno.test("tailcast --version prints its version and Deno's and exits 0", async () => {
   const r = await runToExit(["--version"]);
-  assert.equal(r.code, 0);
+  assertEquals(r.code, 0);
   const meta = JSON.parse(await Deno.readTextFile(ROOT + "deno.json"));
-  assert.deepEqual(r.stdout, [
+  assertEquals(r.stdout, [
     `tailcast ${meta.version} (deno ${Deno.version.deno})`,
   ]);
-  assert.deepEqual(r.stderr, []);
+  assertEquals(r.stderr, []);
 });
 
 Deno.test("tailcast without Deno read permission for the file exits 2 with one line naming --allow-read", async () => {
@@ -989,8 +989,8 @@ Deno.test("tailcast without Deno read permission for the file exits 2 with one l
   }
   const { code, stdout, stderr: err } = await output;
   const stderr = decoder.decode(err).split("\n").filter(Boolean);
-  assert.equal(code, 2, stderr.join("\n"));
-  assert.equal(stderr.length, 1, stderr.join("\n"));
-  assert.match(stderr[0], /^tailcast: .*--allow-read/);
-  assert.equal(decoder.decode(stdout), "");
+  assertEquals(code, 2, stderr.join("\n"));
+  assertEquals(stderr.length, 1, stderr.join("\n"));
+  assertMatch(stderr[0], /^tailcast: .*--allow-read/);
+  assertEquals(decoder.decode(stdout), "");
 });

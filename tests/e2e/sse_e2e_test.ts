@@ -8,7 +8,12 @@
  * Every line written is `<tag>-<seq, 8 digits> <word>xxx…`, LINE_BYTES bytes
  * with its newline, so each event's seq, offset and id can be checked exactly.
  */
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+} from "@std/assert";
 import type { Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import {
@@ -132,7 +137,7 @@ function assertSeqs(
   what: string,
 ): void {
   const problems = seqProblems(got, from, to);
-  assert.equal(problems, "", `${what}: ${problems}`);
+  assertEquals(problems, "", `${what}: ${problems}`);
 }
 
 /** Frames other than `line` (and the `bye` at the end), for messages. */
@@ -182,7 +187,7 @@ interface SourceReport {
 
 async function getJson<T>(url: string, args: string[] = []): Promise<T> {
   const r = await curl(url, args);
-  assert.equal(r.status, 200, `GET ${url}: ${r.status} ${r.body}`);
+  assertEquals(r.status, 200, `GET ${url}: ${r.status} ${r.body}`);
   return JSON.parse(r.body) as T;
 }
 
@@ -258,7 +263,7 @@ async function waitForSeq(
     `line ${tag ?? ""}${seq}`,
     timeoutMs,
   );
-  assert.ok(
+  assert(
     found,
     `stream ended before line ${seq}: ${client.frameCount} frames, last ${
       JSON.stringify(client.frames.at(-1))
@@ -336,7 +341,7 @@ class Writer implements AsyncDisposable {
   async result(): Promise<{ written: number; ms: number }> {
     const out = await this.#output;
     const decoder = new TextDecoder();
-    assert.equal(out.code, 0, `writer failed: ${decoder.decode(out.stderr)}`);
+    assertEquals(out.code, 0, `writer failed: ${decoder.decode(out.stderr)}`);
     return JSON.parse(decoder.decode(out.stdout));
   }
 
@@ -416,14 +421,14 @@ Deno.test("SSE curl -N reads 20,000 lines appended while connected once, in orde
   }
 
   const response = await client.response();
-  assert.equal(response.status, 200);
-  assert.equal(response.headers.get("cache-control"), "no-cache");
-  assert.equal(response.headers.get("x-accel-buffering"), "no");
-  assert.match(
+  assertEquals(response.status, 200);
+  assertEquals(response.headers.get("cache-control"), "no-cache");
+  assertEquals(response.headers.get("x-accel-buffering"), "no");
+  assertMatch(
     response.headers.get("content-type") ?? "",
     /^text\/event-stream(;|$)/,
   );
-  assert.match(client.head, /^retry: 2000\n/, "retry: comes first");
+  assertMatch(client.head, /^retry: 2000\n/, "retry: comes first");
 
   const frames = client.frames.filter((f) => f.event === "line");
   assertSeqs(
@@ -432,7 +437,7 @@ Deno.test("SSE curl -N reads 20,000 lines appended while connected once, in orde
     total,
     "lines",
   );
-  assert.deepEqual(others(client), []);
+  assertEquals(others(client), []);
   const problems: string[] = [];
   for (let i = 0; i < frames.length && problems.length < 5; i++) {
     const f = frames[i];
@@ -454,7 +459,7 @@ Deno.test("SSE curl -N reads 20,000 lines appended while connected once, in orde
       problems.push(`frame ${i}: ${f.data.slice(0, 200)}`);
     }
   }
-  assert.deepEqual(problems, []);
+  assertEquals(problems, []);
 });
 
 // ---------------------------------------------------------------------------
@@ -511,7 +516,7 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
       rate,
     });
     const { written } = await writer.result();
-    assert.equal(written, total);
+    assertEquals(written, total);
     writeMs = performance.now() - t0;
     await normalClient.until(
       () => normal.last === total - 1 || normalClient.ended,
@@ -543,7 +548,7 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
   );
 
   // The normal client: every line, once, in order, no gap.
-  assert.deepEqual(
+  assertEquals(
     {
       lines: normal.lines,
       first: normal.first,
@@ -566,7 +571,7 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
   // Bounded memory: the stalled subscriber holds at most its queue (1000
   // events, ~1 MB). Had it kept what it could not take, the server would
   // hold ≥ 200 MB of line text (≥ 400 MB as JS strings and event objects).
-  assert.ok(
+  assert(
     peak < 300,
     `server RSS peaked at ${peak.toFixed(0)} MiB (baseline ${
       baseline.toFixed(0)
@@ -575,7 +580,7 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
 
   // The stalled client: its socket write has been pending since early in the
   // run, so --write-timeout 5 ended it (only the normal client is left).
-  assert.equal(cutSeenAfterWrite, 1, "subscribers after the write");
+  assertEquals(cutSeenAfterWrite, 1, "subscribers after the write");
   stalledClient.resume();
   const status = await stalledClient.exited(10_000);
   note(
@@ -585,7 +590,7 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
   );
   // What it got before the cut is the start of the stream, in order, with
   // no gap (an overflow is caught up from disk, never announced as lost).
-  assert.deepEqual(
+  assertEquals(
     {
       first: stalled.first,
       jumps: stalled.jumps.slice(0, 10),
@@ -594,10 +599,10 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
     },
     { first: 0, jumps: [], gaps: [], others: [] },
   );
-  assert.equal(stalled.lines, stalled.last + 1);
-  assert.ok(stalled.last < total - 1, `stalled client got to ${stalled.last}`);
+  assertEquals(stalled.lines, stalled.last + 1);
+  assert(stalled.last < total - 1, `stalled client got to ${stalled.last}`);
   // Cut, not ended: no `bye`, and curl saw the chunked body break off.
-  assert.notEqual(status.code, 0, "curl should see an unfinished body");
+  assertNotEquals(status.code, 0, "curl should see an unfinished body");
 });
 
 Deno.test("SSE a stalled client resumed before --write-timeout catches up from disk (drop-oldest): every line once, no gap; with policy=disconnect it gets bye queue-full", async () => {
@@ -637,7 +642,7 @@ Deno.test("SSE a stalled client resumed before --write-timeout catches up from d
     () => dropper.last === total - 1,
     `drop-oldest client at line ${total - 1} (at ${dropper.last})`,
   );
-  assert.deepEqual(
+  assertEquals(
     {
       lines: dropper.lines,
       first: dropper.first,
@@ -655,19 +660,19 @@ Deno.test("SSE a stalled client resumed before --write-timeout catches up from d
 
   // disconnect: the lines it had queued, in order from the first, then bye.
   const status = await cutClient.exited();
-  assert.equal(status.code, 0, "the stream ends cleanly");
+  assertEquals(status.code, 0, "the stream ends cleanly");
   const seqs = seqsOf(cutClient, "d");
   note(`policy=disconnect stalled client: ${seqs.length} lines, then bye`);
-  assert.ok(seqs.length < total);
+  assert(seqs.length < total);
   assertSeqs(seqs, 0, seqs.length, "policy=disconnect lines");
-  assert.deepEqual(
+  assertEquals(
     cutClient.frames.filter((f) => f.event !== "line").map((
       f,
     ) => [f.event, JSON.parse(f.data)]),
     [["bye", { reason: "queue-full" }]],
   );
-  assert.equal(cutClient.frames.at(-1)?.event, "bye");
-  assert.equal(await subscribers(url), 1);
+  assertEquals(cutClient.frames.at(-1)?.event, "bye");
+  assertEquals(await subscribers(url), 1);
 });
 
 Deno.test("SSE a stalled client of standard input gets gap events that count exactly the lines it lost, and the newest lines", async () => {
@@ -706,11 +711,11 @@ Deno.test("SSE a stalled client of standard input gets gap events that count exa
       JSON.stringify(tracker.gaps.map((g) => g.lines))
     }, jumps ${JSON.stringify(tracker.jumps.slice(0, 5))}`,
   );
-  assert.ok(tracker.gaps.length > 0, "it overflowed");
-  assert.ok(
+  assert(tracker.gaps.length > 0, "it overflowed");
+  assert(
     tracker.gaps.every((g) => g.cause === "slow-subscriber" && g.lines > 0),
   );
-  assert.deepEqual(
+  assertEquals(
     {
       first: tracker.first,
       last: tracker.last,
@@ -761,7 +766,7 @@ Deno.test("SSE a file subscriber on a server that also reads standard input catc
     );
     // Nothing of this subscriber's selection was lost: it was all read back
     // from the file, so a `gap` would tell the client something false.
-    assert.deepEqual(
+    assertEquals(
       {
         lines: tracker.lines,
         first: tracker.first,
@@ -797,8 +802,8 @@ Deno.test("SSE resumes exactly once with Last-Event-ID and with ?since=, then go
     const ids = first.frames.filter((f) => f.event === "line").map((f) => f.id);
     midId = ids[49]!;
     lastId = first.lastId!;
-    assert.equal(lastId, ids[99]);
-    assert.match(lastId, CURSOR);
+    assertEquals(lastId, ids[99]);
+    assertMatch(lastId, CURSOR);
   }
   await waitFor(async () => await subscribers(url) === 0, "first gone");
   await dir.append("app.log", linesText("r", 100, 100));
@@ -817,12 +822,12 @@ Deno.test("SSE resumes exactly once with Last-Event-ID and with ?since=, then go
   await waitForSeq(byQuery, 249, "r");
   assertSeqs(seqsOf(byHeader, "r"), 100, 250, "Last-Event-ID");
   assertSeqs(seqsOf(byQuery, "r"), 50, 250, "?since=");
-  assert.deepEqual(others(byHeader), []);
-  assert.deepEqual(others(byQuery), []);
+  assertEquals(others(byHeader), []);
+  assertEquals(others(byQuery), []);
   // Every resumed line carries a cursor too, ending where the line ends.
   for (const f of byHeader.frames.filter((f) => f.event === "line")) {
     const e = JSON.parse(f.data) as Ev;
-    assert.ok(
+    assert(
       f.id !== null && CURSOR.test(f.id) &&
         f.id.endsWith(`.${(e.offset + LINE_BYTES).toString(36)}`),
       `id ${f.id} for ${e.offset}`,
@@ -843,9 +848,9 @@ Deno.test("SSE resumes exactly once across a server restart (SIGTERM, new server
     await dir.append("app.log", linesText("s", 0, 100));
     await waitForSeq(client, 99, "s");
     lastId = client.lastId!;
-    assert.equal((await tc.stop()).code, 0);
+    assertEquals((await tc.stop()).code, 0);
     await client.exited();
-    assert.equal(client.frames.at(-1)?.event, "bye");
+    assertEquals(client.frames.at(-1)?.event, "bye");
     assertSeqs(seqsOf(client, "s"), 0, 100, "before the restart");
   }
   // While it is down.
@@ -865,7 +870,7 @@ Deno.test("SSE resumes exactly once across a server restart (SIGTERM, new server
   await dir.append("app.log", linesText("s", 200, 50));
   await waitForSeq(client, 249, "s");
   assertSeqs(seqsOf(client, "s"), 100, 250, "after the restart");
-  assert.deepEqual(others(client), []);
+  assertEquals(others(client), []);
 });
 
 Deno.test("SSE resumes exactly once across a rename rotation done while disconnected; a live client sees it as rotate", async () => {
@@ -905,15 +910,15 @@ Deno.test("SSE resumes exactly once across a rename rotation done while disconne
   await waitForSeq(client, 249, "t");
   await waitForSeq(live, 249, "t");
   assertSeqs(seqsOf(client, "t"), 100, 250, "resumed across the rotation");
-  assert.deepEqual(
+  assertEquals(
     others(client).filter((o) => !/^(rotate|appear) /.test(o)),
     [],
   );
   const events = linesOf(client);
-  assert.ok(events.slice(0, 50).every((e) => e.offset >= 100 * LINE_BYTES));
-  assert.equal(events[50].offset, 0, "the new file from its first byte");
+  assert(events.slice(0, 50).every((e) => e.offset >= 100 * LINE_BYTES));
+  assertEquals(events[50].offset, 0, "the new file from its first byte");
   assertSeqs(seqsOf(live, "t"), 0, 250, "live through the rotation");
-  assert.ok(
+  assert(
     live.named("rotate").some((f) =>
       JSON.parse(f.data).how === "renamed" &&
       JSON.parse(f.data).source === path
@@ -940,7 +945,7 @@ Deno.test("SSE backlog=5 sends the last 5 lines, then live lines, with no gap or
     await dir.append("app.log", linesText("k", 100, 10));
     await waitForSeq(quiet, 109, "k");
     assertSeqs(seqsOf(quiet, "k"), 95, 110, "backlog=5 on a quiet file");
-    assert.deepEqual(others(quiet), []);
+    assertEquals(others(quiet), []);
   }
 
   // Connect six clients while a writer appends 5000 lines/s in small batches.
@@ -976,12 +981,12 @@ Deno.test("SSE backlog=5 sends the last 5 lines, then live lines, with no gap or
     for (const { client, low, high } of clients) {
       await waitForSeq(client, last, "k");
       const seqs = seqsOf(client, "k");
-      assert.ok(
+      assert(
         seqs[0] >= low && seqs[0] <= high,
         `backlog started at ${seqs[0]}, expected ${low}..${high}`,
       );
       assertSeqs(seqs, seqs[0], last + 1, `backlog client from ${seqs[0]}`);
-      assert.deepEqual(others(client), []);
+      assertEquals(others(client), []);
     }
     note(
       `backlog seam: clients started at ${
@@ -1037,25 +1042,25 @@ Deno.test("SSE filters: source=<glob> and grep= select exactly the matching line
     [...Array(n).keys()].filter(keep);
   const lines = (c: CurlSse) =>
     linesOf(c).map((e) => `${e.source === a ? "A" : "B"} ${e.line}`);
-  assert.deepEqual(
+  assertEquals(
     lines(onlyA),
     range(101, () => true).map((i) =>
       `A ${lineText("a", i, i === 100 ? "error " : aWord(i))}`
     ),
   );
-  assert.deepEqual(lines(onlyAByName), lines(onlyA));
+  assertEquals(lines(onlyAByName), lines(onlyA));
   const errorsA = range(101, (i) => i === 100 || i % 3 === 0);
   const errorsB = range(101, (i) => i % 4 === 0);
-  assert.deepEqual(
+  assertEquals(
     lines(errors).filter((l) => l.startsWith("A ")),
     errorsA.map((i) => `A ${lineText("a", i, "error ")}`),
   );
-  assert.deepEqual(
+  assertEquals(
     lines(errors).filter((l) => l.startsWith("B ")),
     errorsB.map((i) => `B ${lineText("b", i, "error ")}`),
   );
-  assert.equal(lines(errors).length, errorsA.length + errorsB.length);
-  assert.deepEqual(
+  assertEquals(lines(errors).length, errorsA.length + errorsB.length);
+  assertEquals(
     lines(bErrors),
     errorsB.map((i) => `B ${lineText("b", i, "error ")}`),
   );
@@ -1076,11 +1081,11 @@ Deno.test("SSE filters: source=<glob> and grep= select exactly the matching line
   ];
   for (const [query, args, body] of bad) {
     const r = await curl(`${url}/events?${query}`, args);
-    assert.equal(r.status, 400, `${query} ${args}: ${r.body}`);
-    assert.match(r.body, body, `${query} ${args}`);
-    assert.match(r.headers.get("content-type") ?? "", /^text\/plain/);
+    assertEquals(r.status, 400, `${query} ${args}: ${r.body}`);
+    assertMatch(r.body, body, `${query} ${args}`);
+    assertMatch(r.headers.get("content-type") ?? "", /^text\/plain/);
   }
-  assert.equal(await subscribers(url), 5, "a 400 subscribes nobody");
+  assertEquals(await subscribers(url), 5, "a 400 subscribes nobody");
 });
 
 // ---------------------------------------------------------------------------
@@ -1104,9 +1109,9 @@ Deno.test("SSE --token: 401 without or with a wrong token, 200 with Bearer or ?t
     ] as Array<[string, string[]]>
   ) {
     const r = await curl(url + target, args);
-    assert.equal(r.status, 401, `${target} ${args}`);
-    assert.match(r.body, /^Unauthorized: send Authorization: Bearer <token>/);
-    assert.equal(r.headers.get("www-authenticate"), 'Bearer realm="tailcast"');
+    assertEquals(r.status, 401, `${target} ${args}`);
+    assertMatch(r.body, /^Unauthorized: send Authorization: Bearer <token>/);
+    assertEquals(r.headers.get("www-authenticate"), 'Bearer realm="tailcast"');
   }
   await using byHeader = await connect(`${url}/events`, {
     headers: { Authorization: "Bearer s3cret-token" },
@@ -1114,8 +1119,8 @@ Deno.test("SSE --token: 401 without or with a wrong token, 200 with Bearer or ?t
   await using byQuery = await connect(`${url}/events?token=s3cret-token`);
   for (const client of [byHeader, byQuery]) {
     const r = await client.response();
-    assert.equal(r.status, 200);
-    assert.equal(r.headers.get("access-control-allow-origin"), null);
+    assertEquals(r.status, 200);
+    assertEquals(r.headers.get("access-control-allow-origin"), null);
   }
   await dir.append("app.log", linesText("z", 0, 3));
   await waitForSeq(byHeader, 2, "z");
@@ -1124,9 +1129,9 @@ Deno.test("SSE --token: 401 without or with a wrong token, 200 with Bearer or ?t
     "-H",
     "Authorization: Bearer s3cret-token",
   ]);
-  assert.equal(health.status, 200);
-  assert.equal(JSON.parse(health.body).subscribers, 2);
-  assert.equal(health.headers.get("access-control-allow-origin"), null);
+  assertEquals(health.status, 200);
+  assertEquals(JSON.parse(health.body).subscribers, 2);
+  assertEquals(health.headers.get("access-control-allow-origin"), null);
 });
 
 Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees on disconnect) and --cors-origin", async () => {
@@ -1143,22 +1148,22 @@ Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees 
   const authArgs = ["-H", "Authorization: Bearer s3cret-token"];
 
   const denied = await curl(`${url}/events`);
-  assert.equal(denied.status, 401);
-  assert.equal(denied.headers.get("access-control-allow-origin"), origin);
+  assertEquals(denied.status, 401);
+  assertEquals(denied.headers.get("access-control-allow-origin"), origin);
 
   await using one = await connect(`${url}/events`, { headers: auth });
   const two = await connect(`${url}/events`, { headers: auth });
   try {
     const r = await one.response();
-    assert.equal(r.status, 200);
-    assert.equal(r.headers.get("access-control-allow-origin"), origin);
+    assertEquals(r.status, 200);
+    assertEquals(r.headers.get("access-control-allow-origin"), origin);
     const third = await curl(`${url}/events`, authArgs);
-    assert.equal(third.status, 503);
-    assert.match(
+    assertEquals(third.status, 503);
+    assertMatch(
       third.body,
       /^Too many subscribers: the limit is 2 \(raise it with --max-clients\)/,
     );
-    assert.equal(third.headers.get("access-control-allow-origin"), origin);
+    assertEquals(third.headers.get("access-control-allow-origin"), origin);
   } finally {
     await two.stop();
   }
@@ -1169,7 +1174,7 @@ Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees 
     "the second client gone",
   );
   await using three = await connect(`${url}/events`, { headers: auth });
-  assert.equal((await three.response()).status, 200);
+  assertEquals((await three.response()).status, 200);
 
   const preflight = await curl(`${url}/events`, [
     "-X",
@@ -1179,14 +1184,14 @@ Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees 
     "-H",
     "Access-Control-Request-Method: GET",
   ]);
-  assert.equal(preflight.status, 204);
-  assert.equal(preflight.headers.get("access-control-allow-origin"), origin);
-  assert.match(
+  assertEquals(preflight.status, 204);
+  assertEquals(preflight.headers.get("access-control-allow-origin"), origin);
+  assertMatch(
     preflight.headers.get("access-control-allow-headers") ?? "",
     /Last-Event-ID/,
   );
   const health = await curl(`${url}/healthz`, authArgs);
-  assert.equal(health.headers.get("access-control-allow-origin"), origin);
+  assertEquals(health.headers.get("access-control-allow-origin"), origin);
 });
 
 // ---------------------------------------------------------------------------
@@ -1209,8 +1214,8 @@ Deno.test("SSE format=ndjson and Accept: application/x-ndjson stream the same JS
   });
   for (const c of [byQuery, byAccept]) {
     const r = await c.response();
-    assert.equal(r.status, 200);
-    assert.match(
+    assertEquals(r.status, 200);
+    assertMatch(
       r.headers.get("content-type") ?? "",
       /^application\/x-ndjson(;|$)/,
     );
@@ -1225,16 +1230,16 @@ Deno.test("SSE format=ndjson and Accept: application/x-ndjson stream the same JS
   for (const c of [sse, byQuery, byAccept]) await waitForSeq(c, 49, "n");
 
   const expected = linesOf(sse);
-  assert.equal(expected.length, 50);
-  assert.deepEqual(
+  assertEquals(expected.length, 50);
+  assertEquals(
     expected.map((e) => e.line + "\n").join(""),
     text,
     "the lines as written",
   );
   for (const c of [byQuery, byAccept]) {
-    assert.match(c.head, /^\{"id":/, "NDJSON starts with a record");
-    assert.deepEqual(c.frames.map((f) => JSON.parse(f.data)), expected);
-    assert.deepEqual(c.comments, []);
+    assertMatch(c.head, /^\{"id":/, "NDJSON starts with a record");
+    assertEquals(c.frames.map((f) => JSON.parse(f.data)), expected);
+    assertEquals(c.comments, []);
   }
 });
 
@@ -1279,13 +1284,13 @@ Deno.test("SSE shutdown: SIGTERM with a running and a stalled client exits 0 wit
   const status = await tc.stop("SIGTERM");
   const ms = performance.now() - t0;
   note(`shutdown with a stalled client took ${ms.toFixed(0)} ms`);
-  assert.equal(status.code, 0, tc.stderr.join("\n"));
-  assert.ok(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
+  assertEquals(status.code, 0, tc.stderr.join("\n"));
+  assert(ms < 2000, `exit took ${ms.toFixed(0)} ms`);
   const curlStatus = await running.exited();
-  assert.equal(curlStatus.code, 0, "the stream ended cleanly");
+  assertEquals(curlStatus.code, 0, "the stream ended cleanly");
   const last = frames.at(-1);
-  assert.equal(last?.event, "bye");
-  assert.deepEqual(JSON.parse(last!.data), { reason: "shutdown" });
+  assertEquals(last?.event, "bye");
+  assertEquals(JSON.parse(last!.data), { reason: "shutdown" });
   stalled.resume();
 });
 
@@ -1315,11 +1320,11 @@ Deno.test("SSE /healthz reports status, watch mode and per-source offset/size/la
     subscribers: number;
     sources: SourceReport[];
   }>(`${url}/healthz`);
-  assert.equal(health.status, "ok");
-  assert.match(health.version, /^tailcast \d+\.\d+\.\d+ \(deno /);
-  assert.equal(health.watch.mode, "events");
-  assert.equal(typeof health.watch.reason, "string");
-  assert.equal(health.subscribers, 1);
+  assertEquals(health.status, "ok");
+  assertMatch(health.version, /^tailcast \d+\.\d+\.\d+ \(deno /);
+  assertEquals(health.watch.mode, "events");
+  assertEquals(typeof health.watch.reason, "string");
+  assertEquals(health.subscribers, 1);
   const ino = async (p: string) => (await Deno.stat(p)).ino;
   const expected = [
     {
@@ -1339,10 +1344,10 @@ Deno.test("SSE /healthz reports status, watch mode and per-source offset/size/la
     size: s.size,
     lag: s.lag,
   });
-  assert.deepEqual(health.sources.map(brief), expected);
+  assertEquals(health.sources.map(brief), expected);
   const listed = await sourcesOf(url);
-  assert.deepEqual(listed.map(brief), expected);
-  assert.deepEqual(listed[0].published.map((p) => p.offset), [
+  assertEquals(listed.map(brief), expected);
+  assertEquals(listed[0].published.map((p) => p.offset), [
     10 * LINE_BYTES,
   ]);
 
@@ -1352,7 +1357,7 @@ Deno.test("SSE /healthz reports status, watch mode and per-source offset/size/la
   const h2 = await getJson<{ status: string; watch: { mode: string } }>(
     `${polled.url}/healthz`,
   );
-  assert.equal(h2.watch.mode, "polling");
+  assertEquals(h2.watch.mode, "polling");
   note(`/healthz status with --poll: ${h2.status}`);
 });
 
@@ -1377,8 +1382,8 @@ Deno.test("SSE --heartbeat 1 sends an idle client a ': ping' comment about every
       everyMs.toFixed(0)
     } ms later`,
   );
-  assert.ok(firstMs < 3000, `first ping after ${firstMs} ms`);
-  assert.ok(firstMs > 500, `first ping too early: ${firstMs} ms`);
-  assert.ok(everyMs > 700 && everyMs < 3000, `pings ${everyMs} ms apart`);
-  assert.deepEqual(client.frames, [], "no event, only comments");
+  assert(firstMs < 3000, `first ping after ${firstMs} ms`);
+  assert(firstMs > 500, `first ping too early: ${firstMs} ms`);
+  assert(everyMs > 700 && everyMs < 3000, `pings ${everyMs} ms apart`);
+  assertEquals(client.frames, [], "no event, only comments");
 });

@@ -8,7 +8,12 @@
  * The seed of the kill moments is `TAILCAST_STATE_SEED` (default below);
  * measurements are printed on stderr as `[measured]`.
  */
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+} from "@std/assert";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import {
   printed,
@@ -119,7 +124,7 @@ async function cycles(options: {
     const onDisk = await linesOnDisk(options.dir, options.name);
     const status = await tc.stop(options.signal ?? "SIGKILL");
     if ((options.signal ?? "SIGKILL") === "SIGTERM") {
-      assert.equal(status.code, 0, `run ${k} exit: ${tc.stderr.join("\n")}`);
+      assertEquals(status.code, 0, `run ${k} exit: ${tc.stderr.join("\n")}`);
     }
     runs.push(runOf(tc, options.signal !== "SIGTERM", onDisk));
     await sleep(options.rand() * 300);
@@ -161,7 +166,7 @@ async function lastRun(
     throw error;
   }
   const status = await tc.stop("SIGTERM");
-  assert.equal(status.code, 0, tc.stderr.join("\n"));
+  assertEquals(status.code, 0, tc.stderr.join("\n"));
   return runOf(tc, false, null);
 }
 
@@ -191,7 +196,7 @@ function account(runs: Run[], written: number, what: string): number[] {
   const seen = new Uint8Array(written);
   for (const [k, run] of runs.entries()) {
     for (const seq of run.seqs) {
-      assert.ok(
+      assert(
         seq < written,
         `run ${k + 1} printed seq=${seq} ≥ ${written} (${context})`,
       );
@@ -199,7 +204,7 @@ function account(runs: Run[], written: number, what: string): number[] {
     }
     // One run reads one file (or one after the other) in order.
     for (let i = 1; i < run.seqs.length; i++) {
-      assert.equal(
+      assertEquals(
         run.seqs[i],
         run.seqs[i - 1] + 1,
         `run ${k + 1}: seq=${run.seqs[i]} after seq=${
@@ -212,20 +217,20 @@ function account(runs: Run[], written: number, what: string): number[] {
   for (let seq = 0; seq < written; seq++) {
     if (seen[seq] === 0) missing.push(seq);
   }
-  assert.deepEqual(missing, [], `lost lines ${ranges(missing)} (${context})`);
+  assertEquals(missing, [], `lost lines ${ranges(missing)} (${context})`);
 
   const duplicates: number[] = [];
   for (let k = 1; k < runs.length; k++) {
     const before = runs[k - 1];
     const after = runs[k];
-    assert.ok(
+    assert(
       before.seqs.length > 0 && after.seqs.length > 0,
       `runs ${k}, ${k + 1} printed lines (${context})`,
     );
     const printedBefore = new Set(before.seqs);
     const again = after.seqs.filter((s) => printedBefore.has(s));
     duplicates.push(again.length);
-    assert.ok(
+    assert(
       again.length <= DUPLICATE_BOUND,
       `restart ${k} printed ${again.length} lines again, more than the ${DUPLICATE_BOUND} written in ${
         SAVE_INTERVAL_MS + SLACK_MS
@@ -234,13 +239,13 @@ function account(runs: Run[], written: number, what: string): number[] {
     // Only from the window before the kill: the last lines the killed run printed…
     const lastBefore = before.seqs.at(-1)!;
     for (const seq of again) {
-      assert.ok(
+      assert(
         seq > lastBefore - DUPLICATE_BOUND,
         `restart ${k} printed seq=${seq} again, before the window (last printed ${lastBefore}) (${context})`,
       );
       // …and lines the writer wrote at most ~1.5 s before the kill.
       if (before.onDiskAtKill !== null) {
-        assert.ok(
+        assert(
           seq >= before.onDiskAtKill - DUPLICATE_BOUND,
           `restart ${k} printed seq=${seq} again; the writer was at ${before.onDiskAtKill} when tailcast was killed (${context})`,
         );
@@ -276,8 +281,8 @@ Deno.test("state: SIGKILL at random moments while a writer writes loses no line;
   );
   for (const run of runs.slice(1)) {
     // Each restart resumed from a saved cursor, not from 0.
-    assert.ok(run.seqs[0] > 0, `resumed at seq=${run.seqs[0]}`);
-    assert.equal(
+    assert(run.seqs[0] > 0, `resumed at seq=${run.seqs[0]}`);
+    assertEquals(
       run.stderr.filter((l) => / skipped /.test(l)).length,
       0,
       run.stderr.join("\n"),
@@ -325,7 +330,7 @@ Deno.test("state: a rename rotation while tailcast is down: the old file is drai
     },
   });
   const { written, rotations } = await writer.stop();
-  assert.equal(rotations, 3, "the writer reopened after each rotation");
+  assertEquals(rotations, 3, "the writer reopened after each rotation");
   runs.push(await lastRun(args, log, written));
   const duplicates = account(runs, written, "rename while down");
   note(
@@ -336,32 +341,32 @@ Deno.test("state: a rename rotation while tailcast is down: the old file is drai
   for (const [k, run] of runs.slice(1).entries()) {
     // The file rotated while down first, from the saved cursor, then the new file from byte 0.
     const files = [...new Set(run.events.map((e) => e.id.split(":")[0]))];
-    assert.deepEqual(
+    assertEquals(
       files.map((f) => parseInt(f.split(".")[1], 36)),
       [rotated[k], created[k]],
       `restart ${k + 1}: the rotated file, then the new one`,
     );
     const resumed = run.events[0].offset;
-    assert.ok(
+    assert(
       resumed > 0,
       `restart ${k + 1} resumed the rotated file at ${resumed}`,
     );
     const fresh = run.events.find((e) => !e.id.startsWith(files[0] + ":"))!;
-    assert.equal(fresh.offset, 0);
+    assertEquals(fresh.offset, 0);
     const follows = run.stderr.filter((l) =>
       about(log, "following from byte").test(l)
     );
-    assert.ok(
+    assert(
       follows.some((l) => l.endsWith(` byte ${resumed}`)),
       run.stderr.join("\n"),
     );
-    assert.match(follows.at(-1)!, /following from byte 0$/);
-    assert.equal(
+    assertMatch(follows.at(-1)!, /following from byte 0$/);
+    assertEquals(
       run.stderr.filter((l) => / skipped /.test(l)).length,
       0,
       run.stderr.join("\n"),
     );
-    assert.ok(
+    assert(
       run.events.every((e) => e.source === log),
       "events keep the followed path as source",
     );
@@ -407,8 +412,8 @@ Deno.test("state: copytruncate while tailcast is down: the rest of the old conte
   const all = new Set([...killed.seqs, ...after.seqs]);
   const lost: number[] = [];
   for (let seq = 0; seq < written; seq++) if (!all.has(seq)) lost.push(seq);
-  assert.deepEqual(lost, [], "no line lost across copytruncate while down");
-  assert.equal(
+  assertEquals(lost, [], "no line lost across copytruncate while down");
+  assertEquals(
     new Set(after.seqs).size,
     after.seqs.length,
     "nothing twice after the restart",
@@ -416,22 +421,22 @@ Deno.test("state: copytruncate while tailcast is down: the rest of the old conte
   // Only lines printed after the last save may come again (read from the copy).
   const last = killed.seqs.at(-1)!;
   const again = after.seqs.filter((s) => s <= last);
-  assert.ok(
+  assert(
     again.length <= DUPLICATE_BOUND &&
       again.every((s) => last - s < DUPLICATE_BOUND),
     `${again.length} lines printed again (bound ${DUPLICATE_BOUND})`,
   );
-  assert.ok(
+  assert(
     after.stderr.some((l) => about(log, "following from byte 0$").test(l)),
     after.stderr.join("\n"),
   );
-  assert.equal(
+  assertEquals(
     after.stderr.filter((l) => about(log, "skipped \\d+ bytes").test(l))
       .length,
     0,
     after.stderr.join("\n"),
   );
-  assert.ok(lastEnd > 0);
+  assert(lastEnd > 0);
 });
 
 /** A header longer than the fingerprint window, as some logs (CSV, W3C) start with. */
@@ -457,25 +462,25 @@ Deno.test("state: truncated while down to below the cursor (same first bytes): r
   await dir.append("app.log", HEADER + lines(0, 50));
   await using before = await start(args, log);
   await before.waitForLines(51);
-  assert.equal((await before.stop("SIGTERM")).code, 0);
+  assertEquals((await before.stop("SIGTERM")).code, 0);
   const saved = (await Deno.stat(log)).size;
 
   await dir.truncate("app.log");
   await dir.append("app.log", HEADER + lines(50, 55));
   await using tc = await start(args, log);
   await tc.waitForLines(6);
-  assert.equal((await tc.stop("SIGTERM")).code, 0);
-  assert.deepEqual(
+  assertEquals((await tc.stop("SIGTERM")).code, 0);
+  assertEquals(
     printed(tc, false).map((e) => e.line),
     [HEADER.trimEnd(), ...lines(50, 55).trimEnd().split("\n")],
   );
-  assert.ok(
+  assert(
     tc.stderr.some((l) => about(log, "following from byte 0$").test(l)),
     tc.stderr.join("\n"),
   );
   const gap = tc.stderr.filter((l) => about(log, "skipped").test(l));
-  assert.equal(gap.length, 1, tc.stderr.join("\n"));
-  assert.match(
+  assertEquals(gap.length, 1, tc.stderr.join("\n"));
+  assertMatch(
     gap[0],
     new RegExp(
       `truncated while tailcast was stopped and no copy of it was found: lines written after byte ${saved} `,
@@ -497,7 +502,7 @@ Deno.test("state: truncated while down and grown past the cursor again (same fir
   await dir.append("app.log", HEADER + lines(0, 20));
   await using before = await start(args, log);
   await before.waitForLines(21);
-  assert.equal((await before.stop("SIGTERM")).code, 0);
+  assertEquals((await before.stop("SIGTERM")).code, 0);
 
   // copytruncate while down, then the application writes more than before.
   await Deno.copyFile(log, `${log}.1`);
@@ -505,19 +510,19 @@ Deno.test("state: truncated while down and grown past the cursor again (same fir
   await dir.append("app.log", HEADER + lines(20, 60));
   await using tc = await start(args, log);
   await waitForSeq(tc, 59);
-  assert.equal((await tc.stop("SIGTERM")).code, 0);
+  assertEquals((await tc.stop("SIGTERM")).code, 0);
   const got = seqs(
     printed(tc, false).filter((e) => e.line !== HEADER.trimEnd()),
   );
   const reported = tc.stderr.some((l) => / skipped | truncated /.test(l));
-  assert.ok(
+  assert(
     reported || got[0] === 20,
     `lines seq=20..${
       got[0] - 1
     } of the new content were skipped without a notice: ` +
       `resumed at ${tc.stderr.find((l) => /following/.test(l))}`,
   );
-  if (!reported) assert.equal(got.length, 40);
+  if (!reported) assertEquals(got.length, 40);
 });
 
 Deno.test("state: a corrupted state file exits 2 with one line naming it and --state-reset; --state-reset starts; a missing directory exits 2", async (t) => {
@@ -530,21 +535,21 @@ Deno.test("state: a corrupted state file exits 2 with one line naming it and --s
     await Deno.writeTextFile(state, '{"version":1,"files":[{"source":');
     const tc = new TailcastProcess(["--no-server", "--state", state, log]);
     const status = await tc.exited();
-    assert.equal(status.code, 2);
-    assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-    assert.match(
+    assertEquals(status.code, 2);
+    assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+    assertMatch(
       tc.stderr[0],
       new RegExp(`^tailcast: .*"${escape(state)}".*corrupted.*--state-reset`),
     );
-    assert.deepEqual(tc.stdout, []);
+    assertEquals(tc.stdout, []);
   });
 
   await t.step("a newer format", async () => {
     await Deno.writeTextFile(state, JSON.stringify({ version: 7, files: [] }));
     const tc = new TailcastProcess(["--no-server", "--state", state, log]);
-    assert.equal((await tc.exited()).code, 2);
-    assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-    assert.match(tc.stderr[0], /newer.*--state-reset/);
+    assertEquals((await tc.exited()).code, 2);
+    assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+    assertMatch(tc.stderr[0], /newer.*--state-reset/);
   });
 
   await t.step("--state-reset starts and overwrites it", async () => {
@@ -559,10 +564,10 @@ Deno.test("state: a corrupted state file exits 2 with one line naming it and --s
       log,
     ], log);
     await tc.waitForLines(1);
-    assert.equal((await tc.stop("SIGTERM")).code, 0);
+    assertEquals((await tc.stop("SIGTERM")).code, 0);
     const json = JSON.parse(await Deno.readTextFile(state));
-    assert.equal(json.version, 1);
-    assert.deepEqual(
+    assertEquals(json.version, 1);
+    assertEquals(
       json.files.map((
         f: { source: string; offset: number },
       ) => [f.source, f.offset]),
@@ -573,18 +578,18 @@ Deno.test("state: a corrupted state file exits 2 with one line naming it and --s
   await t.step("a state path in a missing directory", async () => {
     const missing = dir.file("nowhere/state.json");
     const tc = new TailcastProcess(["--no-server", "--state", missing, log]);
-    assert.equal((await tc.exited()).code, 2);
-    assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-    assert.match(tc.stderr[0], new RegExp(`^tailcast: .*"${escape(missing)}"`));
-    assert.match(tc.stderr[0], /directory does not exist/);
+    assertEquals((await tc.exited()).code, 2);
+    assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+    assertMatch(tc.stderr[0], new RegExp(`^tailcast: .*"${escape(missing)}"`));
+    assertMatch(tc.stderr[0], /directory does not exist/);
   });
 
   await t.step("a state path whose parent is a file", async () => {
     const under = dir.file("app.log/state.json");
     const tc = new TailcastProcess(["--no-server", "--state", under, log]);
-    assert.equal((await tc.exited()).code, 2);
-    assert.equal(tc.stderr.length, 1, tc.stderr.join("\n"));
-    assert.match(tc.stderr[0], new RegExp(`^tailcast: .*"${escape(under)}"`));
+    assertEquals((await tc.exited()).code, 2);
+    assertEquals(tc.stderr.length, 1, tc.stderr.join("\n"));
+    assertMatch(tc.stderr[0], new RegExp(`^tailcast: .*"${escape(under)}"`));
   });
 });
 
@@ -609,16 +614,16 @@ Deno.test("state: SIGTERM then restart while a writer writes: no line lost, none
   const { written } = await writer.stop();
   runs.push(await lastRun(args, log, written));
   const duplicates = account(runs, written, "SIGTERM cycles");
-  assert.deepEqual(duplicates, [0, 0], "nothing printed twice");
+  assertEquals(duplicates, [0, 0], "nothing printed twice");
   for (const [k, run] of runs.slice(1).entries()) {
-    assert.equal(
+    assertEquals(
       run.seqs[0],
       runs[k].seqs.at(-1)! + 1,
       `restart ${k + 1} continued right after the last line`,
     );
   }
   const json = JSON.parse(await Deno.readTextFile(state));
-  assert.deepEqual(
+  assertEquals(
     json.files.map((
       f: { source: string; offset: number },
     ) => [f.source, f.offset]),
@@ -638,7 +643,7 @@ interface Health {
 
 async function health(url: string): Promise<Health> {
   const response = await fetch(`${url}/healthz`);
-  assert.equal(response.status, 200);
+  assertEquals(response.status, 200);
   return await response.json();
 }
 
@@ -659,20 +664,20 @@ Deno.test("state: /healthz reports the state path, when it was last saved and th
   const url = await tc.url();
   const info = await Deno.stat(log);
   let h = await health(url);
-  assert.equal(h.state?.path, state);
+  assertEquals(h.state?.path, state);
   // Cursors move once lines are published (no stdout sink) and are saved within a second.
   await waitFor(async () => {
     h = await health(url);
     return h.state!.cursors.some((c) => c.offset === 10 * LINE_BYTES);
   }, "the cursor at the end of the file");
-  assert.deepEqual(h.state!.cursors, [{
+  assertEquals(h.state!.cursors, [{
     source: log,
     dev: info.dev,
     ino: info.ino,
     offset: 10 * LINE_BYTES,
   }]);
   const first = h.state!.lastSaved;
-  assert.notEqual(first, null);
+  assertNotEquals(first, null);
   await dir.append("app.log", lines(10, 11));
   await waitFor(
     async () => {
@@ -683,16 +688,16 @@ Deno.test("state: /healthz reports the state path, when it was last saved and th
     "a save after a new line",
     3000,
   );
-  assert.ok(
+  assert(
     Date.now() - Date.parse(h.state!.lastSaved!) < 3000,
     h.state!.lastSaved!,
   );
   const onDisk = JSON.parse(await Deno.readTextFile(state));
-  assert.equal(onDisk.saved, h.state!.lastSaved);
-  assert.equal(onDisk.files[0].offset, 11 * LINE_BYTES);
+  assertEquals(onDisk.saved, h.state!.lastSaved);
+  assertEquals(onDisk.files[0].offset, 11 * LINE_BYTES);
   // Without --state there is no state report.
   await using plain = new TailcastProcess(["--port", "0", log]);
-  assert.equal((await health(await plain.url())).state, null);
+  assertEquals((await health(await plain.url())).state, null);
 });
 
 Deno.test("state: a rotated file read to its end is dropped from the cursors (no stale 'gone' notice after it is deleted)", async () => {
@@ -735,11 +740,11 @@ Deno.test("state: a rotated file read to its end is dropped from the cursors (no
       { cause: error },
     );
   });
-  assert.equal((await first.stop("SIGTERM")).code, 0);
+  assertEquals((await first.stop("SIGTERM")).code, 0);
   // logrotate deletes old files; the next start has nothing to report about it.
   await Deno.remove(`${log}.1`);
   await using second = await start(["--no-server", "--state", state, log], log);
   await sleep(300);
-  assert.equal((await second.stop("SIGTERM")).code, 0);
-  assert.deepEqual(second.stderr.filter((l) => / skipped /.test(l)), []);
+  assertEquals((await second.stop("SIGTERM")).code, 0);
+  assertEquals(second.stderr.filter((l) => / skipped /.test(l)), []);
 });

@@ -28,7 +28,7 @@
  * Seeds: SEEDS below; `MODEL_SEEDS=n` runs seeds 1..n, `MODEL_SEED=s[,s…]`
  * replays the given seeds, `MODEL_VERBOSE=1` prints per-run statistics.
  */
-import assert from "node:assert/strict";
+import { fail } from "@std/assert";
 import { Tail } from "../../src/source/tail.ts";
 import { LineStream } from "../../src/stage/lines.ts";
 import { ParseStream } from "../../src/stage/parse.ts";
@@ -297,7 +297,7 @@ async function run(
     Deno.stderr.writeSync(new TextEncoder().encode(line));
   }
   if (problems.length > 0) {
-    assert.fail(
+    fail(
       `${header()}\n${problems.length} problem(s):\n  ${
         problems.slice(0, 25).join("\n  ")
       }\nnotices: ${JSON.stringify(notices.slice(0, 40))}`,

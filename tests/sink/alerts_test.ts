@@ -1,4 +1,10 @@
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertThrows,
+  fail,
+} from "@std/assert";
 import {
   type Alert,
   type Alertable,
@@ -47,20 +53,20 @@ function parseError(text: string): AlertRuleError {
   try {
     parseRule(text, compile);
   } catch (e) {
-    assert.ok(e instanceof AlertRuleError, String(e));
+    assert(e instanceof AlertRuleError, String(e));
     return e;
   }
-  assert.fail(`parsed: ${text}`);
+  fail(`parsed: ${text}`);
 }
 
 function objectError(obj: unknown, path = "alerts[2]"): AlertRuleError {
   try {
     ruleFromObject(obj, path, compile);
   } catch (e) {
-    assert.ok(e instanceof AlertRuleError, String(e));
+    assert(e instanceof AlertRuleError, String(e));
     return e;
   }
-  assert.fail(`accepted: ${JSON.stringify(obj)}`);
+  fail(`accepted: ${JSON.stringify(obj)}`);
 }
 
 /** The rule without its matcher, for deepEqual. */
@@ -70,7 +76,7 @@ function plain(rule: AlertRule): Record<string, unknown> {
 }
 
 Deno.test("parseRule reads the three kinds with defaults", () => {
-  assert.deepEqual(
+  assertEquals(
     plain(parseRule("errors: level=error 10 in 1m cooldown 5m", compile)),
     {
       kind: "threshold",
@@ -81,7 +87,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
       cooldownMs: 300_000,
     },
   );
-  assert.deepEqual(plain(parseRule("e: level=error 3 in 1m30s", compile)), {
+  assertEquals(plain(parseRule("e: level=error 3 in 1m30s", compile)), {
     kind: "threshold",
     name: "e",
     matchText: "level=error",
@@ -89,7 +95,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
     windowMs: 90_000,
     cooldownMs: 90_000,
   });
-  assert.deepEqual(
+  assertEquals(
     plain(parseRule('rate: grep "time out" > 5/s', compile)),
     {
       kind: "rate",
@@ -100,7 +106,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
       cooldownMs: 60_000,
     },
   );
-  assert.deepEqual(
+  assertEquals(
     plain(parseRule("r: any >120/m over 30s cooldown 2m", compile)),
     {
       kind: "rate",
@@ -111,7 +117,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
       cooldownMs: 120_000,
     },
   );
-  assert.deepEqual(
+  assertEquals(
     parseRule("quiet: no lines from /var/log/app.log for 5m", compile),
     {
       kind: "deadman",
@@ -120,7 +126,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
       windowMs: 300_000,
     },
   );
-  assert.deepEqual(
+  assertEquals(
     parseRule('q: no lines from "/logs/my app.log" for 10s', compile),
     {
       kind: "deadman",
@@ -129,7 +135,7 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
       windowMs: 10_000,
     },
   );
-  assert.deepEqual(parseRule("all: no lines for 1h", compile), {
+  assertEquals(parseRule("all: no lines for 1h", compile), {
     kind: "deadman",
     name: "all",
     source: null,
@@ -139,14 +145,14 @@ Deno.test("parseRule reads the three kinds with defaults", () => {
 
 Deno.test("parseRule reads the threshold from the end, so a match may contain in, > and numbers", () => {
   const rule = parseRule("slow: ms > 200 in (a,b) 3 in 1m", (m) => {
-    assert.equal(m, "ms > 200 in (a,b)");
+    assertEquals(m, "ms > 200 in (a,b)");
     return () => true;
   });
-  assert.equal(rule.kind, "threshold");
+  assertEquals(rule.kind, "threshold");
   const grep = parseRule('g: grep -i "^warn\\b" 2 in 5s', compile);
-  assert.ok(grep.kind === "threshold");
-  assert.ok(grep.match({ source: "/a", line: "WARN x" }));
-  assert.ok(!grep.match({ source: "/a", line: "a warn" }));
+  assert(grep.kind === "threshold");
+  assert(grep.match({ source: "/a", line: "WARN x" }));
+  assert(!grep.match({ source: "/a", line: "a warn" }));
 });
 
 Deno.test("parseRule errors give the column and the reason", () => {
@@ -174,28 +180,28 @@ Deno.test("parseRule errors give the column and the reason", () => {
   ];
   for (const [text, column, reason] of cases) {
     const e = parseError(text);
-    assert.match(e.message, new RegExp(`at column ${column}: `), text);
-    assert.equal(e.position, column - 1, text);
-    assert.match(e.message, reason, text);
-    assert.ok(e.message.startsWith(`Invalid alert ${JSON.stringify(text)}`));
+    assertMatch(e.message, new RegExp(`at column ${column}: `), text);
+    assertEquals(e.position, column - 1, text);
+    assertMatch(e.message, reason, text);
+    assert(e.message.startsWith(`Invalid alert ${JSON.stringify(text)}`));
   }
 });
 
 Deno.test("durations parse and format", () => {
-  assert.equal(parseDuration("500ms"), 500);
-  assert.equal(parseDuration("1h30m"), 5_400_000);
-  assert.equal(parseDuration("1.5s"), 1500);
-  assert.equal(parseDuration("2d"), 172_800_000);
+  assertEquals(parseDuration("500ms"), 500);
+  assertEquals(parseDuration("1h30m"), 5_400_000);
+  assertEquals(parseDuration("1.5s"), 1500);
+  assertEquals(parseDuration("2d"), 172_800_000);
   for (const bad of ["", "5", "m", "5 m", "-1s", "1w"]) {
-    assert.equal(typeof parseDuration(bad), "string", bad);
+    assertEquals(typeof parseDuration(bad), "string", bad);
   }
-  assert.equal(formatDuration(5_400_000), "1h30m");
-  assert.equal(formatDuration(1500), "1s500ms");
-  assert.equal(formatDuration(60_000), "1m");
+  assertEquals(formatDuration(5_400_000), "1h30m");
+  assertEquals(formatDuration(1500), "1s500ms");
+  assertEquals(formatDuration(60_000), "1m");
 });
 
 Deno.test("ruleFromObject accepts objects and rule strings", () => {
-  assert.deepEqual(
+  assertEquals(
     plain(ruleFromObject(
       {
         name: "errors",
@@ -222,7 +228,7 @@ Deno.test("ruleFromObject accepts objects and rule strings", () => {
     "alerts[1]",
     compile,
   );
-  assert.deepEqual(plain(rate), {
+  assertEquals(plain(rate), {
     kind: "rate",
     name: "t",
     matchText: 'grep "time.?out"',
@@ -230,10 +236,10 @@ Deno.test("ruleFromObject accepts objects and rule strings", () => {
     windowMs: 60_000,
     cooldownMs: 60_000,
   });
-  assert.ok(
+  assert(
     rate.kind === "rate" && rate.match({ source: "/", line: "timeout" }),
   );
-  assert.deepEqual(
+  assertEquals(
     ruleFromObject(
       { name: "q", kind: "deadman", source: "/a.log", for: "30s" },
       "alerts[2]",
@@ -241,7 +247,7 @@ Deno.test("ruleFromObject accepts objects and rule strings", () => {
     ),
     { kind: "deadman", name: "q", source: "/a.log", windowMs: 30_000 },
   );
-  assert.equal(
+  assertEquals(
     ruleFromObject("e: level=error 2 in 1m", "alerts[3]", compile).kind,
     "threshold",
   );
@@ -300,9 +306,9 @@ Deno.test("ruleFromObject errors name the key path", () => {
   ];
   for (const [obj, path, reason] of cases) {
     const e = objectError(obj);
-    assert.equal(e.path, path, JSON.stringify(obj));
-    assert.ok(e.message.startsWith(`${path}: `), e.message);
-    assert.match(e.message, reason, JSON.stringify(obj));
+    assertEquals(e.path, path, JSON.stringify(obj));
+    assert(e.message.startsWith(`${path}: `), e.message);
+    assertMatch(e.message, reason, JSON.stringify(obj));
   }
 });
 
@@ -315,9 +321,9 @@ Deno.test("threshold fires once per incident, and again after the cooldown", () 
     engine.observe(info());
     clock.now += 1000;
   }
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   engine.observe(error("/other.log"));
-  assert.deepEqual(alerts, [{
+  assertEquals(alerts, [{
     rule: "errors",
     kind: "threshold",
     message: "errors: 3 lines matching level=error within 1m",
@@ -331,20 +337,20 @@ Deno.test("threshold fires once per incident, and again after the cooldown", () 
     clock.now += 2000;
     engine.observe(error());
   }
-  assert.equal(alerts.length, 1);
+  assertEquals(alerts.length, 1);
   // Past the cooldown (5m after the alert), the incident still going on fires again.
   clock.now += 2000;
-  assert.equal(clock.now, T0 + 2000 + 300_000);
+  assertEquals(clock.now, T0 + 2000 + 300_000);
   engine.observe(error());
-  assert.equal(alerts.length, 2);
-  assert.equal(alerts[1].time, "2026-03-01T12:05:02.000Z");
+  assertEquals(alerts.length, 2);
+  assertEquals(alerts[1].time, "2026-03-01T12:05:02.000Z");
   // A new incident after a quiet spell fires once more.
   clock.now += 600_000;
   engine.observe(error());
   engine.observe(error());
-  assert.equal(alerts.length, 2);
+  assertEquals(alerts.length, 2);
   engine.observe(error());
-  assert.equal(alerts.length, 3);
+  assertEquals(alerts.length, 3);
   engine.close();
 });
 
@@ -355,10 +361,10 @@ Deno.test("threshold counts in a sliding window", () => {
   engine.observe(error()); // t=6
   clock.now += 4000;
   engine.observe(error()); // t=10: the first has left the window
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   clock.now += 3000;
   engine.observe(error()); // t=13: 6, 10, 13 are within 10s
-  assert.equal(alerts.length, 1);
+  assertEquals(alerts.length, 1);
   engine.close();
 });
 
@@ -366,12 +372,12 @@ Deno.test("the default cooldown is the window, and counting starts again after a
   const { clock, alerts, engine } = setup(["e: level=error 2 in 10s"]);
   engine.observe(error());
   engine.observe(error());
-  assert.equal(alerts.length, 1);
+  assertEquals(alerts.length, 1);
   clock.now += 10_000;
   engine.observe(error()); // one match since the alert: not yet
-  assert.equal(alerts.length, 1);
+  assertEquals(alerts.length, 1);
   engine.observe(error());
-  assert.equal(alerts.length, 2);
+  assertEquals(alerts.length, 2);
   engine.close();
 });
 
@@ -383,30 +389,30 @@ Deno.test("rate fires above the rate over its window, once per cooldown", () => 
     engine.observe(info()); // does not match
     clock.now += 500;
   }
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   // Old matches leave the window: 2/s goes on without alerting.
   for (let i = 0; i < 40; i++) {
     engine.observe(error());
     clock.now += 500;
   }
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   engine.observe(error()); // t=30s: 20.5s..30s hold 20
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   engine.observe(error());
-  assert.equal(alerts.length, 1);
-  assert.equal(alerts[0].kind, "rate");
-  assert.equal(alerts[0].count, 21);
-  assert.equal(alerts[0].window, "10s");
-  assert.equal(
+  assertEquals(alerts.length, 1);
+  assertEquals(alerts[0].kind, "rate");
+  assertEquals(alerts[0].count, 21);
+  assertEquals(alerts[0].window, "10s");
+  assertEquals(
     alerts[0].message,
     'r: 21 lines matching grep "boom" in 10s (2.1/s, above 2/s)',
   );
   // A flood within the cooldown does not alert again.
   for (let i = 0; i < 100; i++) engine.observe(error());
-  assert.equal(alerts.length, 1);
+  assertEquals(alerts.length, 1);
   clock.now += 10_000;
   for (let i = 0; i < 21; i++) engine.observe(error());
-  assert.equal(alerts.length, 2);
+  assertEquals(alerts.length, 2);
   engine.close();
 });
 
@@ -422,10 +428,10 @@ Deno.test("deadman fires after the silence, once, and re-arms when lines resume"
     engine.observe(info("/other.log")); // another source does not count
     engine.tick();
   }
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   clock.now += 1000;
   engine.tick();
-  assert.deepEqual(alerts, [{
+  assertEquals(alerts, [{
     rule: "quiet",
     kind: "deadman",
     message:
@@ -439,15 +445,15 @@ Deno.test("deadman fires after the silence, once, and re-arms when lines resume"
     engine.tick();
   }
   // /other.log fell silent at 12:05:59; "all" fires 10m later, "quiet" not again.
-  assert.deepEqual(alerts.map((a) => a.rule), ["quiet", "all"]);
-  assert.equal(alerts[1].source, undefined);
+  assertEquals(alerts.map((a) => a.rule), ["quiet", "all"]);
+  assertEquals(alerts[1].source, undefined);
   engine.observe(info("/app.log"));
   clock.now += 299_000;
   engine.tick();
-  assert.equal(alerts.length, 2);
+  assertEquals(alerts.length, 2);
   clock.now += 1000;
   engine.tick();
-  assert.deepEqual(alerts.map((a) => a.rule), ["quiet", "all", "quiet"]);
+  assertEquals(alerts.map((a) => a.rule), ["quiet", "all", "quiet"]);
   engine.close();
 });
 
@@ -455,26 +461,28 @@ Deno.test("deadman counts from start when no line ever came", () => {
   const { clock, alerts, engine } = setup(["q: no lines for 5s"]);
   clock.now += 4999;
   engine.tick();
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   clock.now += 1;
   engine.tick();
   engine.tick();
-  assert.equal(alerts.length, 1);
-  assert.equal(alerts[0].message, "q: no lines for 5s (none since start)");
+  assertEquals(alerts.length, 1);
+  assertEquals(alerts[0].message, "q: no lines for 5s (none since start)");
   engine.close();
 });
 
 Deno.test("AlertEngine refuses duplicate names and is inert after close", () => {
   const rule = parseRule("e: any 1 in 1s", compile);
-  assert.throws(
-    () => new AlertEngine([rule, rule], { onAlert: () => {} }),
+  assertMatch(
+    String(
+      assertThrows(() => new AlertEngine([rule, rule], { onAlert: () => {} })),
+    ),
     /Two alert rules are named "e": give each rule its own name/,
   );
   const { alerts, engine } = setup(["e: any 1 in 1s", "q: no lines for 1ms"]);
   engine.close();
   engine.observe(info());
   engine.tick();
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
 });
 
 Deno.test("a threshold rule holds count times, no more, however many lines come", () => {
@@ -483,6 +491,6 @@ Deno.test("a threshold rule holds count times, no more, however many lines come"
     clock.now += 250; // 4 per second: never 5 within 1s
     engine.observe(info());
   }
-  assert.equal(alerts.length, 0);
+  assertEquals(alerts.length, 0);
   engine.close();
 });

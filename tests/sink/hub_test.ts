@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals, assertThrows } from "@std/assert";
 import { Hub, type Message, Subscription } from "../../src/sink/hub.ts";
 import { settle, track } from "../_fixtures/wait.ts";
 
@@ -23,8 +23,8 @@ Deno.test("Hub delivers published messages in order", async () => {
   const sub = hub.subscribe({ capacity: 8, policy: "drop-oldest" });
   hub.publish([msg(1), msg(2)]);
   hub.publish([msg(3)]);
-  assert.deepEqual(numbers(await sub.next()), [1, 2, 3]);
-  assert.equal(sub.depth, 0);
+  assertEquals(numbers(await sub.next()), [1, 2, 3]);
+  assertEquals(sub.depth, 0);
   hub.close();
 });
 
@@ -32,14 +32,14 @@ Deno.test("Subscription drop-oldest keeps the newest capacity messages and says 
   const hub = new Hub();
   const sub = hub.subscribe({ capacity: 3, policy: "drop-oldest" });
   hub.publish([1, 2, 3, 4, 5, 6, 7].map(msg));
-  assert.equal(sub.depth, 3);
-  assert.equal(sub.dropped, 4);
+  assertEquals(sub.depth, 3);
+  assertEquals(sub.dropped, 4);
   // One `dropped` message with the count, then the newest three.
-  assert.deepEqual(numbers(await sub.next()), [-4, 5, 6, 7]);
+  assertEquals(numbers(await sub.next()), [-4, 5, 6, 7]);
   hub.publish([msg(8)]);
-  assert.deepEqual(numbers(await sub.next()), [8], "the count was reset");
-  assert.equal(sub.dropped, 4, "the lifetime total stays");
-  assert.equal(sub.reason, null);
+  assertEquals(numbers(await sub.next()), [8], "the count was reset");
+  assertEquals(sub.dropped, 4, "the lifetime total stays");
+  assertEquals(sub.reason, null);
   hub.close();
 });
 
@@ -47,11 +47,11 @@ Deno.test("Subscription next(max) takes at most max messages, oldest first", asy
   const hub = new Hub();
   const sub = hub.subscribe({ capacity: 4, policy: "drop-oldest" });
   hub.publish([1, 2, 3, 4, 5].map(msg));
-  assert.deepEqual(numbers(await sub.next(2)), [-1, 2, 3]);
-  assert.deepEqual(numbers(await sub.next(2)), [4, 5]);
+  assertEquals(numbers(await sub.next(2)), [-1, 2, 3]);
+  assertEquals(numbers(await sub.next(2)), [4, 5]);
   // The ring wraps around correctly.
   hub.publish([6, 7, 8].map(msg));
-  assert.deepEqual(numbers(await sub.next()), [6, 7, 8]);
+  assertEquals(numbers(await sub.next()), [6, 7, 8]);
   hub.close();
 });
 
@@ -60,12 +60,12 @@ Deno.test("Subscription disconnect ends with reason queue-full when its queue ov
   const sub = hub.subscribe({ capacity: 2, policy: "disconnect" });
   const other = hub.subscribe({ capacity: 10, policy: "drop-oldest" });
   hub.publish([1, 2, 3].map(msg));
-  assert.equal(sub.reason, "queue-full");
-  assert.equal(hub.size, 1);
+  assertEquals(sub.reason, "queue-full");
+  assertEquals(hub.size, 1);
   // What was queued can still be taken, then it ends.
-  assert.deepEqual(numbers(await sub.next()), [1, 2]);
-  assert.equal(await sub.next(), null);
-  assert.deepEqual(numbers(await other.next()), [1, 2, 3]);
+  assertEquals(numbers(await sub.next()), [1, 2]);
+  assertEquals(await sub.next(), null);
+  assertEquals(numbers(await other.next()), [1, 2, 3]);
   hub.close();
 });
 
@@ -75,20 +75,20 @@ Deno.test("Hub.ready waits until a blocking subscriber has room; publish never a
   hub.subscribe({ capacity: 1, policy: "drop-oldest" });
   await hub.ready(2);
   const result: unknown = hub.publish([msg(1), msg(2)]);
-  assert.equal(result, undefined, "publish returned something to await");
+  assertEquals(result, undefined, "publish returned something to await");
   const ready = hub.ready(1);
   const state = track(ready);
   await settle();
-  assert.equal(state.settled(), false, "ready() while the queue is full");
+  assertEquals(state.settled(), false, "ready() while the queue is full");
   // Publishing to a full blocking subscriber without ready() is a bug in the caller.
-  assert.throws(() => hub.publish([msg(3)]), RangeError);
-  assert.deepEqual(numbers(await sub.next(1)), [1]);
+  assertThrows(() => hub.publish([msg(3)]), RangeError);
+  assertEquals(numbers(await sub.next(1)), [1]);
   await ready;
   // More than the capacity: waits for an empty queue.
   const all = hub.ready(5);
   const allState = track(all);
   await settle();
-  assert.equal(allState.settled(), false);
+  assertEquals(allState.settled(), false);
   await sub.next();
   await all;
   hub.close();
@@ -101,7 +101,7 @@ Deno.test("Hub.ready returns when the blocking subscriber ends", async () => {
   const ready = hub.ready(1);
   sub.close();
   await ready;
-  assert.equal(hub.size, 0);
+  assertEquals(hub.size, 0);
 });
 
 Deno.test("Hub gives a fast subscriber everything while a stalled one holds at most its capacity", async () => {
@@ -116,11 +116,11 @@ Deno.test("Hub gives a fast subscriber everything while a stalled one holds at m
     maxDepth = Math.max(maxDepth, stalled.depth);
     got.push(...numbers(await fast.next())!);
   }
-  assert.deepEqual(got, [...Array(1000).keys()]);
-  assert.equal(fast.dropped, 0);
-  assert.equal(maxDepth, capacity);
-  assert.equal(stalled.depth, capacity);
-  assert.equal(stalled.dropped, 1000 - capacity);
+  assertEquals(got, [...Array(1000).keys()]);
+  assertEquals(fast.dropped, 0);
+  assertEquals(maxDepth, capacity);
+  assertEquals(stalled.depth, capacity);
+  assertEquals(stalled.dropped, 1000 - capacity);
   hub.close();
 });
 
@@ -129,12 +129,12 @@ Deno.test("Subscription close() lets next() drain what is queued, then returns n
   const sub = hub.subscribe({ capacity: 8, policy: "drop-oldest" });
   hub.publish([msg(1), msg(2)]);
   sub.close();
-  assert.equal(sub.reason, "unsubscribed");
-  assert.equal(hub.size, 0);
+  assertEquals(sub.reason, "unsubscribed");
+  assertEquals(hub.size, 0);
   hub.publish([msg(3)]);
-  assert.deepEqual(numbers(await sub.next()), [1, 2]);
-  assert.equal(await sub.next(), null);
-  assert.equal(await sub.next(), null);
+  assertEquals(numbers(await sub.next()), [1, 2]);
+  assertEquals(await sub.next(), null);
+  assertEquals(await sub.next(), null);
 });
 
 Deno.test("Subscription close() resolves a waiting next() with null", async () => {
@@ -143,8 +143,8 @@ Deno.test("Subscription close() resolves a waiting next() with null", async () =
   const waiting = sub.next();
   await settle();
   hub.close();
-  assert.equal(await waiting, null);
-  assert.equal(sub.reason, "shutdown");
+  assertEquals(await waiting, null);
+  assertEquals(sub.reason, "shutdown");
 });
 
 Deno.test("Hub.close() ends every subscription with shutdown, and later ones at once", async () => {
@@ -153,14 +153,14 @@ Deno.test("Hub.close() ends every subscription with shutdown, and later ones at 
   const b = hub.subscribe({ capacity: 8, policy: "block" });
   hub.publish([msg(1)]);
   hub.close();
-  assert.equal(hub.size, 0);
-  assert.deepEqual([a.reason, b.reason], ["shutdown", "shutdown"]);
-  assert.deepEqual(numbers(await a.next()), [1]);
-  assert.equal(await a.next(), null);
+  assertEquals(hub.size, 0);
+  assertEquals([a.reason, b.reason], ["shutdown", "shutdown"]);
+  assertEquals(numbers(await a.next()), [1]);
+  assertEquals(await a.next(), null);
   const late = hub.subscribe({ capacity: 8, policy: "drop-oldest" });
-  assert.equal(late.reason, "shutdown");
-  assert.equal(hub.size, 0);
-  assert.equal(await late.next(), null);
+  assertEquals(late.reason, "shutdown");
+  assertEquals(hub.size, 0);
+  assertEquals(await late.next(), null);
 });
 
 Deno.test("Subscription poke() makes a waiting next() return an empty batch", async () => {
@@ -169,16 +169,16 @@ Deno.test("Subscription poke() makes a waiting next() return an empty batch", as
   const waiting = sub.next();
   await settle();
   sub.poke();
-  assert.deepEqual(await waiting, []);
+  assertEquals(await waiting, []);
   // A poke before next() is remembered once.
   sub.poke();
-  assert.deepEqual(await sub.next(), []);
+  assertEquals(await sub.next(), []);
   const again = sub.next();
   const state = track(again);
   await settle();
-  assert.equal(state.settled(), false, "the poke was used twice");
+  assertEquals(state.settled(), false, "the poke was used twice");
   hub.publish([msg(1)]);
-  assert.deepEqual(numbers(await again), [1]);
+  assertEquals(numbers(await again), [1]);
   hub.close();
 });
 
@@ -187,35 +187,35 @@ Deno.test("Subscription poke() does not hide queued messages", async () => {
   const sub = hub.subscribe({ capacity: 8, policy: "drop-oldest" });
   hub.publish([msg(1)]);
   sub.poke();
-  assert.deepEqual(numbers(await sub.next()), [1]);
+  assertEquals(numbers(await sub.next()), [1]);
   hub.close();
-  assert.equal(await sub.next(), null);
+  assertEquals(await sub.next(), null);
 });
 
 Deno.test("Subscription unsubscribe removes it from hub.size", () => {
   const hub = new Hub();
   const a = hub.subscribe({ capacity: 1, policy: "drop-oldest" });
   const b = hub.subscribe({ capacity: 1, policy: "disconnect" });
-  assert.equal(hub.size, 2);
-  assert.deepEqual([...hub.subscriptions], [a, b]);
+  assertEquals(hub.size, 2);
+  assertEquals([...hub.subscriptions], [a, b]);
   a.close();
   a.close();
-  assert.equal(hub.size, 1);
-  assert.deepEqual([...hub.subscriptions], [b]);
+  assertEquals(hub.size, 1);
+  assertEquals([...hub.subscriptions], [b]);
   b.close();
-  assert.equal(hub.size, 0);
+  assertEquals(hub.size, 0);
 });
 
 Deno.test("Subscription rejects a capacity below 1 with RangeError", () => {
   const hub = new Hub();
   for (const capacity of [0, -1, 1.5, NaN]) {
-    assert.throws(
+    assertThrows(
       () => hub.subscribe({ capacity, policy: "drop-oldest" }),
       RangeError,
     );
   }
-  assert.equal(hub.size, 0);
-  assert.throws(
+  assertEquals(hub.size, 0);
+  assertThrows(
     () => new Subscription({ capacity: 0, policy: "block" }, () => {}),
     RangeError,
   );
@@ -230,7 +230,7 @@ Deno.test("Subscription accept filter decides what is queued", async () => {
   });
   hub.publish([1, 2, 3, 4, 5].map(msg));
   // Rejected messages take no room: 3 odd ones did not overflow capacity 2.
-  assert.equal(even.reason, null);
-  assert.deepEqual(numbers(await even.next()), [2, 4]);
+  assertEquals(even.reason, null);
+  assertEquals(numbers(await even.next()), [2, 4]);
   hub.close();
 });

@@ -1,4 +1,10 @@
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertThrows,
+  fail,
+} from "@std/assert";
 import {
   DELAY_BUCKETS,
   escapeLabel,
@@ -16,7 +22,7 @@ function samples(text: string, family: string): string[] {
 /** The value of the one sample line that starts with `series` followed by a space. */
 function value(text: string, series: string): number {
   const found = text.split("\n").filter((l) => l.startsWith(`${series} `));
-  assert.equal(found.length, 1, `one sample ${series} in:\n${text}`);
+  assertEquals(found.length, 1, `one sample ${series} in:\n${text}`);
   return Number(found[0].slice(series.length + 1));
 }
 
@@ -68,7 +74,7 @@ Deno.test("render: a small registry, exactly", () => {
   m.linesRead("/a", 2, 20);
   m.published(2);
   m.delay(1);
-  assert.equal(
+  assertEquals(
     m.render(),
     `# HELP tailcast_alerts_total Alerts raised, by rule.
 # TYPE tailcast_alerts_total counter
@@ -152,16 +158,16 @@ Deno.test("render: families sorted, each with HELP and TYPE, output stable", () 
   const help = text.split("\n").filter((l) => l.startsWith("# HELP "));
   const type = text.split("\n").filter((l) => l.startsWith("# TYPE "));
   const names = help.map((l) => l.split(" ")[2]);
-  assert.deepEqual(names, [...names].sort());
-  assert.deepEqual(type.map((l) => l.split(" ")[2]), names);
-  assert.equal(new Set(names).size, names.length);
-  assert.equal(everything().render(), text);
+  assertEquals(names, [...names].sort());
+  assertEquals(type.map((l) => l.split(" ")[2]), names);
+  assertEquals(new Set(names).size, names.length);
+  assertEquals(everything().render(), text);
   // Every sample belongs to the family declared just before it.
   let family = "";
   for (const line of text.split("\n")) {
     if (line.startsWith("# TYPE ")) family = line.split(" ")[2];
     else if (line !== "" && !line.startsWith("#")) {
-      assert.match(
+      assertMatch(
         line,
         new RegExp(`^${family}(_bucket|_sum|_count)?[{ ]`),
         line,
@@ -181,29 +187,29 @@ Deno.test("render: series order does not depend on call order", () => {
   b.alert("y");
   b.linesRead("/a", 1, 1);
   b.linesRead("/b", 1, 1);
-  assert.equal(a.render(), b.render());
-  assert.deepEqual(samples(a.render(), "tailcast_lines_read_total"), [
+  assertEquals(a.render(), b.render());
+  assertEquals(samples(a.render(), "tailcast_lines_read_total"), [
     'tailcast_lines_read_total{source="/a"} 1',
     'tailcast_lines_read_total{source="/b"} 1',
   ]);
 });
 
 Deno.test("escaping: backslash, double quote and line feed in label values", () => {
-  assert.equal(escapeLabel('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
-  assert.equal(escapeLabel("plain /var/log/x.log"), "plain /var/log/x.log");
+  assertEquals(escapeLabel('a\\b"c\nd'), 'a\\\\b\\"c\\nd');
+  assertEquals(escapeLabel("plain /var/log/x.log"), "plain /var/log/x.log");
   const m = new Metrics();
   m.linesRead('/tmp/we"ird\\na\nme', 1, 3);
   m.alert("\\");
   const text = m.render();
-  assert.deepEqual(samples(text, "tailcast_lines_read_total"), [
+  assertEquals(samples(text, "tailcast_lines_read_total"), [
     'tailcast_lines_read_total{source="/tmp/we\\"ird\\\\na\\nme"} 1',
   ]);
-  assert.deepEqual(samples(text, "tailcast_alerts_total"), [
+  assertEquals(samples(text, "tailcast_alerts_total"), [
     'tailcast_alerts_total{rule="\\\\"} 1',
   ]);
   // No raw line feed leaked into the output: every line is a comment or a sample.
   for (const line of text.trimEnd().split("\n")) {
-    assert.match(line, /^(# (HELP|TYPE) |tailcast_)/);
+    assertMatch(line, /^(# (HELP|TYPE) |tailcast_)/);
   }
 });
 
@@ -220,23 +226,23 @@ Deno.test("histogram: buckets cumulative, bounds inclusive, +Inf = count", () =>
     const [, le, n] = l.match(/^\S+\{le="([^"]+)"\} (\d+)$/)!;
     return { le, n: Number(n) };
   });
-  assert.deepEqual(
+  assertEquals(
     buckets.map((b) => b.le),
     [...DELAY_BUCKETS.map(String), "+Inf"],
   );
   for (let i = 1; i < buckets.length; i++) {
-    assert.ok(buckets[i].n >= buckets[i - 1].n, `cumulative at ${i}`);
+    assert(buckets[i].n >= buckets[i - 1].n, `cumulative at ${i}`);
   }
   const at = (le: string) => buckets.find((b) => b.le === le)!.n;
-  assert.equal(at("0.0005"), 2); // -3 clamps to 0, and 0.5 ms is on the bound
-  assert.equal(at("0.001"), 3);
-  assert.equal(at("0.0025"), 5);
-  assert.equal(at("0.05"), 6);
-  assert.equal(at("5"), 7);
-  assert.equal(at("+Inf"), 8);
-  assert.equal(value(text, `${name}_count`), 8);
+  assertEquals(at("0.0005"), 2); // -3 clamps to 0, and 0.5 ms is on the bound
+  assertEquals(at("0.001"), 3);
+  assertEquals(at("0.0025"), 5);
+  assertEquals(at("0.05"), 6);
+  assertEquals(at("5"), 7);
+  assertEquals(at("+Inf"), 8);
+  assertEquals(value(text, `${name}_count`), 8);
   const sum = (0.5 + 0.6 + 2 + 2 + 40 + 5000 + 9000 + 0) / 1000;
-  assert.ok(Math.abs(value(text, `${name}_sum`) - sum) < 1e-9);
+  assert(Math.abs(value(text, `${name}_sum`) - sum) < 1e-9);
 });
 
 Deno.test("cardinality: sources beyond the cap are counted as other", () => {
@@ -246,18 +252,18 @@ Deno.test("cardinality: sources beyond the cap are counted as other", () => {
   m.parseError("/log/9"); // new, beyond the cap
   m.notice({ kind: "rotate", source: "/log/8", how: "deleted" });
   const text = m.render();
-  assert.deepEqual(samples(text, "tailcast_lines_read_total"), [
+  assertEquals(samples(text, "tailcast_lines_read_total"), [
     'tailcast_lines_read_total{source="/log/0"} 1',
     'tailcast_lines_read_total{source="/log/1"} 1',
     'tailcast_lines_read_total{source="/log/2"} 1',
     'tailcast_lines_read_total{source="other"} 3',
   ]);
-  assert.equal(value(text, 'tailcast_bytes_read_total{source="other"}'), 30);
-  assert.deepEqual(samples(text, "tailcast_parse_errors_total"), [
+  assertEquals(value(text, 'tailcast_bytes_read_total{source="other"}'), 30);
+  assertEquals(samples(text, "tailcast_parse_errors_total"), [
     'tailcast_parse_errors_total{source="/log/0"} 1',
     'tailcast_parse_errors_total{source="other"} 1',
   ]);
-  assert.equal(value(text, 'tailcast_rotations_total{source="other"}'), 1);
+  assertEquals(value(text, 'tailcast_rotations_total{source="other"}'), 1);
 });
 
 Deno.test("cardinality: 1000 sources by default, then other", () => {
@@ -265,8 +271,8 @@ Deno.test("cardinality: 1000 sources by default, then other", () => {
   for (let i = 0; i < 1500; i++) m.linesRead(`/log/${i}`, 1, 1);
   const text = m.render();
   const lines = samples(text, "tailcast_lines_read_total");
-  assert.equal(lines.length, 1001);
-  assert.equal(value(text, 'tailcast_lines_read_total{source="other"}'), 500);
+  assertEquals(lines.length, 1001);
+  assertEquals(value(text, 'tailcast_lines_read_total{source="other"}'), 500);
 });
 
 Deno.test("cardinality: reasons, causes and rules are bounded", () => {
@@ -293,19 +299,19 @@ Deno.test("cardinality: reasons, causes and rules are bounded", () => {
   const text = m.render();
   // 16 distinct slugs at most (the 2 known reasons among them), then other.
   const reasons = samples(text, "tailcast_events_dropped_total");
-  assert.equal(reasons.length, 17);
-  assert.equal(
+  assertEquals(reasons.length, 17);
+  assertEquals(
     value(text, 'tailcast_events_dropped_total{reason="other"}'),
     20 + 2 + 1 - 16,
   );
   const gaps = samples(text, "tailcast_gaps_total");
-  assert.equal(gaps.length, 17);
-  assert.equal(
+  assertEquals(gaps.length, 17);
+  assertEquals(
     value(text, 'tailcast_gaps_total{source="/a",cause="other"}'),
     5,
   );
-  assert.equal(value(text, 'tailcast_gap_bytes_total{source="/a"}'), 21);
-  assert.deepEqual(samples(text, "tailcast_alerts_total"), [
+  assertEquals(value(text, 'tailcast_gap_bytes_total{source="/a"}'), 21);
+  assertEquals(samples(text, "tailcast_alerts_total"), [
     'tailcast_alerts_total{rule="other"} 2',
     'tailcast_alerts_total{rule="r1"} 2',
     'tailcast_alerts_total{rule="r2"} 1',
@@ -322,15 +328,15 @@ Deno.test("counters: never go down; odd amounts are ignored", () => {
   m.linesRead("/a", 0, 100); // a chunk without a whole line yet
   m.dropped("filtered", -5);
   const text = m.render();
-  assert.equal(value(text, "tailcast_events_published_total"), 4);
-  assert.equal(value(text, 'tailcast_lines_read_total{source="/a"}'), 0);
-  assert.equal(value(text, 'tailcast_bytes_read_total{source="/a"}'), 100);
-  assert.equal(
+  assertEquals(value(text, "tailcast_events_published_total"), 4);
+  assertEquals(value(text, 'tailcast_lines_read_total{source="/a"}'), 0);
+  assertEquals(value(text, 'tailcast_bytes_read_total{source="/a"}'), 100);
+  assertEquals(
     value(text, 'tailcast_events_dropped_total{reason="filtered"}'),
     0,
   );
-  assert.throws(() => new Metrics({ maxSources: -1 }), RangeError);
-  assert.throws(() => new Metrics({ maxRules: 1.5 }), RangeError);
+  assertThrows(() => new Metrics({ maxSources: -1 }), RangeError);
+  assertThrows(() => new Metrics({ maxRules: 1.5 }), RangeError);
 });
 
 Deno.test("gauges: read through the callback at every render", () => {
@@ -343,34 +349,34 @@ Deno.test("gauges: read through the callback at every render", () => {
   });
   readings = { depths: [5, 0, 70, 2], mode: "events", sources: 4 };
   let text = m.render();
-  assert.equal(reads, 1);
-  assert.equal(value(text, "tailcast_subscribers"), 4);
-  assert.equal(value(text, 'tailcast_subscriber_queue_depth{stat="max"}'), 70);
-  assert.equal(
+  assertEquals(reads, 1);
+  assertEquals(value(text, "tailcast_subscribers"), 4);
+  assertEquals(value(text, 'tailcast_subscriber_queue_depth{stat="max"}'), 70);
+  assertEquals(
     value(text, 'tailcast_subscriber_queue_depth{stat="total"}'),
     77,
   );
-  assert.equal(
+  assertEquals(
     value(text, 'tailcast_subscriber_queue_depths_bucket{le="0"}'),
     1,
   );
-  assert.equal(
+  assertEquals(
     value(text, 'tailcast_subscriber_queue_depths_bucket{le="4"}'),
     2,
   );
-  assert.equal(
+  assertEquals(
     value(text, 'tailcast_subscriber_queue_depths_bucket{le="16"}'),
     3,
   );
-  assert.equal(
+  assertEquals(
     value(text, 'tailcast_subscriber_queue_depths_bucket{le="+Inf"}'),
     4,
   );
-  assert.equal(value(text, "tailcast_subscriber_queue_depths_count"), 4);
-  assert.equal(value(text, "tailcast_subscriber_queue_depths_sum"), 77);
-  assert.equal(value(text, 'tailcast_watch_mode{mode="events"}'), 1);
-  assert.equal(value(text, 'tailcast_watch_mode{mode="polling"}'), 0);
-  assert.equal(value(text, "tailcast_sources"), 4);
+  assertEquals(value(text, "tailcast_subscriber_queue_depths_count"), 4);
+  assertEquals(value(text, "tailcast_subscriber_queue_depths_sum"), 77);
+  assertEquals(value(text, 'tailcast_watch_mode{mode="events"}'), 1);
+  assertEquals(value(text, 'tailcast_watch_mode{mode="polling"}'), 0);
+  assertEquals(value(text, "tailcast_sources"), 4);
 
   // Many subscribers, still a fixed number of series.
   readings = {
@@ -380,25 +386,25 @@ Deno.test("gauges: read through the callback at every render", () => {
     sources: 1,
   };
   text = m.render();
-  assert.equal(reads, 2);
-  assert.equal(value(text, "tailcast_subscribers"), 5001);
-  assert.equal(samples(text, "tailcast_subscriber_queue_depth").length, 2);
-  assert.equal(
+  assertEquals(reads, 2);
+  assertEquals(value(text, "tailcast_subscribers"), 5001);
+  assertEquals(samples(text, "tailcast_subscriber_queue_depth").length, 2);
+  assertEquals(
     samples(text, "tailcast_subscriber_queue_depths_bucket").length,
     10,
   );
-  assert.equal(value(text, 'tailcast_watch_mode{mode="polling"}'), 1);
+  assertEquals(value(text, 'tailcast_watch_mode{mode="polling"}'), 1);
 
   // Without a mode from the callback, the last mode notice decides.
   readings = { depths: [], sources: 0 };
   m.notice({ kind: "mode", mode: "polling", reason: "no inotify" });
   text = m.render();
-  assert.equal(value(text, 'tailcast_watch_mode{mode="polling"}'), 1);
-  assert.equal(value(text, 'tailcast_watch_mode{mode="events"}'), 0);
+  assertEquals(value(text, 'tailcast_watch_mode{mode="polling"}'), 1);
+  assertEquals(value(text, 'tailcast_watch_mode{mode="events"}'), 0);
 
   m.setGauges(null);
   m.render();
-  assert.equal(reads, 3);
+  assertEquals(reads, 3);
 });
 
 Deno.test("notice: each kind counted where it belongs", () => {
@@ -419,17 +425,17 @@ Deno.test("notice: each kind counted where it belongs", () => {
   m.notice({ kind: "vanish", source });
   const text = m.render();
   const s = `{source="${source}"}`;
-  assert.equal(value(text, `tailcast_rotations_total${s}`), 2);
-  assert.equal(value(text, `tailcast_truncations_total${s}`), 1);
-  assert.equal(
+  assertEquals(value(text, `tailcast_rotations_total${s}`), 2);
+  assertEquals(value(text, `tailcast_truncations_total${s}`), 1);
+  assertEquals(
     value(
       text,
       `tailcast_gaps_total{source="${source}",cause="file-restarted"}`,
     ),
     1,
   );
-  assert.equal(value(text, `tailcast_gap_bytes_total${s}`), 7);
-  assert.equal(value(text, `tailcast_source_errors_total${s}`), 1);
+  assertEquals(value(text, `tailcast_gap_bytes_total${s}`), 7);
+  assertEquals(value(text, `tailcast_source_errors_total${s}`), 1);
 });
 
 Deno.test("promtool check metrics accepts a registry with every family populated", async () => {
@@ -444,7 +450,7 @@ Deno.test("promtool check metrics accepts a registry with every family populated
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      assert.fail(
+      fail(
         "promtool is not installed: it ships in the Debian/Ubuntu package `prometheus` " +
           "(apt-get update && apt-get install -y prometheus), or in the release tarball " +
           "from https://prometheus.io/download/",
@@ -458,13 +464,13 @@ Deno.test("promtool check metrics accepts a registry with every family populated
   const { code, stdout, stderr } = await child.output();
   const said = new TextDecoder().decode(stdout) +
     new TextDecoder().decode(stderr);
-  assert.equal(code, 0, `promtool check metrics exited ${code}:\n${said}`);
-  assert.equal(said.trim(), "", `promtool check metrics said:\n${said}`);
+  assertEquals(code, 0, `promtool check metrics exited ${code}:\n${said}`);
+  assertEquals(said.trim(), "", `promtool check metrics said:\n${said}`);
   // Every family is populated: no family without a sample.
   const names = text.split("\n").filter((l) => l.startsWith("# TYPE "))
     .map((l) => l.split(" ")[2]);
   for (const name of names) {
-    assert.ok(
+    assert(
       text.split("\n").some((l) => l.startsWith(name) && !l.startsWith("#")),
       `${name} has samples`,
     );

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import type { Alert } from "../../src/sink/alerts.ts";
 import { Webhook } from "../../src/sink/webhook.ts";
 import { waitFor } from "../_fixtures/wait.ts";
@@ -56,18 +56,18 @@ Deno.test("Webhook retries a failing webhook and delivers the alert once", async
   await waitFor(() => hook.delivered === 1, "the alert to be delivered");
   await hook.close();
   await server.close();
-  assert.equal(server.requests(), 3);
-  assert.deepEqual(server.received, [{
+  assertEquals(server.requests(), 3);
+  assertEquals(server.received, [{
     body: alert(10),
     contentType: "application/json",
   }]);
   const origin = new URL(server.url).origin;
-  assert.equal(log.length, 2, log.join("\n"));
-  assert.match(log[0], /answered 500 Internal Server Error; retrying/);
-  assert.ok(log[0].startsWith(`webhook ${origin}/…: `), log[0]);
-  assert.ok(!log.join("\n").includes("secret-token"));
-  assert.match(log[1], /delivering again after 2 failed attempts$/);
-  assert.equal(hook.givenUp, 0);
+  assertEquals(log.length, 2, log.join("\n"));
+  assertMatch(log[0], /answered 500 Internal Server Error; retrying/);
+  assert(log[0].startsWith(`webhook ${origin}/…: `), log[0]);
+  assert(!log.join("\n").includes("secret-token"));
+  assertMatch(log[1], /delivering again after 2 failed attempts$/);
+  assertEquals(hook.givenUp, 0);
 });
 
 Deno.test("Webhook reports a webhook that never answers once, and close() returns promptly", async () => {
@@ -90,15 +90,15 @@ Deno.test("Webhook reports a webhook that never answers once, and close() return
   const started = performance.now();
   await hook.close();
   const took = performance.now() - started;
-  assert.ok(took < 200, `close() took ${took} ms`);
+  assert(took < 200, `close() took ${took} ms`);
   gate.resolve();
   await server.close();
-  assert.equal(server.received.length, 0);
+  assertEquals(server.received.length, 0);
   const failing = log.filter((l) => l.includes("no answer within 30 ms"));
-  assert.equal(failing.length, 1, log.join("\n"));
-  assert.match(failing[0], /retrying with backoff \(up to 2 attempts/);
-  assert.match(log.at(-1)!, /closed with [12] alerts? not delivered$/);
-  assert.equal(hook.delivered, 0);
+  assertEquals(failing.length, 1, log.join("\n"));
+  assertMatch(failing[0], /retrying with backoff \(up to 2 attempts/);
+  assertMatch(log.at(-1)!, /closed with [12] alerts? not delivered$/);
+  assertEquals(hook.delivered, 0);
 });
 
 Deno.test("Webhook does not retry a 4xx other than 408 and 429", async () => {
@@ -112,11 +112,11 @@ Deno.test("Webhook does not retry a 4xx other than 408 and 429", async () => {
   await waitFor(() => hook.delivered === 1, "the second alert");
   await hook.close();
   await server.close();
-  assert.equal(server.requests(), 2);
-  assert.equal(hook.givenUp, 1);
-  assert.deepEqual(server.received.map((r) => r.body), [alert(2)]);
-  assert.match(log[0], /answered 400 Bad Request; not retrying this alert/);
-  assert.match(log[1], /\(alerts lost: 1 given up\)$/);
+  assertEquals(server.requests(), 2);
+  assertEquals(hook.givenUp, 1);
+  assertEquals(server.received.map((r) => r.body), [alert(2)]);
+  assertMatch(log[0], /answered 400 Bad Request; not retrying this alert/);
+  assertMatch(log[1], /\(alerts lost: 1 given up\)$/);
 });
 
 Deno.test("Webhook keeps the newest alerts when its queue is full", async () => {
@@ -129,19 +129,19 @@ Deno.test("Webhook keeps the newest alerts when its queue is full", async () => 
   });
   // The first is taken for sending at once; three of the rest wait.
   for (let n = 1; n <= 10; n++) hook.send(alert(n));
-  assert.equal(hook.queued, 3);
-  assert.equal(hook.dropped, 6);
+  assertEquals(hook.queued, 3);
+  assertEquals(hook.dropped, 6);
   await waitFor(() => hook.delivered === 4, "four deliveries");
   await hook.close();
   await server.close();
-  assert.deepEqual(server.received.map((r) => (r.body as Alert).count), [
+  assertEquals(server.received.map((r) => (r.body as Alert).count), [
     1,
     8,
     9,
     10,
   ]);
-  assert.equal(log.length, 1, log.join("\n"));
-  assert.match(log[0], /queue full \(3 alerts\), dropping the oldest/);
+  assertEquals(log.length, 1, log.join("\n"));
+  assertMatch(log[0], /queue full \(3 alerts\), dropping the oldest/);
 });
 
 Deno.test("Webhook.send never waits, even while the webhook hangs", async () => {
@@ -156,29 +156,41 @@ Deno.test("Webhook.send never waits, even while the webhook hangs", async () => 
   const started = performance.now();
   for (let n = 1; n <= 1000; n++) {
     const result: unknown = hook.send(alert(n));
-    assert.equal(result, undefined);
+    assertEquals(result, undefined);
   }
-  assert.ok(performance.now() - started < 500);
-  assert.equal(hook.queued, 100);
-  assert.equal(hook.dropped, 900);
+  assert(performance.now() - started < 500);
+  assertEquals(hook.queued, 100);
+  assertEquals(hook.dropped, 900);
   await hook.close();
   gate.resolve();
   await server.close();
   hook.send(alert(1001)); // after close: ignored
-  assert.equal(hook.queued, 100);
+  assertEquals(hook.queued, 100);
 });
 
 Deno.test("Webhook refuses URLs it cannot post to", () => {
-  assert.throws(
-    () => new Webhook("hooks.example/alerts", { log: () => {} }),
+  assertMatch(
+    String(
+      assertThrows(() =>
+        new Webhook("hooks.example/alerts", { log: () => {} })
+      ),
+    ),
     /Invalid webhook URL "hooks.example\/alerts": use an absolute http/,
   );
-  assert.throws(
-    () => new Webhook("ftp://hooks.example/", { log: () => {} }),
+  assertMatch(
+    String(
+      assertThrows(() =>
+        new Webhook("ftp://hooks.example/", { log: () => {} })
+      ),
+    ),
     /use http:\/\/ or https:\/\/, not ftp:/,
   );
-  assert.throws(
-    () => new Webhook("http://h/", { log: () => {}, capacity: 0 }),
+  assertMatch(
+    String(
+      assertThrows(() =>
+        new Webhook("http://h/", { log: () => {}, capacity: 0 })
+      ),
+    ),
     /Invalid webhook capacity 0/,
   );
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/errors.ts";
 import { expand, parsePattern } from "../../src/source/discover.ts";
@@ -10,19 +10,19 @@ function shape(arg: string, cwd = "/srv/app") {
 }
 
 Deno.test("parsePattern resolves a literal path against cwd", () => {
-  assert.deepEqual(shape("logs/app.log"), {
+  assertEquals(shape("logs/app.log"), {
     path: "/srv/app/logs/app.log",
     glob: false,
     base: "/srv/app/logs/app.log",
     depth: 0,
   });
-  assert.deepEqual(shape("/var/log/../log/syslog"), {
+  assertEquals(shape("/var/log/../log/syslog"), {
     path: "/var/log/syslog",
     glob: false,
     base: "/var/log/syslog",
     depth: 0,
   });
-  assert.equal(parsePattern("logs/app.log", "/srv").arg, "logs/app.log");
+  assertEquals(parsePattern("logs/app.log", "/srv").arg, "logs/app.log");
 });
 
 Deno.test("parsePattern finds the base directory and depth of a glob", () => {
@@ -42,26 +42,23 @@ Deno.test("parsePattern finds the base directory and depth of a glob", () => {
   ];
   for (const [arg, base, depth] of table) {
     const p = shape(arg);
-    assert.equal(p.glob, true, arg);
-    assert.equal(p.base, base, arg);
-    assert.equal(p.depth, depth, arg);
+    assertEquals(p.glob, true, arg);
+    assertEquals(p.base, base, arg);
+    assertEquals(p.depth, depth, arg);
   }
 });
 
 Deno.test("parsePattern rejects an unclosed bracket or brace with ConfigError", () => {
   for (const arg of ["app[.log", "a{b.log", "logs/{a,b/*.log", "x[!"]) {
-    assert.throws(() => parsePattern(arg, "/srv"), (error: unknown) => {
-      assert.ok(error instanceof ConfigError, arg);
-      assert.equal(error.flag, arg);
-      assert.match(error.message, /is not closed/);
-      return true;
-    });
+    const error = assertThrows(() => parsePattern(arg, "/srv"), ConfigError);
+    assertEquals(error.flag, arg);
+    assertMatch(error.message, /is not closed/);
   }
   // A lone closing bracket or brace is a literal character, as in a shell.
   for (const arg of ["app].log", "a}b.log", "[[a].log"]) {
-    assert.equal(parsePattern(arg, "/srv").glob, true, arg);
+    assertEquals(parsePattern(arg, "/srv").glob, true, arg);
   }
-  assert.throws(() => parsePattern("", "/srv"), ConfigError);
+  assertThrows(() => parsePattern("", "/srv"), ConfigError);
 });
 
 Deno.test("parsePattern accepts the escape for a literal bracket that its own error message suggests", async () => {
@@ -69,12 +66,12 @@ Deno.test("parsePattern accepts the escape for a literal bracket that its own er
   await using dir = await LogDir.create();
   await Deno.writeTextFile(dir.file("app[.log"), "x\n");
   const pattern = parsePattern(dir.file("app[[].log"), "/");
-  assert.equal(pattern.glob, true);
-  assert.deepEqual(await expand(pattern), [dir.file("app[.log")]);
+  assertEquals(pattern.glob, true);
+  assertEquals(await expand(pattern), [dir.file("app[.log")]);
 });
 
 Deno.test("expand gives a literal path as it is, whether or not it exists", async () => {
-  assert.deepEqual(await expand(parsePattern("/no/such/file.log", "/")), [
+  assertEquals(await expand(parsePattern("/no/such/file.log", "/")), [
     "/no/such/file.log",
   ]);
 });
@@ -87,14 +84,14 @@ Deno.test("expand finds matching regular files in sorted order, ignoring directo
   await Deno.mkdir(dir.file("dir.log"));
   await Deno.mkdir(dir.file("sub"));
   await Deno.writeTextFile(dir.file("sub/d.log"), "x\n");
-  assert.deepEqual(await expand(parsePattern("*.log", dir.path)), [
+  assertEquals(await expand(parsePattern("*.log", dir.path)), [
     dir.file("a.log"),
     dir.file("b.log"),
   ]);
-  assert.deepEqual(await expand(parsePattern("*/*.log", dir.path)), [
+  assertEquals(await expand(parsePattern("*/*.log", dir.path)), [
     dir.file("sub/d.log"),
   ]);
-  assert.deepEqual(await expand(parsePattern("{a,c}.*", dir.path)), [
+  assertEquals(await expand(parsePattern("{a,c}.*", dir.path)), [
     dir.file("a.log"),
     dir.file("c.txt"),
   ]);
@@ -110,7 +107,7 @@ Deno.test("expand with ** finds files at every depth, the base directory include
     await Deno.writeTextFile(dir.file(name), "x\n");
   }
   await Deno.writeTextFile(dir.file("x.log/inside.log"), "x\n");
-  assert.deepEqual(await expand(parsePattern("**/*.log", dir.path)), [
+  assertEquals(await expand(parsePattern("**/*.log", dir.path)), [
     dir.file("sub/a.log"),
     dir.file("sub/deep/er/b.log"),
     dir.file("top.log"),
@@ -121,20 +118,20 @@ Deno.test("expand with ** finds files at every depth, the base directory include
 Deno.test("expand picks up files created after an earlier expansion", async () => {
   await using dir = await LogDir.create();
   const pattern = parsePattern("*.log", dir.path);
-  assert.deepEqual(await expand(pattern), []);
+  assertEquals(await expand(pattern), []);
   await Deno.writeTextFile(dir.file("new.log"), "x\n");
-  assert.deepEqual(await expand(pattern), [dir.file("new.log")]);
+  assertEquals(await expand(pattern), [dir.file("new.log")]);
   await Deno.remove(dir.file("new.log"));
-  assert.deepEqual(await expand(pattern), []);
+  assertEquals(await expand(pattern), []);
 });
 
 Deno.test("expand gives nothing for a base directory that does not exist yet", async () => {
   await using dir = await LogDir.create();
   const pattern = parsePattern("later/*.log", dir.path);
-  assert.deepEqual(await expand(pattern), []);
+  assertEquals(await expand(pattern), []);
   await Deno.mkdir(dir.file("later"));
   await Deno.writeTextFile(dir.file("later/a.log"), "x\n");
-  assert.deepEqual(await expand(pattern), [dir.file("later/a.log")]);
+  assertEquals(await expand(pattern), [dir.file("later/a.log")]);
 });
 
 Deno.test("expand follows a symlink to a file", async () => {
@@ -142,7 +139,7 @@ Deno.test("expand follows a symlink to a file", async () => {
   await Deno.writeTextFile(dir.file("real.txt"), "x\n");
   await Deno.symlink(dir.file("real.txt"), dir.file("link.log"));
   await Deno.symlink(dir.file("missing"), dir.file("dangling.log"));
-  assert.deepEqual(await expand(parsePattern("*.log", dir.path)), [
+  assertEquals(await expand(parsePattern("*.log", dir.path)), [
     dir.file("link.log"),
   ]);
 });
@@ -174,8 +171,8 @@ Deno.test("expand works with only the permissions tailcast is compiled with", as
     stderr: "piped",
   }).output();
   const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, stderr);
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(output.stdout)), [
+  assertEquals(output.code, 0, stderr);
+  assertEquals(JSON.parse(new TextDecoder().decode(output.stdout)), [
     dir.file("a.log"),
   ]);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals } from "@std/assert";
 import {
   Follower,
   type FollowerOptions,
@@ -138,8 +138,8 @@ Deno.test("lastLinesOffset finds where the last n lines start", async () => {
   for (const [content, n, expected] of table) {
     const bytes = encoder.encode(content);
     const got = await lastLines(dir, bytes, n);
-    assert.equal(got, expected, `${JSON.stringify(content)} n=${n}`);
-    assert.equal(reference(bytes, n), expected, "reference disagrees");
+    assertEquals(got, expected, `${JSON.stringify(content)} n=${n}`);
+    assertEquals(reference(bytes, n), expected, "reference disagrees");
   }
 });
 
@@ -152,12 +152,12 @@ Deno.test("lastLinesOffset handles lines spanning the 64 KiB block boundary", as
   const tail = "z".repeat(block - 2) + "\n";
   const text = head + tail;
   const bytes = encoder.encode(text);
-  assert.equal(bytes[bytes.length - block - 1], 0x0a);
-  assert.equal(bytes[bytes.length - block], 0x0a);
-  assert.equal(bytes[bytes.length - block + 1], 0x7a);
+  assertEquals(bytes[bytes.length - block - 1], 0x0a);
+  assertEquals(bytes[bytes.length - block], 0x0a);
+  assertEquals(bytes[bytes.length - block + 1], 0x7a);
   for (const n of [0, 1, 2, 3, 4, 50, 101, 102, 103, 200]) {
     const got = await lastLines(dir, bytes, n);
-    assert.equal(got, reference(bytes, n), `n=${n}`);
+    assertEquals(got, reference(bytes, n), `n=${n}`);
   }
   // Several blocks of lines of varied length, from a fixed seed.
   let seed = 12345;
@@ -171,16 +171,16 @@ Deno.test("lastLinesOffset handles lines spanning the 64 KiB block boundary", as
   const lines = varied.split("\n").length;
   for (let n = 0; n <= lines + 1; n += 7) {
     const got = await lastLines(dir, variedBytes, n);
-    assert.equal(got, reference(variedBytes, n), `varied n=${n}`);
+    assertEquals(got, reference(variedBytes, n), `varied n=${n}`);
   }
 });
 
 Deno.test("startOffset reads from 0 for start and from the size for end", async () => {
   await using dir = await LogDir.create();
   const bytes = encoder.encode("one\ntwo\n");
-  assert.equal(await offsetIn(dir, bytes, { kind: "start" }), 0);
-  assert.equal(await offsetIn(dir, bytes, { kind: "end" }), 8);
-  assert.equal(await offsetIn(dir, bytes, { kind: "lines", count: 1 }), 4);
+  assertEquals(await offsetIn(dir, bytes, { kind: "start" }), 0);
+  assertEquals(await offsetIn(dir, bytes, { kind: "end" }), 8);
+  assertEquals(await offsetIn(dir, bytes, { kind: "lines", count: 1 }), 4);
 });
 
 // Follower
@@ -198,11 +198,11 @@ Deno.test("Follower reads an existing file from the start, then what is appended
       "the appended line",
     );
     const id = await idOf(dir.file("app.log"));
-    assert.deepEqual(run.chunks.map((c) => [c.offset, c.file, c.source]), [
+    assertEquals(run.chunks.map((c) => [c.offset, c.file, c.source]), [
       [0, id, dir.file("app.log")],
       [8, id, dir.file("app.log")],
     ]);
-    assert.deepEqual(run.notices, [
+    assertEquals(run.notices, [
       { kind: "appear", source: dir.file("app.log"), file: id, from: 0 },
     ]);
   } finally {
@@ -226,8 +226,8 @@ Deno.test("Follower starts at the end, or at the last n lines, of a file that ex
     await waitFor(() => end.kinds().includes("appear"), "end.log opened");
     await dir.append("end.log", "new\n");
     await waitFor(() => end.text() === "new\n", "the appended line");
-    assert.equal(end.chunks[0].offset, 4);
-    assert.deepEqual(
+    assertEquals(end.chunks[0].offset, 4);
+    assertEquals(
       end.notices.map((n) => n.kind === "appear" ? n.from : -1),
       [4],
     );
@@ -257,8 +257,8 @@ Deno.test("Follower drains a renamed file, then reads the new one from 0", async
       "both files read",
     );
     const fresh = run.chunks.filter((c) => c.file.ino === newId.ino);
-    assert.equal(fresh[0].offset, 0);
-    assert.ok(
+    assertEquals(fresh[0].offset, 0);
+    assert(
       run.notices.some((n) => n.kind === "rotate" && n.how === "renamed"),
       JSON.stringify(run.notices),
     );
@@ -268,9 +268,9 @@ Deno.test("Follower drains a renamed file, then reads the new one from 0", async
       "the end chunk of the old file",
     );
     const end = run.chunks.find((c) => c.end)!;
-    assert.equal(end.offset, 8);
-    assert.equal(end.bytes.length, 0);
-    assert.deepEqual(run.follower.position?.file, newId);
+    assertEquals(end.offset, 8);
+    assertEquals(end.bytes.length, 0);
+    assertEquals(run.follower.position?.file, newId);
   } finally {
     await watcher.close();
   }
@@ -311,9 +311,9 @@ Deno.test("Follower hands a rotated file to the follower of its new name at the 
     await dir.append("app.log.1", "a3\n");
     await waitFor(() => rotated.text(id).includes("a3\n"), "the line after");
     // Every byte of the file was read exactly once, by one follower or the other.
-    assert.equal(current.text(id) + rotated.text(id), "a1\na2\na3\n");
+    assertEquals(current.text(id) + rotated.text(id), "a1\na2\na3\n");
     const appear = rotated.notices.find((n) => n.kind === "appear");
-    assert.deepEqual(appear, {
+    assertEquals(appear, {
       kind: "appear",
       source: dir.file("app.log.1"),
       file: id,
@@ -339,13 +339,13 @@ Deno.test("Follower reports a truncation and reads again from 0", async () => {
       "the line after truncation",
     );
     const truncate = run.notices.find((n) => n.kind === "truncate");
-    assert.ok(truncate && truncate.kind === "truncate", run.kinds().join());
-    assert.equal(truncate.offset, 10);
-    assert.ok(truncate.size < 10);
+    assert(truncate && truncate.kind === "truncate", run.kinds().join());
+    assertEquals(truncate.offset, 10);
+    assert(truncate.size < 10);
     const last = run.chunks.at(-1)!;
-    assert.equal(last.offset + last.bytes.length, 2);
-    assert.equal(run.text(), "aaaa\nbbbb\nc\n");
-    assert.equal(run.follower.position?.offset, 2);
+    assertEquals(last.offset + last.bytes.length, 2);
+    assertEquals(run.text(), "aaaa\nbbbb\nc\n");
+    assertEquals(run.follower.position?.offset, 2);
   } finally {
     await watcher.close();
   }
@@ -359,11 +359,11 @@ Deno.test("Follower waits for a missing file and reads it from 0 when it appears
     // Even from the end: a file that appears later is read whole.
     await using run = new Run(path, { kind: "end" }, watcher);
     await waitFor(() => run.kinds().includes("vanish"), "the vanish notice");
-    assert.equal(run.follower.position, null);
+    assertEquals(run.follower.position, null);
     await Deno.writeTextFile(path, "hello\n");
     await waitFor(() => run.text() === "hello\n", "the new file");
-    assert.equal(run.chunks[0].offset, 0);
-    assert.deepEqual(run.kinds(), ["vanish", "appear"]);
+    assertEquals(run.chunks[0].offset, 0);
+    assertEquals(run.kinds(), ["vanish", "appear"]);
   } finally {
     await watcher.close();
   }
@@ -412,20 +412,20 @@ Deno.test("Follower position reflects the offset read and the file size", async 
     const id = await idOf(path);
     // Nobody reads: one 4-byte chunk is queued and reading pauses.
     await waitFor(() => follower.position !== null, "the file to be opened");
-    assert.deepEqual(follower.position, { file: id, offset: 4, size: 11 });
+    assertEquals(follower.position, { file: id, offset: 4, size: 11 });
     let text = "";
     while (text.length < 11) {
       text += decoder.decode((await reader.read()).value!.bytes);
     }
-    assert.equal(text, "0123456789\n");
+    assertEquals(text, "0123456789\n");
     await waitFor(() => follower.position?.offset === 11, "offset 11");
-    assert.deepEqual(follower.position, { file: id, offset: 11, size: 11 });
+    assertEquals(follower.position, { file: id, offset: 11, size: 11 });
     await dir.append("app.log", "ab\n");
     while (text.length < 14) {
       text += decoder.decode((await reader.read()).value!.bytes);
     }
     await waitFor(() => follower.position?.size === 14, "size 14");
-    assert.deepEqual(follower.position, { file: id, offset: 14, size: 14 });
+    assertEquals(follower.position, { file: id, offset: 14, size: 14 });
   } finally {
     abort.abort();
     while (!(await reader.read()).done);
@@ -444,7 +444,7 @@ Deno.test("Follower stops on abort, closes its file and ends its stream", async 
     // Disposal aborts, waits for the stream to end and the file to close;
     // the resource sanitizer checks nothing stays open.
     await run[Symbol.asyncDispose]();
-    assert.equal(run.follower.position, null);
+    assertEquals(run.follower.position, null);
   } finally {
     await watcher.close();
   }

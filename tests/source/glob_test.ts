@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { GlobError, globToRegExp } from "../../src/source/glob.ts";
 
 Deno.test("globToRegExp matches paths like a shell glob", () => {
@@ -24,7 +24,7 @@ Deno.test("globToRegExp matches paths like a shell glob", () => {
     ["/l/a.log", "/l/aXlog", false],
   ];
   for (const [glob, path, expected] of table) {
-    assert.equal(globToRegExp(glob).test(path), expected, `${glob} ~ ${path}`);
+    assertEquals(globToRegExp(glob).test(path), expected, `${glob} ~ ${path}`);
   }
 });
 
@@ -36,11 +36,8 @@ Deno.test("globToRegExp names what is wrong with an invalid glob", () => {
       ["/l/a\\", /lone \\/],
     ] as const
   ) {
-    assert.throws(() => globToRegExp(glob), (error: unknown) => {
-      assert.ok(error instanceof GlobError);
-      assert.match(error.message, reason);
-      assert.ok(error.message.includes(glob));
-      return true;
-    });
+    const error = assertThrows(() => globToRegExp(glob), GlobError);
+    assertMatch(error.message, reason);
+    assert(error.message.includes(glob));
   }
 });

@@ -2,7 +2,14 @@
  * Persisted cursors (`--state`): the pure start-position decision and the
  * store that loads, validates and atomically writes the state file.
  */
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import {
   type Candidate,
   decideStart,
@@ -293,7 +300,7 @@ const rows: Array<{
 for (const row of rows) {
   Deno.test(`decideStart: ${row.name}`, () => {
     const got = decideStart(row.saved, row.current, row.siblings);
-    assert.deepEqual(
+    assertEquals(
       {
         drain: got.drain.map((d) => ({
           path: d.path,
@@ -315,11 +322,11 @@ for (const row of rows) {
       },
     );
     got.notes.forEach((n, i) => {
-      assert.equal(
+      assertEquals(
         n.file.dev,
         row.saved.find((s) => s.file.ino === n.file.ino)?.file.dev,
       );
-      assert.match(n.cause, row.expected.notes[i].cause);
+      assertMatch(n.cause, row.expected.notes[i].cause);
     });
   });
 }
@@ -327,15 +334,15 @@ for (const row of rows) {
 Deno.test("isSameFile: only the first FINGERPRINT_BYTES bytes identify a file", () => {
   const text = "h".repeat(FINGERPRINT_BYTES) + "tail one\n";
   const saved = cursor(1, text, text.length);
-  assert.equal(saved.head.length, FINGERPRINT_BYTES);
+  assertEquals(saved.head.length, FINGERPRINT_BYTES);
   const otherTail = "h".repeat(FINGERPRINT_BYTES) + "TAIL TWO\n";
-  assert.equal(isSameFile(saved, disk(SOURCE, 1, otherTail)), true);
+  assertEquals(isSameFile(saved, disk(SOURCE, 1, otherTail)), true);
   const otherHead = "H" + "h".repeat(FINGERPRINT_BYTES - 1) + "tail one\n";
-  assert.equal(isSameFile(saved, disk(SOURCE, 1, otherHead)), false);
-  assert.equal(isSameFile(saved, disk(SOURCE, 2, text)), false);
-  assert.equal(isSameFile(saved, disk(SOURCE, 1, text, DEV + 1)), false);
+  assertEquals(isSameFile(saved, disk(SOURCE, 1, otherHead)), false);
+  assertEquals(isSameFile(saved, disk(SOURCE, 2, text)), false);
+  assertEquals(isSameFile(saved, disk(SOURCE, 1, text, DEV + 1)), false);
   // A head exactly as long as the saved one is enough.
-  assert.equal(
+  assertEquals(
     isSameFile(cursor(1, "abcde", 5), disk(SOURCE, 1, "abcde")),
     true,
   );
@@ -392,11 +399,11 @@ async function rejectsState(
   } catch (error) {
     caught = error;
   }
-  assert.ok(caught instanceof StateError, `a StateError, got ${caught}`);
-  assert.equal(caught.path, path);
-  assert.ok(caught.message.includes(`"${path}"`), caught.message);
-  assert.ok(!caught.message.includes("\n"), "one line");
-  for (const p of patterns) assert.match(caught.message, p);
+  assert(caught instanceof StateError, `a StateError, got ${caught}`);
+  assertEquals(caught.path, path);
+  assert(caught.message.includes(`"${path}"`), caught.message);
+  assert(!caught.message.includes("\n"), "one line");
+  for (const p of patterns) assertMatch(caught.message, p);
   return caught;
 }
 
@@ -413,13 +420,13 @@ Deno.test("StateStore: a missing state file is an empty state, written at open",
   await withDir(async (dir) => {
     const path = `${dir}/state.json`;
     const store = await StateStore.open(path, false);
-    assert.deepEqual(store.saved(SOURCE), []);
-    assert.deepEqual(store.cursors, []);
-    assert.notEqual(store.lastSaved, null);
+    assertEquals(store.saved(SOURCE), []);
+    assertEquals(store.cursors, []);
+    assertNotEquals(store.lastSaved, null);
     const json = await readJson(path);
-    assert.equal(json.version, STATE_VERSION);
-    assert.deepEqual(json.files, []);
-    assert.equal(new Date(json.saved).getTime(), store.lastSaved!.getTime());
+    assertEquals(json.version, STATE_VERSION);
+    assertEquals(json.files, []);
+    assertEquals(new Date(json.saved).getTime(), store.lastSaved!.getTime());
   });
 });
 
@@ -433,28 +440,28 @@ Deno.test("StateStore: save then open gives back the cursors (round trip)", asyn
     first.delivered("/logs/other.log", F1, HEAD1, 7);
     await first.save();
     const json = await readJson(path);
-    assert.deepEqual(json.files.map((f) => [f.source, f.ino, f.offset]), [
+    assertEquals(json.files.map((f) => [f.source, f.ino, f.offset]), [
       [SOURCE, 101, 240],
       [SOURCE, 102, 12],
       ["/logs/other.log", 101, 7],
     ]);
-    assert.equal(json.files[0].head, btoa("first file\n"));
+    assertEquals(json.files[0].head, btoa("first file\n"));
 
     const second = await StateStore.open(path, false);
-    assert.deepEqual(second.saved(SOURCE), [
+    assertEquals(second.saved(SOURCE), [
       { source: SOURCE, file: F1, head: HEAD1, offset: 240 },
       { source: SOURCE, file: F2, head: HEAD2, offset: 12 },
     ]);
-    assert.deepEqual(second.saved("/logs/other.log"), [
+    assertEquals(second.saved("/logs/other.log"), [
       { source: "/logs/other.log", file: F1, head: HEAD1, offset: 7 },
     ]);
-    assert.deepEqual(second.saved("/logs/nothing.log"), []);
+    assertEquals(second.saved("/logs/nothing.log"), []);
     // Binary heads survive base64.
     const binary = new Uint8Array(FINGERPRINT_BYTES).map((_, i) => i * 7 % 256);
     second.delivered(SOURCE, F1, binary, 300);
     await second.save();
     const third = await StateStore.open(path, false);
-    assert.deepEqual(third.saved(SOURCE)[0].head, binary);
+    assertEquals(third.saved(SOURCE)[0].head, binary);
   });
 });
 
@@ -466,16 +473,16 @@ Deno.test("StateStore: saves are atomic (temp file + rename), never a partial fi
     store.delivered(SOURCE, F1, HEAD1, 10);
     await store.save();
     // A new inode: the file was replaced, not rewritten in place.
-    assert.notEqual((await Deno.stat(path)).ino, before);
-    assert.deepEqual(await names(dir), ["state.json"], "no temp file left");
+    assertNotEquals((await Deno.stat(path)).ino, before);
+    assertEquals(await names(dir), ["state.json"], "no temp file left");
     // Readers racing many saves always see a whole, valid file.
     let reads = 0;
     let saving = true;
     const reader = (async () => {
       while (saving) {
         const json = await readJson(path);
-        assert.equal(json.version, STATE_VERSION);
-        assert.equal(json.files.length, 1);
+        assertEquals(json.version, STATE_VERSION);
+        assertEquals(json.files.length, 1);
         reads++;
       }
     })();
@@ -485,9 +492,9 @@ Deno.test("StateStore: saves are atomic (temp file + rename), never a partial fi
     }
     saving = false;
     await reader;
-    assert.ok(reads > 0);
-    assert.equal((await readJson(path)).files[0].offset, 110);
-    assert.deepEqual(await names(dir), ["state.json"], "no temp file left");
+    assert(reads > 0);
+    assertEquals((await readJson(path)).files[0].offset, 110);
+    assertEquals(await names(dir), ["state.json"], "no temp file left");
   });
 });
 
@@ -505,15 +512,15 @@ Deno.test("StateStore: save() writes nothing when nothing changed", async () => 
     store.delivered(SOURCE, F1, HEAD1, 10);
     await store.save();
     const after = await Deno.stat(path);
-    assert.equal(after.ino, info.ino, "not replaced");
-    assert.equal(after.mtime?.getTime(), info.mtime?.getTime());
-    assert.equal(await Deno.readTextFile(path), text);
-    assert.equal(store.lastSaved, lastSaved);
+    assertEquals(after.ino, info.ino, "not replaced");
+    assertEquals(after.mtime?.getTime(), info.mtime?.getTime());
+    assertEquals(await Deno.readTextFile(path), text);
+    assertEquals(store.lastSaved, lastSaved);
     // A change is written.
     store.delivered(SOURCE, F1, HEAD1, 11);
     await store.save();
-    assert.notEqual((await Deno.stat(path)).ino, info.ino);
-    assert.notEqual(store.lastSaved, lastSaved);
+    assertNotEquals((await Deno.stat(path)).ino, info.ino);
+    assertNotEquals(store.lastSaved, lastSaved);
   });
 });
 
@@ -527,8 +534,8 @@ Deno.test("StateStore: concurrent saves are serialised, the last state wins", as
       saves.push(store.save());
     }
     await Promise.all(saves);
-    assert.equal((await readJson(path)).files[0].offset, 20);
-    assert.deepEqual(await names(dir), ["state.json"]);
+    assertEquals((await readJson(path)).files[0].offset, 20);
+    assertEquals(await names(dir), ["state.json"]);
   });
 });
 
@@ -543,7 +550,7 @@ Deno.test("StateStore: corrupted JSON is a StateError naming the file and --stat
       /--state-reset/,
     );
     // Not overwritten: the operator decides.
-    assert.equal(await Deno.readTextFile(path), '{"version":1,"files":[');
+    assertEquals(await Deno.readTextFile(path), '{"version":1,"files":[');
   });
 });
 
@@ -558,14 +565,15 @@ Deno.test("StateStore: an empty state file is corrupted too", async () => {
 Deno.test("parseState: a newer format is a StateError saying newer", () => {
   const path = "/var/lib/tailcast/state.json";
   for (const version of [STATE_VERSION + 1, 99]) {
-    assert.throws(
+    const e = assertThrows(
       () => parseState(path, JSON.stringify({ version, files: [] })),
-      (e: unknown) =>
-        e instanceof StateError && e.path === path &&
-        /newer/.test(e.message) && e.message.includes(`"${path}"`) &&
-        e.message.includes(`format ${version}`) &&
-        /--state-reset/.test(e.message),
+      StateError,
     );
+    assertEquals(e.path, path);
+    assertMatch(e.message, /newer/);
+    assertStringIncludes(e.message, `"${path}"`);
+    assertStringIncludes(e.message, `format ${version}`);
+    assertMatch(e.message, /--state-reset/);
   }
 });
 
@@ -583,13 +591,9 @@ Deno.test("parseState: no version, an older version or no files array is corrupt
       '{"version":1,"files":{}}',
     ]
   ) {
-    assert.throws(
-      () => parseState(path, text),
-      (e: unknown) =>
-        e instanceof StateError && /corrupted/.test(e.message) &&
-        /--state-reset/.test(e.message),
-      text,
-    );
+    const e = assertThrows(() => parseState(path, text), StateError);
+    assertMatch(e.message, /corrupted/, text);
+    assertMatch(e.message, /--state-reset/, text);
   }
 });
 
@@ -616,13 +620,10 @@ Deno.test("parseState: an ill-typed entry is a StateError naming files[i]", () =
       version: STATE_VERSION,
       files: [good, good, value],
     });
-    assert.throws(
-      () => parseState(path, text),
-      (e: unknown) =>
-        e instanceof StateError && e.message.includes("files[2]") &&
-        e.message.includes(`"${path}"`) && /--state-reset/.test(e.message),
-      what,
-    );
+    const e = assertThrows(() => parseState(path, text), StateError);
+    assertStringIncludes(e.message, "files[2]", what);
+    assertStringIncludes(e.message, `"${path}"`, what);
+    assertMatch(e.message, /--state-reset/, what);
   }
 });
 
@@ -639,8 +640,8 @@ Deno.test("parseState: groups entries by source, keeping their order", () => {
       ],
     }),
   );
-  assert.deepEqual([...map.keys()], ["/a.log", "/b.log"]);
-  assert.deepEqual(map.get("/a.log"), [
+  assertEquals([...map.keys()], ["/a.log", "/b.log"]);
+  assertEquals(map.get("/a.log"), [
     { source: "/a.log", file: id(1), head: encoder.encode("a"), offset: 10 },
     { source: "/a.log", file: id(3), head: new Uint8Array(0), offset: 30 },
   ]);
@@ -651,15 +652,15 @@ Deno.test("StateStore: open with reset ignores a corrupted file and overwrites i
     const path = `${dir}/state.json`;
     await Deno.writeTextFile(path, "garbage{");
     const store = await StateStore.open(path, true);
-    assert.deepEqual(store.saved(SOURCE), []);
-    assert.deepEqual((await readJson(path)).files, []);
+    assertEquals(store.saved(SOURCE), []);
+    assertEquals((await readJson(path)).files, []);
     // A valid file's cursors are ignored as well.
     store.delivered(SOURCE, F1, HEAD1, 50);
     await store.save();
     const reset = await StateStore.open(path, true);
-    assert.deepEqual(reset.saved(SOURCE), []);
-    assert.deepEqual(reset.cursors, []);
-    assert.deepEqual((await readJson(path)).files, []);
+    assertEquals(reset.saved(SOURCE), []);
+    assertEquals(reset.cursors, []);
+    assertEquals((await readJson(path)).files, []);
   });
 });
 
@@ -669,7 +670,7 @@ Deno.test("StateStore: a newer file is refused at open, accepted with reset", as
     await Deno.writeTextFile(path, JSON.stringify({ version: 2, files: [] }));
     await rejectsState(StateStore.open(path, false), path, /newer/);
     await StateStore.open(path, true);
-    assert.equal((await readJson(path)).version, STATE_VERSION);
+    assertEquals((await readJson(path)).version, STATE_VERSION);
   });
 });
 
@@ -685,7 +686,7 @@ Deno.test("StateStore: an unwritable location is a StateError at open", async (t
           /directory does not exist/,
         );
       }
-      assert.deepEqual(await names(dir), []);
+      assertEquals(await names(dir), []);
     });
     await t.step("parent is a regular file", async () => {
       await Deno.writeTextFile(`${dir}/plain`, "not a directory\n");
@@ -693,14 +694,14 @@ Deno.test("StateStore: an unwritable location is a StateError at open", async (t
       for (const reset of [false, true]) {
         await rejectsState(StateStore.open(path, reset), path, /Cannot/);
       }
-      assert.deepEqual(await names(dir), ["plain"]);
+      assertEquals(await names(dir), ["plain"]);
     });
     await t.step("the path is a directory", async () => {
       const path = `${dir}/adir`;
       await Deno.mkdir(path);
       await rejectsState(StateStore.open(path, false), path, /Cannot/);
       await rejectsState(StateStore.open(path, true), path, /Cannot/);
-      assert.deepEqual(await names(dir), ["adir", "plain"], "no temp file");
+      assertEquals(await names(dir), ["adir", "plain"], "no temp file");
     });
   });
 });
@@ -717,7 +718,7 @@ Deno.test("StateStore: a failed save is reported and retried by the next save", 
     // The directory is back (e.g. remounted): the unsaved change is written.
     await Deno.mkdir(sub);
     await store.save();
-    assert.deepEqual(
+    assertEquals(
       (await readJson(path)).files.map((f) => f.offset),
       [10],
     );
@@ -732,26 +733,26 @@ Deno.test("StateStore: a finished file is forgotten once delivered to its final 
     store.delivered(SOURCE, F2, HEAD2, 5);
     store.finished(SOURCE, F1, 300);
     // Not yet: lines up to 300 were read but not delivered.
-    assert.deepEqual(store.cursors.map((c) => [c.file.ino, c.offset]), [
+    assertEquals(store.cursors.map((c) => [c.file.ino, c.offset]), [
       [101, 100],
       [102, 5],
     ]);
     await store.save();
-    assert.equal((await readJson(path)).files.length, 2);
+    assertEquals((await readJson(path)).files.length, 2);
     store.delivered(SOURCE, F1, HEAD1, 200);
-    assert.equal(store.cursors.length, 2);
+    assertEquals(store.cursors.length, 2);
     store.delivered(SOURCE, F1, HEAD1, 300);
-    assert.deepEqual(store.cursors.map((c) => c.file.ino), [102]);
+    assertEquals(store.cursors.map((c) => c.file.ino), [102]);
     await store.save();
-    assert.deepEqual((await readJson(path)).files.map((f) => f.ino), [102]);
+    assertEquals((await readJson(path)).files.map((f) => f.ino), [102]);
     // Already delivered that far: forgotten at once.
     store.finished(SOURCE, F2, 5);
-    assert.deepEqual(store.cursors, []);
+    assertEquals(store.cursors, []);
     // Unknown files are ignored.
     store.finished(SOURCE, id(999), 1);
     store.finished("/logs/none.log", F1, 1);
     await store.save();
-    assert.deepEqual((await readJson(path)).files, []);
+    assertEquals((await readJson(path)).files, []);
   });
 });
 
@@ -769,9 +770,9 @@ Deno.test("StateStore: forget drops one file's cursor and is saved", async () =>
     store.forget(SOURCE, F1);
     store.forget("/logs/none.log", F1);
     await store.save();
-    assert.deepEqual((await readJson(path)).files.map((f) => f.ino), [102]);
+    assertEquals((await readJson(path)).files.map((f) => f.ino), [102]);
     // What the previous run saved is still what saved() tells.
-    assert.equal(store.saved(SOURCE).length, 2);
+    assertEquals(store.saved(SOURCE).length, 2);
   });
 });
 
@@ -785,11 +786,11 @@ Deno.test("StateStore: cursors of paths not followed this time are written back"
     );
     const store = await StateStore.open(path, false);
     // At open already, and after this run moved its own cursor.
-    assert.deepEqual((await readJson(path)).files[1], other);
+    assertEquals((await readJson(path)).files[1], other);
     store.delivered(SOURCE, F1, encoder.encode("head\n"), 99);
     await store.save();
     const json = await readJson(path);
-    assert.deepEqual(json.files, [
+    assertEquals(json.files, [
       { source: SOURCE, dev: DEV, ino: 101, head: btoa("head\n"), offset: 99 },
       other,
     ]);
@@ -803,13 +804,13 @@ Deno.test("StateStore: the head grows with the file, never shrinks", async () =>
     store.delivered(SOURCE, F1, encoder.encode("ab"), 3);
     store.delivered(SOURCE, F1, encoder.encode("abc\nde"), 6);
     store.delivered(SOURCE, F1, new Uint8Array(0), 9);
-    assert.deepEqual(store.cursors[0].head, encoder.encode("abc\nde"));
-    assert.equal(store.cursors[0].offset, 9);
+    assertEquals(store.cursors[0].head, encoder.encode("abc\nde"));
+    assertEquals(store.cursors[0].offset, 9);
     // A longer head alone (same offset) is a change worth saving.
     await store.save();
     store.delivered(SOURCE, F1, encoder.encode("abc\ndef\n"), 9);
     await store.save();
-    assert.equal(
+    assertEquals(
       (await readJson(path)).files[0].head,
       btoa("abc\ndef\n"),
     );
@@ -823,7 +824,7 @@ Deno.test("StateStore: at most a few files per path, the oldest dropped", async 
       store.delivered(SOURCE, id(ino), HEAD1, ino * 10);
     }
     const kept = store.cursors.map((c) => c.file.ino);
-    assert.ok(kept.length >= 2 && kept.length < 6, `${kept}`);
-    assert.deepEqual(kept, [1, 2, 3, 4, 5, 6].slice(6 - kept.length));
+    assert(kept.length >= 2 && kept.length < 6, `${kept}`);
+    assertEquals(kept, [1, 2, 3, 4, 5, 6].slice(6 - kept.length));
   });
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals, assertMatch } from "@std/assert";
 import type { Notice } from "../../src/types.ts";
 import { Wakeup, Watcher } from "../../src/source/watch.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
@@ -6,7 +6,7 @@ import { settle, track, within } from "../_fixtures/wait.ts";
 
 Deno.test("Wakeup resolves the first next() at once", async () => {
   const w = new Wakeup(() => {});
-  assert.equal(await w.next(), true);
+  assertEquals(await w.next(), true);
   w.close();
 });
 
@@ -14,20 +14,20 @@ Deno.test("Wakeup coalesces many wake() calls into one next()", async () => {
   const w = new Wakeup(() => {});
   await w.next();
   for (let i = 0; i < 100; i++) w.wake();
-  assert.equal(await w.next(), true);
+  assertEquals(await w.next(), true);
   const pending = w.next();
   const state = track(pending);
   await settle();
-  assert.equal(
+  assertEquals(
     state.settled(),
     false,
     "100 wake() calls counted more than once",
   );
   w.wake();
-  assert.equal(await pending, true);
+  assertEquals(await pending, true);
   const after = track(w.next());
   await settle();
-  assert.equal(
+  assertEquals(
     after.settled(),
     false,
     "a wake() for a waiting next() was kept",
@@ -42,11 +42,11 @@ Deno.test("Wakeup close() resolves a pending next() with false and tells its own
   const pending = w.next();
   w.close();
   w.close();
-  assert.equal(await pending, false);
-  assert.equal(await w.next(), false);
+  assertEquals(await pending, false);
+  assertEquals(await w.next(), false);
   w.wake();
-  assert.equal(await w.next(), false);
-  assert.equal(closed, 1);
+  assertEquals(await w.next(), false);
+  assertEquals(closed, 1);
 });
 
 Deno.test("Watcher wakes a file's follower on append in events mode", async () => {
@@ -62,20 +62,20 @@ Deno.test("Watcher wakes a file's follower on append in events mode", async () =
     },
   });
   try {
-    assert.equal(watcher.mode, "events");
+    assertEquals(watcher.mode, "events");
     const wakeup = watcher.file(dir.file("app.log"));
-    assert.equal(calls, 1);
-    assert.equal(await wakeup.next(), true);
+    assertEquals(calls, 1);
+    assertEquals(await wakeup.next(), true);
     const next = wakeup.next();
     await dir.append("app.log", "second\n");
-    assert.equal(await within(next, 5000, "a wake-up from an event"), true);
+    assertEquals(await within(next, 5000, "a wake-up from an event"), true);
     // A second file in the same directory shares the watch.
     const other = watcher.file(dir.file("other.log"));
-    assert.equal(calls, 1);
-    assert.equal(await other.next(), true);
+    assertEquals(calls, 1);
+    assertEquals(await other.next(), true);
     const created = other.next();
     await dir.append("other.log", "hello\n");
-    assert.equal(await within(created, 5000, "a wake-up on create"), true);
+    assertEquals(await within(created, 5000, "a wake-up on create"), true);
   } finally {
     await watcher.close();
   }
@@ -86,10 +86,10 @@ Deno.test("Watcher wakes a tree on a new file in events mode", async () => {
   const watcher = new Watcher({ safetyPollMs: 60_000 });
   try {
     const tree = watcher.tree(dir.path, false);
-    assert.equal(await tree.next(), true);
+    assertEquals(await tree.next(), true);
     const next = tree.next();
     await Deno.writeTextFile(dir.file("new.log"), "x\n");
-    assert.equal(await within(next, 5000, "a wake-up on a new file"), true);
+    assertEquals(await within(next, 5000, "a wake-up on a new file"), true);
   } finally {
     await watcher.close();
   }
@@ -107,14 +107,14 @@ Deno.test("Watcher wakes followers from the poll timer in polling mode", async (
     },
   });
   try {
-    assert.equal(watcher.mode, "polling");
-    assert.match(watcher.reason, /--poll/);
+    assertEquals(watcher.mode, "polling");
+    assertMatch(watcher.reason, /--poll/);
     const wakeup = watcher.file(dir.file("app.log"));
-    assert.equal(await wakeup.next(), true);
+    assertEquals(await wakeup.next(), true);
     for (let i = 0; i < 3; i++) {
-      assert.equal(await within(wakeup.next(), 2000, `poll tick ${i}`), true);
+      assertEquals(await within(wakeup.next(), 2000, `poll tick ${i}`), true);
     }
-    assert.equal(calls, 0);
+    assertEquals(calls, 0);
   } finally {
     await watcher.close();
   }
@@ -132,26 +132,26 @@ Deno.test("Watcher falls back to polling when watching fails, with a mode notice
     },
   });
   try {
-    assert.equal(watcher.mode, "events");
+    assertEquals(watcher.mode, "events");
     const wakeup = watcher.file(dir.file("app.log"));
-    assert.equal(watcher.mode, "polling");
-    assert.equal(notices.length, 1);
+    assertEquals(watcher.mode, "polling");
+    assertEquals(notices.length, 1);
     const [n] = notices;
-    assert.equal(n.kind, "mode");
+    assertEquals(n.kind, "mode");
     if (n.kind === "mode") {
-      assert.equal(n.mode, "polling");
-      assert.match(n.reason, /OS file watch limit reached/);
-      assert.match(n.reason, /polling every 20 ms/);
+      assertEquals(n.mode, "polling");
+      assertMatch(n.reason, /OS file watch limit reached/);
+      assertMatch(n.reason, /polling every 20 ms/);
     }
-    assert.equal(watcher.reason, n.kind === "mode" ? n.reason : "");
-    assert.equal(await wakeup.next(), true);
+    assertEquals(watcher.reason, n.kind === "mode" ? n.reason : "");
+    assertEquals(await wakeup.next(), true);
     // Wake-ups keep coming, from the 20 ms poll (the safety poll is 60 s).
     for (let i = 0; i < 3; i++) {
-      assert.equal(await within(wakeup.next(), 2000, `poll tick ${i}`), true);
+      assertEquals(await within(wakeup.next(), 2000, `poll tick ${i}`), true);
     }
     // Later files do not try to watch again, nor repeat the notice.
     watcher.file(dir.file("b.log"));
-    assert.equal(notices.length, 1);
+    assertEquals(notices.length, 1);
   } finally {
     await watcher.close();
   }
@@ -167,8 +167,8 @@ Deno.test("Watcher close() resolves pending next() with false and ends every wak
   const pendingFile = file.next();
   const pendingTree = tree.next();
   await watcher.close();
-  assert.equal(await pendingFile, false);
-  assert.equal(await pendingTree, false);
-  assert.equal(await file.next(), false);
+  assertEquals(await pendingFile, false);
+  assertEquals(await pendingTree, false);
+  assertEquals(await file.next(), false);
   await watcher.close();
 });

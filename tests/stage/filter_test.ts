@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import {
   eventFilter,
   type Filterable,
@@ -35,21 +35,21 @@ Deno.test("FilterStream keeps lines matching any include, in order, batch by bat
     [ev("GET /a 200"), ev("POST /b 500"), ev("GET /c 404")],
     [ev("PUT /d 200"), ev("POST /e 201")],
   ], { include: [/ 5\d\d$/, /^POST/] });
-  assert.deepEqual(lines(out), [["POST /b 500"], ["POST /e 201"]]);
+  assertEquals(lines(out), [["POST /b 500"], ["POST /e 201"]]);
 });
 
 Deno.test("FilterStream drops lines matching any exclude", async () => {
   const out = await run([
     [ev("GET /healthz"), ev("GET /a"), ev("GET /metrics"), ev("GET /b")],
   ], { exclude: [/healthz/, /metrics/] });
-  assert.deepEqual(lines(out), [["GET /a", "GET /b"]]);
+  assertEquals(lines(out), [["GET /a", "GET /b"]]);
 });
 
 Deno.test("FilterStream: exclude wins over include", async () => {
   const out = await run([
     [ev("error db"), ev("error healthz"), ev("info db")],
   ], { include: [/error/], exclude: [/healthz/] });
-  assert.deepEqual(lines(out), [["error db"]]);
+  assertEquals(lines(out), [["error db"]]);
 });
 
 Deno.test("FilterStream applies the where predicate together with the patterns", async () => {
@@ -64,7 +64,7 @@ Deno.test("FilterStream applies the where predicate together with the patterns",
     exclude: [/^skip/],
     where: compileWhere("level=error and status>=500"),
   });
-  assert.deepEqual(lines(out), [["a"]]);
+  assertEquals(lines(out), [["a"]]);
 });
 
 Deno.test("FilterStream does not enqueue batches left empty", async () => {
@@ -75,37 +75,37 @@ Deno.test("FilterStream does not enqueue batches left empty", async () => {
     [ev("x3")],
     [ev("x4"), ev("keep 2"), ev("x5")],
   ], { include: [/keep/] });
-  assert.deepEqual(lines(out), [["keep 1"], ["keep 2"]]);
+  assertEquals(lines(out), [["keep 1"], ["keep 2"]]);
 });
 
 Deno.test("FilterStream with no options passes every non-empty batch, as is", async () => {
   const first = [ev("a"), ev("b")];
   const second = [ev("c")];
   const out = await run([first, [], second], {});
-  assert.equal(out.length, 2);
-  assert.equal(out[0], first);
-  assert.equal(out[1], second);
+  assertEquals(out.length, 2);
+  assertEquals(out[0], first);
+  assertEquals(out[1], second);
 });
 
 Deno.test("FilterStream: an empty include list keeps everything", async () => {
   const out = await run([[ev("a"), ev("b")]], { include: [], exclude: [] });
-  assert.deepEqual(lines(out), [["a", "b"]]);
+  assertEquals(lines(out), [["a", "b"]]);
 });
 
 Deno.test("FilterStream keeps the events themselves, not copies", async () => {
   const kept = ev("keep", { fields: { n: 1 } });
   const [[only]] = await run([[ev("drop"), kept]], { include: [/keep/] });
-  assert.equal(only, kept);
+  assertEquals(only, kept);
 });
 
 Deno.test("FilterStream: global and sticky patterns give the same answer every time", async () => {
   const batch = [ev("error 1"), ev("error 2"), ev("error 3"), ev("error 4")];
   const include = [/error/g];
   const out = await run([batch], { include, exclude: [/zzz/y] });
-  assert.deepEqual(lines(out), [["error 1", "error 2", "error 3", "error 4"]]);
+  assertEquals(lines(out), [["error 1", "error 2", "error 3", "error 4"]]);
   // The caller's pattern is left alone.
-  assert.equal(include[0].lastIndex, 0);
-  assert.equal(include[0].flags, "g");
+  assertEquals(include[0].lastIndex, 0);
+  assertEquals(include[0].flags, "g");
 });
 
 Deno.test("FilterStream errors the stream when where throws", async () => {
@@ -116,7 +116,10 @@ Deno.test("FilterStream errors the stream when where throws", async () => {
       },
     }),
   );
-  await assert.rejects(Array.fromAsync(stream), /boom/);
+  assertMatch(
+    String(await assertRejects(() => Array.fromAsync(stream))),
+    /boom/,
+  );
 });
 
 Deno.test("FilterStream applies backpressure: a slow reader stops pulling from the source", async () => {
@@ -134,7 +137,7 @@ Deno.test("FilterStream applies backpressure: a slow reader stops pulling from t
   );
   for (let i = 0; i < 50; i++) await turn();
   // Two batches queued on each side and one in hand: bounded, not 50.
-  assert.ok(pulled > 0 && pulled <= 8, `pulled ${pulled}`);
+  assert(pulled > 0 && pulled <= 8, `pulled ${pulled}`);
   await filtered.cancel();
 });
 
@@ -145,7 +148,7 @@ Deno.test("FilterStream keeps pulling while everything is filtered out", async (
     ]]),
     { include: [/keep/] },
   );
-  assert.deepEqual(lines(out), [["keep"]]);
+  assertEquals(lines(out), [["keep"]]);
 });
 
 Deno.test("eventFilter: include, exclude and where each decide", () => {
@@ -154,27 +157,27 @@ Deno.test("eventFilter: include, exclude and where each decide", () => {
     exclude: [/healthz/],
     where: (e) => e.level !== "debug",
   });
-  assert.equal(keep(ev("GET /a")), true);
-  assert.equal(keep(ev("PUT /a")), false, "no include matches");
-  assert.equal(keep(ev("GET /healthz")), false, "an exclude matches");
-  assert.equal(
+  assertEquals(keep(ev("GET /a")), true);
+  assertEquals(keep(ev("PUT /a")), false, "no include matches");
+  assertEquals(keep(ev("GET /healthz")), false, "an exclude matches");
+  assertEquals(
     keep(ev("POST /a", { level: "debug" })),
     false,
     "where is false",
   );
-  assert.equal(keep(ev("POST /a", { level: "info" })), true);
+  assertEquals(keep(ev("POST /a", { level: "info" })), true);
 });
 
 Deno.test("eventFilter with no options keeps everything", () => {
   const keep = eventFilter();
-  assert.equal(keep(ev("")), true);
-  assert.equal(keep(ev("anything", { level: "debug" })), true);
+  assertEquals(keep(ev("")), true);
+  assertEquals(keep(ev("anything", { level: "debug" })), true);
 });
 
 Deno.test("eventFilter tests the raw line, not msg or fields", () => {
   const keep = eventFilter({ include: [/needle/] });
-  assert.equal(keep(ev("needle in line", { msg: "x" })), true);
-  assert.equal(
+  assertEquals(keep(ev("needle in line", { msg: "x" })), true);
+  assertEquals(
     keep(ev("hay", { msg: "needle", fields: { needle: "needle" } })),
     false,
   );
@@ -186,6 +189,6 @@ Deno.test("eventFilter gives each subscriber its own answer", () => {
   const e1 = ev("GET /api/x", { level: "ERROR" });
   const e2 = ev("GET /web", { level: "error" });
   const e3 = ev("GET /api/y", { level: "info" });
-  assert.deepEqual([e1, e2, e3].filter(errors), [e1, e2]);
-  assert.deepEqual([e1, e2, e3].filter(api), [e1, e3]);
+  assertEquals([e1, e2, e3].filter(errors), [e1, e2]);
+  assertEquals([e1, e2, e3].filter(api), [e1, e3]);
 });

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import {
   type Format,
   FormatError,
@@ -20,19 +20,19 @@ const NGINX = parseFormat(
 
 Deno.test("parseFormat accepts the plain kinds", () => {
   for (const kind of ["raw", "json", "logfmt", "auto"] as const) {
-    assert.deepEqual(parseFormat(kind), { kind });
+    assertEquals(parseFormat(kind), { kind });
   }
 });
 
 Deno.test("parseFormat compiles a regex with named groups", () => {
   const format = parseFormat("regex:^(?<level>[A-Z]+) (?<msg>.*)$");
-  assert.equal(format.kind, "regex");
-  assert.ok(format.kind === "regex");
-  assert.equal(format.pattern.source, "^(?<level>[A-Z]+) (?<msg>.*)$");
+  assertEquals(format.kind, "regex");
+  assert(format.kind === "regex");
+  assertEquals(format.pattern.source, "^(?<level>[A-Z]+) (?<msg>.*)$");
   // A colon inside the pattern is part of it.
   const colon = parseFormat("regex:^(?<k>a:b)");
-  assert.ok(colon.kind === "regex");
-  assert.equal(colon.pattern.source, "^(?<k>a:b)");
+  assert(colon.kind === "regex");
+  assertEquals(colon.pattern.source, "^(?<k>a:b)");
 });
 
 Deno.test("parseFormat errors name the value and what is accepted", () => {
@@ -50,20 +50,17 @@ Deno.test("parseFormat errors name the value and what is accepted", () => {
     ["regex:^(\\w+) (.*)$", /has no named groups.*\(\?<level>/],
   ];
   for (const [value, message] of cases) {
-    assert.throws(() => parseFormat(value), (error) => {
-      assert.ok(error instanceof FormatError, `${value}: ${error}`);
-      assert.ok(error instanceof TypeError);
-      assert.equal(error.name, "FormatError");
-      assert.match(error.message, message);
-      return true;
-    });
+    const error = assertThrows(() => parseFormat(value), FormatError);
+    assert(error instanceof TypeError);
+    assertEquals(error.name, "FormatError");
+    assertMatch(error.message, message);
   }
 });
 
 Deno.test("regex: nginx combined log line", () => {
   const line =
     '203.0.113.7 - alice [10/Oct/2023:13:55:36 +0000] "GET /api/items?page=2 HTTP/1.1" 200 2326 "https://example.com/" "Mozilla/5.0 (X11; Linux x86_64)"';
-  assert.deepEqual(parseLine(line, NGINX), {
+  assertEquals(parseLine(line, NGINX), {
     fields: {
       remote_addr: "203.0.113.7",
       remote_user: "alice",
@@ -79,31 +76,31 @@ Deno.test("regex: nginx combined log line", () => {
 });
 
 Deno.test("regex: no match is a parseError, optional groups left out", () => {
-  assert.deepEqual(parseLine("not an access log", NGINX), {
+  assertEquals(parseLine("not an access log", NGINX), {
     parseError: `does not match ${(NGINX as { pattern: RegExp }).pattern}`,
   });
-  assert.match(
+  assertMatch(
     parseLine("x", NGINX).parseError ?? "",
     /^does not match \/\^\(\?<remote_addr>/,
   );
   const optional = parseFormat(
     "regex:^(?<lvl>[A-Z]+)(?: \\[(?<tag>\\w+)\\])? (?<message>.*)$",
   );
-  assert.deepEqual(parseLine("WARNING disk low", optional), {
+  assertEquals(parseLine("WARNING disk low", optional), {
     fields: { lvl: "WARNING", message: "disk low" },
     level: "warn",
     msg: "disk low",
   });
   // A stateful pattern built by hand still matches every line.
   const global: Format = { kind: "regex", pattern: /(?<word>\w+)/g };
-  assert.deepEqual(parseLine("one", global).fields, { word: "one" });
-  assert.deepEqual(parseLine("two", global).fields, { word: "two" });
+  assertEquals(parseLine("one", global).fields, { word: "one" });
+  assertEquals(parseLine("two", global).fields, { word: "two" });
 });
 
 Deno.test("json: pino line", () => {
   const line =
     '{"level":30,"time":1531171074631,"pid":657,"hostname":"box","msg":"hello world"}';
-  assert.deepEqual(parseLine(line, JSON_), {
+  assertEquals(parseLine(line, JSON_), {
     fields: {
       level: 30,
       time: 1531171074631,
@@ -133,20 +130,20 @@ Deno.test("json: bunyan line with a nested error object", () => {
     v: 0,
   });
   const parsed = parseLine(line, JSON_);
-  assert.equal(parsed.level, "error");
-  assert.equal(parsed.msg, "request failed");
-  assert.equal(parsed.logTime, "2012-02-07T19:19:39.911Z");
-  assert.deepEqual(
+  assertEquals(parsed.level, "error");
+  assertEquals(parsed.msg, "request failed");
+  assertEquals(parsed.logTime, "2012-02-07T19:19:39.911Z");
+  assertEquals(
     (parsed.fields?.err as Record<string, unknown>).stack,
     "Error: boom\n    at f (/app/x.js:1:1)",
   );
-  assert.equal(parsed.parseError, undefined);
+  assertEquals(parsed.parseError, undefined);
 });
 
 Deno.test("json: structlog line (event is a field, not msg)", () => {
   const line =
     '{"event": "user logged in", "user_id": 7, "level": "warning", "timestamp": "2024-05-01T12:00:00.123456Z", "ctx": {"ip": "10.0.0.1", "tags": ["a", "b"]}}';
-  assert.deepEqual(parseLine(line, AUTO), {
+  assertEquals(parseLine(line, AUTO), {
     fields: {
       event: "user logged in",
       user_id: 7,
@@ -160,7 +157,7 @@ Deno.test("json: structlog line (event is a field, not msg)", () => {
 });
 
 Deno.test("json: Elastic Common Schema, flat and nested log.level", () => {
-  assert.equal(
+  assertEquals(
     parseLine(
       '{"@timestamp":"2024-01-01T00:00:00Z","log.level":"ERROR","message":"x"}',
       JSON_,
@@ -172,9 +169,9 @@ Deno.test("json: Elastic Common Schema, flat and nested log.level", () => {
     '{"@timestamp":"2024-01-01T00:00:00Z","log":{"level":"Info"},"message":"x"}',
     JSON_,
   );
-  assert.equal(nested.level, "info");
-  assert.equal(nested.msg, "x");
-  assert.equal(nested.logTime, "2024-01-01T00:00:00Z");
+  assertEquals(nested.level, "info");
+  assertEquals(nested.msg, "x");
+  assertEquals(nested.logTime, "2024-01-01T00:00:00Z");
 });
 
 Deno.test("json: malformed lines get a parseError and no fields", () => {
@@ -190,30 +187,30 @@ Deno.test("json: malformed lines get a parseError and no fields", () => {
   ];
   for (const [line, error] of cases) {
     const parsed = parseLine(line, JSON_);
-    assert.deepEqual(Object.keys(parsed), ["parseError"], line);
-    assert.match(parsed.parseError ?? "", error, line);
+    assertEquals(Object.keys(parsed), ["parseError"], line);
+    assertMatch(parsed.parseError ?? "", error, line);
   }
 });
 
 // Deno has no Object.prototype.__proto__ setter, so plain assignment is safe.
 Deno.test("__proto__ stays a field in every format", () => {
   const parsed = parseLine('{"__proto__":{"level":"fatal"},"msg":"m"}', JSON_);
-  assert.equal(parsed.level, undefined);
-  assert.deepEqual(Object.keys(parsed.fields ?? {}), ["__proto__", "msg"]);
-  assert.equal(Object.getPrototypeOf(parsed.fields), Object.prototype);
+  assertEquals(parsed.level, undefined);
+  assertEquals(Object.keys(parsed.fields ?? {}), ["__proto__", "msg"]);
+  assertEquals(Object.getPrototypeOf(parsed.fields), Object.prototype);
   for (
     const format of [LOGFMT, parseFormat("regex:^(?<__proto__>\\w+)")]
   ) {
     const fields = parseLine("__proto__=x", format).fields ?? {};
-    assert.equal(Object.getPrototypeOf(fields), Object.prototype);
-    assert.deepEqual(Object.keys(fields), ["__proto__"]);
+    assertEquals(Object.getPrototypeOf(fields), Object.prototype);
+    assertEquals(Object.keys(fields), ["__proto__"]);
   }
 });
 
 Deno.test("logfmt: Heroku router line", () => {
   const line =
     'at=info method=GET path="/users?page=2" host=myapp.herokuapp.com request_id=8601b555-6a76-4c5b-a5ef-b6e5b5b3f2a1 fwd="204.204.204.204" dyno=web.1 connect=1ms service=18ms status=200 bytes=13 protocol=https';
-  assert.deepEqual(parseLine(line, LOGFMT), {
+  assertEquals(parseLine(line, LOGFMT), {
     fields: {
       at: "info",
       method: "GET",
@@ -234,14 +231,14 @@ Deno.test("logfmt: Heroku router line", () => {
     `2024-03-01T10:00:00.000000+00:00 heroku[router]: ${line}`,
     AUTO,
   );
-  assert.equal(prefixed.fields?.status, "200");
-  assert.equal(prefixed.fields?.["heroku[router]:"], true);
+  assertEquals(prefixed.fields?.status, "200");
+  assertEquals(prefixed.fields?.["heroku[router]:"], true);
 });
 
 Deno.test("logfmt: Go logfmt with quotes and escapes", () => {
   const line = String
     .raw`ts=2024-02-03T04:05:06.789Z caller=main.go:42 level=err msg="query failed: \"users\" table \\ locked" err="context deadline exceeded" dur=1.5s retry empty= debug`;
-  assert.deepEqual(parseLine(line, LOGFMT), {
+  assertEquals(parseLine(line, LOGFMT), {
     fields: {
       ts: "2024-02-03T04:05:06.789Z",
       caller: "main.go:42",
@@ -257,7 +254,7 @@ Deno.test("logfmt: Go logfmt with quotes and escapes", () => {
     msg: 'query failed: "users" table \\ locked',
     logTime: "2024-02-03T04:05:06.789Z",
   });
-  assert.deepEqual(
+  assertEquals(
     parseLine(String.raw`a="x\ny\t\u00e9" b="" c="="`, LOGFMT).fields,
     { a: "x\ny\té", b: "", c: "=" },
   );
@@ -280,12 +277,12 @@ Deno.test("logfmt: malformed lines get a parseError and no fields", () => {
   ];
   for (const [line, error] of cases) {
     const parsed = parseLine(line, LOGFMT);
-    assert.deepEqual(Object.keys(parsed), ["parseError"], line);
-    assert.match(parsed.parseError ?? "", error, line);
+    assertEquals(Object.keys(parsed), ["parseError"], line);
+    assertMatch(parsed.parseError ?? "", error, line);
   }
   // A blank line has nothing to parse and is no error.
-  assert.deepEqual(parseLine("", LOGFMT), {});
-  assert.deepEqual(parseLine("  \t", LOGFMT), {});
+  assertEquals(parseLine("", LOGFMT), {});
+  assertEquals(parseLine("  \t", LOGFMT), {});
 });
 
 Deno.test("auto: picks json, logfmt or raw", () => {
@@ -310,13 +307,13 @@ Deno.test("auto: picks json, logfmt or raw", () => {
     ["", {}],
   ];
   for (const [line, expected] of cases) {
-    assert.deepEqual(parseLine(line, AUTO), expected, line);
+    assertEquals(parseLine(line, AUTO), expected, line);
   }
 });
 
 Deno.test("raw: nothing, whatever the line", () => {
   for (const line of ['{"level":"info"}', "a=1 b=2", "", "text"]) {
-    assert.deepEqual(parseLine(line, RAW), {});
+    assertEquals(parseLine(line, RAW), {});
   }
 });
 
@@ -334,7 +331,7 @@ Deno.test("parseLine never throws on odd input", () => {
   for (const line of odd) {
     for (const format of formats) {
       const parsed = parseLine(line, format);
-      assert.equal(typeof parsed, "object");
+      assertEquals(typeof parsed, "object");
     }
   }
 });
@@ -368,29 +365,29 @@ Deno.test("level normalisation table", () => {
   ];
   for (const [value, level] of cases) {
     const parsed = parseLine(JSON.stringify({ level: value }), JSON_);
-    assert.equal(parsed.level, level, JSON.stringify(value));
+    assertEquals(parsed.level, level, JSON.stringify(value));
   }
   // Every key, in order of preference.
-  assert.equal(parseLine('{"lvl":"W"}', JSON_).level, "w");
-  assert.equal(parseLine('{"severity":"WARNING"}', JSON_).level, "warn");
-  assert.equal(parseLine('{"log.level":"err"}', JSON_).level, "error");
-  assert.equal(
+  assertEquals(parseLine('{"lvl":"W"}', JSON_).level, "w");
+  assertEquals(parseLine('{"severity":"WARNING"}', JSON_).level, "warn");
+  assertEquals(parseLine('{"log.level":"err"}', JSON_).level, "error");
+  assertEquals(
     parseLine('{"severity":"debug","level":"info"}', JSON_).level,
     "info",
   );
-  assert.equal(parseLine("lvl=eRR", LOGFMT).level, "error");
+  assertEquals(parseLine("lvl=eRR", LOGFMT).level, "error");
   // A bare key is not a level.
-  assert.equal(parseLine("level a=1", LOGFMT).level, undefined);
+  assertEquals(parseLine("level a=1", LOGFMT).level, undefined);
 });
 
 Deno.test("msg normalisation table", () => {
-  assert.equal(parseLine('{"msg":"a"}', JSON_).msg, "a");
-  assert.equal(parseLine('{"message":"b"}', JSON_).msg, "b");
-  assert.equal(parseLine('{"message":"b","msg":"a"}', JSON_).msg, "a");
-  assert.equal(parseLine('{"msg":42}', JSON_).msg, "42");
-  assert.equal(parseLine('{"msg":{"a":1},"message":"m"}', JSON_).msg, "m");
-  assert.equal(parseLine('{"msg":null}', JSON_).msg, undefined);
-  assert.equal(parseLine('message="x y"', LOGFMT).msg, "x y");
+  assertEquals(parseLine('{"msg":"a"}', JSON_).msg, "a");
+  assertEquals(parseLine('{"message":"b"}', JSON_).msg, "b");
+  assertEquals(parseLine('{"message":"b","msg":"a"}', JSON_).msg, "a");
+  assertEquals(parseLine('{"msg":42}', JSON_).msg, "42");
+  assertEquals(parseLine('{"msg":{"a":1},"message":"m"}', JSON_).msg, "m");
+  assertEquals(parseLine('{"msg":null}', JSON_).msg, undefined);
+  assertEquals(parseLine('message="x y"', LOGFMT).msg, "x y");
 });
 
 Deno.test("time normalisation table", () => {
@@ -415,20 +412,20 @@ Deno.test("time normalisation table", () => {
   ];
   for (const [value, time] of cases) {
     const parsed = parseLine(JSON.stringify({ time: value }), JSON_);
-    assert.equal(parsed.logTime, time, JSON.stringify(value));
+    assertEquals(parsed.logTime, time, JSON.stringify(value));
   }
   for (const key of ["time", "ts", "timestamp", "@timestamp", "t"]) {
-    assert.equal(
+    assertEquals(
       parseLine(JSON.stringify({ [key]: "T" }), JSON_).logTime,
       "T",
       key,
     );
   }
-  assert.equal(
+  assertEquals(
     parseLine('{"t":"second","time":"first"}', JSON_).logTime,
     "first",
   );
-  assert.equal(
+  assertEquals(
     parseLine("ts=1700000000 a=1", LOGFMT).logTime,
     "2023-11-14T22:13:20.000Z",
   );

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { mulberry32 } from "../_fixtures/random.ts";
 import { LineStream, type SkippedBytes } from "../../src/stage/lines.ts";
 import type { Chunk, FileId, Line } from "../../src/types.ts";
@@ -45,7 +45,7 @@ async function run(
       new LineStream({ maxLineBytes, onSkip: (s) => skips.push({ ...s }) }),
     ),
   );
-  for (const batch of batches) assert.ok(batch.length > 0, "empty batch");
+  for (const batch of batches) assert(batch.length > 0, "empty batch");
   return { lines: batches.flat().map(seen), skips };
 }
 
@@ -150,18 +150,18 @@ const CAPPED_SKIPS: SkippedBytes[] = [
 
 Deno.test("LineStream splits one chunk into lines with exact offsets", async () => {
   const { lines, skips } = await run(chunked(MIXED, []));
-  assert.deepEqual(lines, MIXED_LINES);
-  assert.deepEqual(skips, []);
+  assertEquals(lines, MIXED_LINES);
+  assertEquals(skips, []);
 });
 
 Deno.test("LineStream gives the same lines and offsets whatever the chunk boundaries", async () => {
   for (let cut = 0; cut <= MIXED.length; cut++) {
     const { lines, skips } = await run(chunked(MIXED, [cut]));
-    assert.deepEqual(lines, MIXED_LINES, `split at byte ${cut}`);
-    assert.deepEqual(skips, [], `split at byte ${cut}`);
+    assertEquals(lines, MIXED_LINES, `split at byte ${cut}`);
+    assertEquals(skips, [], `split at byte ${cut}`);
   }
   const oneByte = [...Array(MIXED.length).keys()].slice(1);
-  assert.deepEqual((await run(chunked(MIXED, oneByte))).lines, MIXED_LINES);
+  assertEquals((await run(chunked(MIXED, oneByte))).lines, MIXED_LINES);
 });
 
 Deno.test("LineStream gives the same lines for random pieces from a fixed seed", async () => {
@@ -169,21 +169,21 @@ Deno.test("LineStream gives the same lines for random pieces from a fixed seed",
   for (let i = 0; i < 300; i++) {
     const cuts = randomCuts(MIXED.length, random);
     const { lines } = await run(chunked(MIXED, cuts));
-    assert.deepEqual(lines, MIXED_LINES, `cuts ${cuts.join(",")}`);
+    assertEquals(lines, MIXED_LINES, `cuts ${cuts.join(",")}`);
   }
 });
 
 Deno.test("LineStream joins a CR at the end of one chunk with the LF starting the next", async () => {
   const bytes = encoder.encode("one\r\ntwo\r\n");
   const { lines } = await run(chunked(bytes, [4, 9]));
-  assert.deepEqual(lines, [expectLine("one", 0, 5), expectLine("two", 5, 10)]);
+  assertEquals(lines, [expectLine("one", 0, 5), expectLine("two", 5, 10)]);
 });
 
 Deno.test("LineStream keeps a multi-byte character split across chunks whole", async () => {
   const bytes = encoder.encode("😀€\n");
   for (let cut = 1; cut < 7; cut++) {
     const { lines } = await run(chunked(bytes, [cut]));
-    assert.deepEqual(lines, [expectLine("😀€", 0, 8)], `split at ${cut}`);
+    assertEquals(lines, [expectLine("😀€", 0, 8)], `split at ${cut}`);
   }
 });
 
@@ -201,41 +201,41 @@ Deno.test("LineStream holds back a line without newline until an end chunk, then
   });
   await writer.write(chunk(0, "abc\nhalf"));
   const first = await reader.read();
-  assert.deepEqual(first.value?.map(seen), [expectLine("abc", 0, 4)]);
+  assertEquals(first.value?.map(seen), [expectLine("abc", 0, 4)]);
   // No newline: nothing may come out for this chunk.
   await writer.write(chunk(8, "more"));
   await writer.write(chunk(12, "", true));
   const second = await reader.read();
-  assert.deepEqual(second.value?.map(seen), [
+  assertEquals(second.value?.map(seen), [
     { ...expectLine("halfmore", 4, 12, { partial: true }), noticed: 0 },
   ]);
   await writer.close();
-  assert.equal((await reader.read()).done, true);
+  assertEquals((await reader.read()).done, true);
 });
 
 Deno.test("LineStream emits nothing at an end chunk when no line is pending", async () => {
   const { lines } = await run(chunked(encoder.encode("a\nb\n"), [2]));
-  assert.deepEqual(lines, [expectLine("a", 0, 2), expectLine("b", 2, 4)]);
+  assertEquals(lines, [expectLine("a", 0, 2), expectLine("b", 2, 4)]);
 });
 
 Deno.test("LineStream cuts a line over maxLineBytes, flags it truncated and reports the skipped bytes", async () => {
   const { lines, skips } = await run(chunked(CAPPED, []), CAP);
-  assert.deepEqual(lines, CAPPED_LINES);
-  assert.deepEqual(skips, CAPPED_SKIPS);
+  assertEquals(lines, CAPPED_LINES);
+  assertEquals(skips, CAPPED_SKIPS);
 });
 
 Deno.test("LineStream truncates the same way whatever the chunk boundaries", async () => {
   for (let cut = 0; cut <= CAPPED.length; cut++) {
     const { lines, skips } = await run(chunked(CAPPED, [cut]), CAP);
-    assert.deepEqual(lines, CAPPED_LINES, `split at byte ${cut}`);
-    assert.deepEqual(skips, CAPPED_SKIPS, `split at byte ${cut}`);
+    assertEquals(lines, CAPPED_LINES, `split at byte ${cut}`);
+    assertEquals(skips, CAPPED_SKIPS, `split at byte ${cut}`);
   }
   const random = prng(42);
   for (let i = 0; i < 300; i++) {
     const cuts = randomCuts(CAPPED.length, random);
     const { lines, skips } = await run(chunked(CAPPED, cuts), CAP);
-    assert.deepEqual(lines, CAPPED_LINES, `cuts ${cuts.join(",")}`);
-    assert.deepEqual(skips, CAPPED_SKIPS, `cuts ${cuts.join(",")}`);
+    assertEquals(lines, CAPPED_LINES, `cuts ${cuts.join(",")}`);
+    assertEquals(skips, CAPPED_SKIPS, `cuts ${cuts.join(",")}`);
   }
 });
 
@@ -245,17 +245,17 @@ Deno.test("LineStream counts the bytes skipped from an over-long CRLF line witho
   const bytes = encoder.encode("0123456789ABCDEF\r\n");
   const together = await run(chunked(bytes, [10]), CAP);
   const apart = await run(chunked(bytes, [17]), CAP);
-  assert.deepEqual(together.skips.map((s) => s.bytes), [8]);
-  assert.deepEqual(apart.skips.map((s) => s.bytes), [8]);
-  assert.deepEqual(apart.lines, together.lines);
+  assertEquals(together.skips.map((s) => s.bytes), [8]);
+  assertEquals(apart.skips.map((s) => s.bytes), [8]);
+  assertEquals(apart.lines, together.lines);
 });
 
 Deno.test("LineStream does not flag a line of exactly maxLineBytes ending in CRLF", async () => {
   const bytes = encoder.encode("12345678\r\n");
   for (let cut = 0; cut <= bytes.length; cut++) {
     const { lines, skips } = await run(chunked(bytes, [cut]), CAP);
-    assert.deepEqual(lines, [expectLine("12345678", 0, 10)], `split ${cut}`);
-    assert.deepEqual(skips, [], `split at ${cut}`);
+    assertEquals(lines, [expectLine("12345678", 0, 10)], `split ${cut}`);
+    assertEquals(skips, [], `split at ${cut}`);
   }
 });
 
@@ -270,12 +270,12 @@ Deno.test("LineStream drops the carry and reports file-restarted when a chunk do
       chunk(4, "next\n"),
     ]).pipeThrough(stream),
   )).flat().map(seen);
-  assert.deepEqual(lines.map((l) => [l.text, l.offset, l.end]), [
+  assertEquals(lines.map((l) => [l.text, l.offset, l.end]), [
     ["abc", 0, 4],
     ["new", 0, 4],
     ["next", 4, 9],
   ]);
-  assert.deepEqual(skips, [
+  assertEquals(skips, [
     { source: SOURCE, offset: 4, bytes: 4, cause: "file-restarted" },
   ]);
 });
@@ -286,8 +286,8 @@ Deno.test("LineStream reports no skip for a restart with nothing carried", async
     ReadableStream.from<Chunk>([chunk(0, "abc\n"), chunk(0, "x\n")])
       .pipeThrough(new LineStream({ onSkip: (s) => skips.push(s) })),
   )).flat().map((l) => [seen(l).text, l.offset, l.end]);
-  assert.deepEqual(lines, [["abc", 0, 4], ["x", 0, 2]]);
-  assert.deepEqual(skips, []);
+  assertEquals(lines, [["abc", 0, 4], ["x", 0, 2]]);
+  assertEquals(skips, []);
 });
 
 Deno.test("LineStream keeps separate carries for interleaved files", async () => {
@@ -301,7 +301,7 @@ Deno.test("LineStream keeps separate carries for interleaved files", async () =>
       { ...chunk(0, "other source\n"), source: "/logs/b.log" },
     ]).pipeThrough(new LineStream()),
   )).flat().map((l) => [l.source, l.file.ino, seen(l).text, l.offset, l.end]);
-  assert.deepEqual(lines, [
+  assertEquals(lines, [
     [SOURCE, 2, "hello", 0, 6],
     [SOURCE, 3, "world", 10, 16],
     ["/logs/b.log", 2, "other source", 0, 13],
@@ -350,22 +350,22 @@ Deno.test("LineStream keeps memory bounded on a 50 MB line without newline", asy
     ),
   )).flat();
   const elapsed = performance.now() - started;
-  assert.equal(lines.length, 2);
-  assert.equal(lines[0].bytes.length, max);
-  assert.equal(lines[0].truncated, true);
-  assert.equal(lines[0].end, total + 1);
-  assert.deepEqual([lines[1].offset, lines[1].end], [total + 1, total + 4]);
-  assert.deepEqual(skips, [
+  assertEquals(lines.length, 2);
+  assertEquals(lines[0].bytes.length, max);
+  assertEquals(lines[0].truncated, true);
+  assertEquals(lines[0].end, total + 1);
+  assertEquals([lines[1].offset, lines[1].end], [total + 1, total + 4]);
+  assertEquals(skips, [
     { source: SOURCE, offset: 0, bytes: total - max, cause: "line-too-long" },
   ]);
   // The carry holds at most maxLineBytes + 1 bytes: far less than the line.
-  assert.ok(growth < 16 * 1024 * 1024, `external memory grew ${growth} bytes`);
-  assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  assert(growth < 16 * 1024 * 1024, `external memory grew ${growth} bytes`);
+  assert(elapsed < 10_000, `took ${elapsed} ms`);
 });
 
 Deno.test("LineStream rejects an invalid maxLineBytes with RangeError", () => {
   for (const bad of [0, -1, 1.5, NaN, Infinity]) {
-    assert.throws(() => new LineStream({ maxLineBytes: bad }), RangeError);
+    assertThrows(() => new LineStream({ maxLineBytes: bad }), RangeError);
   }
   new LineStream({ maxLineBytes: 1 });
 });

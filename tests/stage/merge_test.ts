@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Merge } from "../../src/stage/merge.ts";
 import { settle, track, waitFor } from "../_fixtures/wait.ts";
 
@@ -49,14 +49,14 @@ Deno.test("Merge pulls a fast infinite source only a bounded number of times whi
   const total = () => sources.reduce((n, s) => n + s.pulls(), 0);
   const idle = total();
   // 4 queued on the output, plus at most a couple buffered per source.
-  assert.ok(idle >= 4 && idle <= 4 + 3 * 3, `pulled ${idle} times`);
+  assert(idle >= 4 && idle <= 4 + 3 * 3, `pulled ${idle} times`);
   await settle(20);
-  assert.equal(total(), idle, "kept pulling without a reader");
+  assertEquals(total(), idle, "kept pulling without a reader");
 
   const reader = merge.readable.getReader();
   for (let i = 0; i < 50; i++) await reader.read();
   await settle(5);
-  assert.ok(total() <= 50 + 4 + 3 * 3, `pulled ${total()} times for 50 reads`);
+  assert(total() <= 50 + 4 + 3 * 3, `pulled ${total()} times for 50 reads`);
   await reader.cancel();
   await waitFor(() => sources.every((s) => s.cancelled()), "inputs cancelled");
 });
@@ -65,7 +65,7 @@ Deno.test("Merge delivers one input's values in order", async () => {
   const merge = new Merge<number>();
   merge.add(ReadableStream.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
   merge.close();
-  assert.deepEqual(await Array.fromAsync(merge.readable), [
+  assertEquals(await Array.fromAsync(merge.readable), [
     1,
     2,
     3,
@@ -83,7 +83,7 @@ Deno.test("Merge merges inputs added while it runs", async () => {
   const merge = new Merge<string>();
   merge.add(ReadableStream.from(["a1", "a2"]));
   const reader = merge.readable.getReader();
-  assert.deepEqual(
+  assertEquals(
     [(await reader.read()).value, (await reader.read()).value],
     ["a1", "a2"],
   );
@@ -94,8 +94,8 @@ Deno.test("Merge merges inputs added while it runs", async () => {
   for (let r = await reader.read(); !r.done; r = await reader.read()) {
     rest.push(r.value);
   }
-  assert.deepEqual(rest.sort(), ["b1", "b2", "c1"]);
-  assert.throws(() => merge.add(ReadableStream.from(["late"])), TypeError);
+  assertEquals(rest.sort(), ["b1", "b2", "c1"]);
+  assertThrows(() => merge.add(ReadableStream.from(["late"])), TypeError);
 });
 
 Deno.test("Merge close() ends the output only after every input has ended", async () => {
@@ -106,21 +106,21 @@ Deno.test("Merge close() ends the output only after every input has ended", asyn
   const reader = merge.readable.getReader();
   const first = reader.read();
   await settle(10);
-  assert.equal(track(first).settled(), false);
+  assertEquals(track(first).settled(), false);
   input.controller.enqueue(7);
-  assert.deepEqual(await first, { done: false, value: 7 });
+  assertEquals(await first, { done: false, value: 7 });
   const second = reader.read();
   const secondState = track(second);
   await settle(10);
-  assert.equal(secondState.settled(), false, "ended while an input was open");
+  assertEquals(secondState.settled(), false, "ended while an input was open");
   input.controller.close();
-  assert.deepEqual(await second, { done: true, value: undefined });
+  assertEquals(await second, { done: true, value: undefined });
 });
 
 Deno.test("Merge close() with no inputs ends the output at once", async () => {
   const merge = new Merge<number>();
   merge.close();
-  assert.deepEqual(await Array.fromAsync(merge.readable), []);
+  assertEquals(await Array.fromAsync(merge.readable), []);
 });
 
 Deno.test("Merge cancel stops inputs that are waiting for room", async () => {
@@ -136,7 +136,7 @@ Deno.test("Merge cancel stops inputs that are waiting for room", async () => {
   await waitFor(() => a.cancelled() && b.cancelled(), "both inputs cancelled");
   const pulls = a.pulls() + b.pulls();
   await settle(10);
-  assert.equal(a.pulls() + b.pulls(), pulls, "pulled after cancel");
+  assertEquals(a.pulls() + b.pulls(), pulls, "pulled after cancel");
 });
 
 Deno.test("Merge cancel stops an idle input whose read is pending", async () => {
@@ -147,7 +147,7 @@ Deno.test("Merge cancel stops an idle input whose read is pending", async () => 
   const pending = reader.read();
   await settle(10);
   await reader.cancel();
-  assert.deepEqual(await pending, { done: true, value: undefined });
+  assertEquals(await pending, { done: true, value: undefined });
   // A follower waiting for its file to change must be told to stop now, not
   // at its next chunk.
   await waitFor(input.cancelled, "the idle input to be cancelled", 1000);
@@ -177,7 +177,7 @@ Deno.test("Merge does not throw when an input yields a value after the output wa
       // Cancelled already: fine.
     }
     await settle(10);
-    assert.deepEqual(rejections.map(String), []);
+    assertEquals(rejections.map(String), []);
   } finally {
     globalThis.removeEventListener("unhandledrejection", onRejection);
   }

@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import {
   MultilineStream,
   type MultilineStreamOptions,
@@ -63,7 +63,7 @@ async function run(
   const out = await Array.fromAsync(
     ReadableStream.from(batches).pipeThrough(new MultilineStream(options)),
   );
-  for (const batch of out) assert.ok(batch.length > 0, "empty batch");
+  for (const batch of out) assert(batch.length > 0, "empty batch");
   return out.flat().map(seen);
 }
 
@@ -103,7 +103,7 @@ const JAVA = [
 Deno.test("Java stack trace with Caused by and ... more joins into one event", async () => {
   const lines = linesOf(JAVA);
   const events = await run([lines], { start: LOGBACK });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect(JAVA[0], 0, lines[0].end),
     expect(JAVA.slice(1, 9).join("\n"), lines[1].offset, lines[8].end),
     expect(JAVA[9], lines[9].offset, lines[9].end),
@@ -118,8 +118,8 @@ Deno.test("events are the same whatever the batching", async () => {
     [lines.slice(0, 2), lines.slice(2, 5), lines.slice(5)],
     { start: LOGBACK },
   );
-  assert.deepEqual(single, whole);
-  assert.deepEqual(pairs, whole);
+  assertEquals(single, whole);
+  assertEquals(pairs, whole);
 });
 
 Deno.test("Python traceback with start ^\\S joins the indented lines", async () => {
@@ -134,7 +134,7 @@ Deno.test("Python traceback with start ^\\S joins the indented lines", async () 
   ];
   const lines = linesOf(texts);
   const events = await run([lines], { start: /^\S/ });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect(texts.slice(0, 5).join("\n"), 0, lines[4].end),
     // With ^\S the exception line starts its own event.
     expect(texts[5], lines[5].offset, lines[5].end),
@@ -147,7 +147,7 @@ Deno.test("offsets and end of a joined event are exact with CRLF and UTF-8", asy
   const lines = linesOf(texts, { from: 100, crlf: true });
   const events = await run([lines], { start: /^ERR/ });
   // 100 + (14+2) + (12+2) + (0+2) + (6+2) = 140: ï is 2 bytes, € 3, 😀 4.
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("ERR naïve €\n  😀 frame\n\n  last", 100, 140),
     expect("ERR next", 140, 150),
   ]);
@@ -157,7 +157,7 @@ Deno.test("lines before the first start line pass through on their own", async (
   const texts = ["  orphan 1", "  orphan 2", "START a", "  more"];
   const lines = linesOf(texts);
   const events = await run([lines], { start: /^START/ });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("  orphan 1", 0, 11),
     expect("  orphan 2", 11, 22),
     expect("START a\n  more", 22, 37),
@@ -174,16 +174,16 @@ Deno.test("the flush timeout emits the last event while the stream stays open", 
   await writer.write(lines);
   // "first" is emitted at once by the next start line.
   const one = await reader.read();
-  assert.deepEqual(one.value?.map(seen), [expect("first", 0, 6)]);
+  assertEquals(one.value?.map(seen), [expect("first", 0, 6)]);
   // Nothing more is written: only the timer can emit "second".
   const two = await reader.read();
-  assert.deepEqual(two.value?.map(seen), [expect("second\n  cont", 6, 20)]);
+  assertEquals(two.value?.map(seen), [expect("second\n  cont", 6, 20)]);
   // A later continuation has no event to join: it passes through.
   await writer.write(linesOf(["  late"], { from: 20 }));
   const three = await reader.read();
-  assert.deepEqual(three.value?.map(seen), [expect("  late", 20, 27)]);
+  assertEquals(three.value?.map(seen), [expect("  late", 20, 27)]);
   await writer.close();
-  assert.equal((await reader.read()).done, true);
+  assertEquals((await reader.read()).done, true);
 });
 
 Deno.test("flushMs Infinity waits for the end of the stream", async () => {
@@ -191,7 +191,7 @@ Deno.test("flushMs Infinity waits for the end of the stream", async () => {
     start: /^\S/,
     flushMs: Infinity,
   });
-  assert.deepEqual(events, [expect("a\n b", 0, 5)]);
+  assertEquals(events, [expect("a\n b", 0, 5)]);
 });
 
 Deno.test("the size cap cuts the event and drops the rest of it", async () => {
@@ -199,7 +199,7 @@ Deno.test("the size cap cuts the event and drops the rest of it", async () => {
   const texts = ["START", "0123456789", "abcdefghij", "dropped", "START 2"];
   const lines = linesOf(texts);
   const events = await run([lines], { start: /^START/, maxBytes: 20 });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("START\n0123456789\nabc", 0, lines[3].end, { truncated: true }),
     expect("START 2", lines[4].offset, lines[4].end),
   ]);
@@ -208,13 +208,13 @@ Deno.test("the size cap cuts the event and drops the rest of it", async () => {
     start: /^START/,
     maxBytes: 20,
   });
-  assert.deepEqual(exact, [expect("START\n0123456789\nabc", 0, 21)]);
+  assertEquals(exact, [expect("START\n0123456789\nabc", 0, 21)]);
   // A start line longer than the cap is cut too.
   const long = await run([linesOf(["START-0123456789ABCDEF", "x"])], {
     start: /^START/,
     maxBytes: 8,
   });
-  assert.deepEqual(long, [expect("START-01", 0, 25, { truncated: true })]);
+  assertEquals(long, [expect("START-01", 0, 25, { truncated: true })]);
 });
 
 Deno.test("the size cap bounds memory on an endless continuation", async () => {
@@ -227,17 +227,17 @@ Deno.test("the size cap bounds memory on an endless continuation", async () => {
     batches.push(batch);
   }
   const events = await run(batches, { start: /^START/, maxBytes: 4096 });
-  assert.equal(events.length, 1);
-  assert.equal(encoder.encode(events[0].text).length, 4096);
-  assert.equal(events[0].truncated, true);
-  assert.equal(events[0].end, from);
+  assertEquals(events.length, 1);
+  assertEquals(encoder.encode(events[0].text).length, 4096);
+  assertEquals(events[0].truncated, true);
+  assertEquals(events[0].end, from);
 });
 
 Deno.test("a truncated line makes its event truncated", async () => {
   const lines = linesOf(["START", "  long"]);
   const cut: Line = { ...lines[1], truncated: true };
   const events = await run([[lines[0], cut]], { start: /^START/ });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("START\n  long", 0, 13, { truncated: true }),
   ]);
 });
@@ -252,7 +252,7 @@ Deno.test("two interleaved files each keep their own event", async () => {
     [[a[0], b[0], c[0], a[1]], [b[1], c[1], a[2], b[2]], [a[3], a[4]]],
     { start: /^\S/ },
   );
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("B1\n b1.1", 1000, 1009, { file: "1.3" }),
     expect("A1\n a1.1\n a1.2", 0, 15),
     // At the end, pending events come out in the order they began.
@@ -272,18 +272,18 @@ Deno.test("a partial line ends its event at once", async () => {
   const last: Line = { ...lines[1], end: lines[1].end - 1, partial: true };
   await writer.write([lines[0], last]);
   const { value } = await reader.read();
-  assert.deepEqual(value?.map(seen), [
+  assertEquals(value?.map(seen), [
     expect("E\n f", 0, 4, { partial: true }),
   ]);
   await writer.close();
-  assert.equal((await reader.read()).done, true);
+  assertEquals((await reader.read()).done, true);
 });
 
 Deno.test("a line that does not continue the event (file restarted) ends it", async () => {
   const before = linesOf(["E1", " x"]);
   const after = linesOf([" y", "E2"]);
   const events = await run([before, after], { start: /^E/ });
-  assert.deepEqual(events, [
+  assertEquals(events, [
     expect("E1\n x", 0, 6),
     // The restarted file begins with a continuation: it passes through.
     expect(" y", 0, 3),
@@ -295,7 +295,7 @@ Deno.test("a global start pattern matches every line", async () => {
   const events = await run([linesOf(["E1", "E2", "E3", " c"])], {
     start: /^E/g,
   });
-  assert.deepEqual(events.map((e) => e.text), ["E1", "E2", "E3\n c"]);
+  assertEquals(events.map((e) => e.text), ["E1", "E2", "E3\n c"]);
 });
 
 Deno.test("cancel clears the pending timers", async () => {
@@ -328,30 +328,34 @@ Deno.test("aborting the signal stops the flush timers", async () => {
   const quiet = new Promise<"quiet">((resolve) => {
     timer = setTimeout(() => resolve("quiet"), 50);
   });
-  assert.equal(await Promise.race([read, quiet]), "quiet");
+  assertEquals(await Promise.race([read, quiet]), "quiet");
   clearTimeout(timer);
   // The event still comes out at the end of the stream.
   await writer.close();
-  assert.deepEqual((await read).value?.map(seen), [
+  assertEquals((await read).value?.map(seen), [
     expect("pending\n more", 0, 14),
   ]);
-  assert.equal((await reader.read()).done, true);
+  assertEquals((await reader.read()).done, true);
 });
 
 Deno.test("options are checked with actionable messages", () => {
-  assert.throws(
-    () => new MultilineStream({ start: "^\\S" as unknown as RegExp }),
+  assertMatch(
+    String(
+      assertThrows(() =>
+        new MultilineStream({ start: "^\\S" as unknown as RegExp })
+      ),
+    ),
     /pass start as a RegExp/,
   );
   for (const maxBytes of [0, -1, 1.5, NaN]) {
-    assert.throws(
-      () => new MultilineStream({ start: /x/, maxBytes }),
+    assertMatch(
+      String(assertThrows(() => new MultilineStream({ start: /x/, maxBytes }))),
       /maxBytes .*: use a whole number of at least 1/,
     );
   }
   for (const flushMs of [-1, NaN]) {
-    assert.throws(
-      () => new MultilineStream({ start: /x/, flushMs }),
+    assertMatch(
+      String(assertThrows(() => new MultilineStream({ start: /x/, flushMs }))),
       /flushMs .*: use a number of milliseconds/,
     );
   }

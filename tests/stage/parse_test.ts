@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { assertEquals } from "@std/assert";
 import { ParseStream } from "../../src/stage/parse.ts";
 import type { Event, FileId, Line } from "../../src/types.ts";
 
@@ -31,7 +31,7 @@ async function parse(lines: Line[][]): Promise<Event[][]> {
 Deno.test("ParseStream decodes valid UTF-8 into an event with source, offset and time", async () => {
   const [[event]] = await parse([[line("héllo wörld €😀")]]);
   // What the sinks see: the JSON form (the noticed time is a symbol key).
-  assert.deepEqual(JSON.parse(JSON.stringify(event)), {
+  assertEquals(JSON.parse(JSON.stringify(event)), {
     id: event.id,
     source: "/logs/app.log",
     offset: 10,
@@ -45,9 +45,9 @@ Deno.test("ParseStream gives each event the id <dev36>.<ino36>:<end36>", async (
     line("a", { end: 0 }),
     line("b", { file: { dev: 0, ino: 35 }, end: 36 * 36 }),
   ]]);
-  assert.equal(a.id, `${(2049).toString(36)}.${(1234567).toString(36)}:0`);
-  assert.equal(a.id, "1kx.qglj:0");
-  assert.equal(b.id, "0.z:100");
+  assertEquals(a.id, `${(2049).toString(36)}.${(1234567).toString(36)}:0`);
+  assertEquals(a.id, "1kx.qglj:0");
+  assertEquals(b.id, "0.z:100");
 });
 
 Deno.test("ParseStream replaces invalid UTF-8 with U+FFFD and flags the event", async () => {
@@ -57,13 +57,13 @@ Deno.test("ParseStream replaces invalid UTF-8 with U+FFFD and flags the event", 
     line([0x78, 0xe2, 0x82]),
     line("fine"),
   ]]);
-  assert.equal(events[0].line, "a\uFFFDb");
-  assert.equal(events[0].invalidUtf8, true);
-  assert.equal(events[1].line, "x\uFFFD");
-  assert.equal(events[1].invalidUtf8, true);
+  assertEquals(events[0].line, "a\uFFFDb");
+  assertEquals(events[0].invalidUtf8, true);
+  assertEquals(events[1].line, "x\uFFFD");
+  assertEquals(events[1].invalidUtf8, true);
   // The decoder carries nothing from one line to the next.
-  assert.equal(events[2].line, "fine");
-  assert.equal("invalidUtf8" in events[2], false);
+  assertEquals(events[2].line, "fine");
+  assertEquals("invalidUtf8" in events[2], false);
 });
 
 Deno.test("ParseStream preserves NUL bytes and a BOM as text", async () => {
@@ -71,9 +71,9 @@ Deno.test("ParseStream preserves NUL bytes and a BOM as text", async () => {
     line([0x61, 0x00, 0x62, 0x00]),
     line([0xef, 0xbb, 0xbf, 0x78]),
   ]]);
-  assert.equal(nul.line, "a\u0000b\u0000");
-  assert.equal("invalidUtf8" in nul, false);
-  assert.equal(bom.line, "\uFEFFx");
+  assertEquals(nul.line, "a\u0000b\u0000");
+  assertEquals("invalidUtf8" in nul, false);
+  assertEquals(bom.line, "\uFEFFx");
 });
 
 Deno.test("ParseStream sets truncated, partial and invalidUtf8 only when true", async () => {
@@ -82,15 +82,15 @@ Deno.test("ParseStream sets truncated, partial and invalidUtf8 only when true", 
     line("cut", { truncated: true }),
     line("half", { partial: true }),
   ]]);
-  assert.deepEqual(events.map((e) => Object.keys(e).sort()), [
+  assertEquals(events.map((e) => Object.keys(e).sort()), [
     ["id", "line", "offset", "source", "time"],
     ["id", "line", "offset", "source", "time", "truncated"],
     ["id", "line", "offset", "partial", "source", "time"],
   ]);
-  assert.equal(events[1].truncated, true);
-  assert.equal(events[2].partial, true);
+  assertEquals(events[1].truncated, true);
+  assertEquals(events[2].partial, true);
   // The JSON sent to clients has no false flags either.
-  assert.equal(JSON.stringify(events[0]).includes("false"), false);
+  assertEquals(JSON.stringify(events[0]).includes("false"), false);
 });
 
 Deno.test("ParseStream keeps batches: one event batch per line batch, in order", async () => {
@@ -98,7 +98,7 @@ Deno.test("ParseStream keeps batches: one event batch per line batch, in order",
     [line("1"), line("2")],
     [line("3")],
   ]);
-  assert.deepEqual(batches.map((b) => b.map((e) => e.line)), [["1", "2"], [
+  assertEquals(batches.map((b) => b.map((e) => e.line)), [["1", "2"], [
     "3",
   ]]);
 });
