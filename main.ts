@@ -10,7 +10,7 @@ import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { Service } from "./src/service.ts";
-import { SseRoute, SubscriberEnded } from "./src/sink/sse.ts";
+import { SseRoute, SubscriberEnded } from "./src/http/route.ts";
 import { StateError } from "./src/source/state.ts";
 
 /** tailcast's version and the runtime's. */

@@ -6,7 +6,7 @@
  * per line per subscriber) and for a batch of 1,024.
  */
 import { Hub, type Message } from "../src/sink/hub.ts";
-import { formatSse } from "../src/sink/sse.ts";
+import { formatSse } from "../src/http/format.ts";
 import { events } from "./harness/stage_fixtures.ts";
 
 const batch: Message[] = events(1024).map((event) => ({ type: "line", event }));

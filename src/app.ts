@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
 import type { Metrics } from "./sink/metrics.ts";
 import type { Positions } from "./sink/positions.ts";
-import type { SseRoute } from "./sink/sse.ts";
+import type { SseRoute } from "./http/route.ts";
 import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
 

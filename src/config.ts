@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import type { FileConfig } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
-import type { StartAt } from "./types.ts";
+import type { SourceRules, StartAt } from "./types.ts";
 
 /** Everything a run of tailcast needs to know from its command line. */
 export interface Config {
@@ -47,22 +47,6 @@ export interface Config {
   /** Alert rules as written (flags or config file). */
   readonly alerts: readonly (string | Record<string, unknown>)[];
   readonly alertWebhook: string | null;
-}
-
-/** What applies to the events of the files a pattern names. */
-export interface SourceRules {
-  /** The path or glob, as given. */
-  readonly pattern: string;
-  /** `raw`, `json`, `logfmt`, `auto` or `regex:<pattern>`. */
-  readonly format: string;
-  readonly multiline: {
-    readonly start: string;
-    readonly maxBytes?: number;
-    readonly flushMs?: number;
-  } | null;
-  readonly include: readonly string[];
-  readonly exclude: readonly string[];
-  readonly where: string | null;
 }
 
 /** What the command line asks for. */

@@ -4,6 +4,7 @@
  * alert rules, and the same options as the command line. Unknown keys and
  * wrong types are errors that name the key path; flags override the file.
  */
+import { parse as parseJsonc } from "@std/jsonc";
 import { ConfigError } from "./errors.ts";
 
 /** One `sources[]` entry. */
@@ -47,6 +48,11 @@ export interface FileConfig {
     readonly writeTimeout?: number;
   };
 }
+
+/** Largest multi-line event, in bytes (as --max-line-bytes). */
+const MAX_MULTILINE_BYTES = 256 * 1024 * 1024;
+/** Longest wait before a pending multi-line event is flushed. */
+const MAX_FLUSH_MS = 3_600_000;
 
 type Kind = "string" | "number" | "boolean" | "strings" | "object";
 
@@ -94,66 +100,6 @@ const SERVER: Record<string, Kind> = {
   writeTimeout: "number",
 };
 
-/** Removes comments and trailing commas from JSONC, leaving strings alone. */
-export function stripJsonc(text: string): string {
-  return dropTrailingCommas(dropComments(text));
-}
-
-/** Length of the string literal starting at `i` (a `"`), quotes included. */
-function stringAt(text: string, i: number): number {
-  let j = i + 1;
-  while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-  return j + 1 - i;
-}
-
-function dropComments(text: string): string {
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i];
-    if (ch === '"') {
-      const n = stringAt(text, i);
-      out += text.slice(i, i + n);
-      i += n;
-    } else if (ch === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-    } else if (ch === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      const stop = end === -1 ? text.length : end + 2;
-      // Keep line breaks so JSON.parse positions still point at the right line.
-      out += text.slice(i, stop).replace(/[^\n]/g, " ");
-      i = stop;
-    } else {
-      out += ch;
-      i++;
-    }
-  }
-  return out;
-}
-
-function dropTrailingCommas(text: string): string {
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    const ch = text[i];
-    if (ch === '"') {
-      const n = stringAt(text, i);
-      out += text.slice(i, i + n);
-      i += n;
-      continue;
-    }
-    if (ch === ",") {
-      let j = i + 1;
-      while (j < text.length && /\s/.test(text[j])) j++;
-      out += text[j] === "}" || text[j] === "]" ? " " : ",";
-    } else {
-      out += ch;
-    }
-    i++;
-  }
-  return out;
-}
-
 /**
  * Parses and checks a config file's text; `path` names it in errors.
  *
@@ -171,7 +117,7 @@ function dropTrailingCommas(text: string): string {
 export function parseConfigFile(path: string, text: string): FileConfig {
   let data: unknown;
   try {
-    data = JSON.parse(stripJsonc(text));
+    data = parseJsonc(text);
   } catch (error) {
     throw new ConfigError(
       "--config",
@@ -193,8 +139,32 @@ export function parseConfigFile(path: string, text: string): FileConfig {
       }
       if (spec.multiline !== undefined) {
         check(spec.multiline, MULTILINE, `${at}.multiline`, fail);
-        if (typeof (spec.multiline as { start?: unknown }).start !== "string") {
+        const m = spec.multiline as Record<string, unknown>;
+        if (typeof m.start !== "string") {
           throw fail(`${at}.multiline.start`, "is required (a regex)");
+        }
+        if (
+          m.maxBytes !== undefined &&
+          !(Number.isInteger(m.maxBytes) && (m.maxBytes as number) >= 1 &&
+            (m.maxBytes as number) <= MAX_MULTILINE_BYTES)
+        ) {
+          throw fail(
+            `${at}.multiline.maxBytes`,
+            `must be a whole number of bytes from 1 to ${MAX_MULTILINE_BYTES}, not ${
+              JSON.stringify(m.maxBytes)
+            }`,
+          );
+        }
+        if (
+          m.flushMs !== undefined &&
+          !((m.flushMs as number) <= MAX_FLUSH_MS)
+        ) {
+          throw fail(
+            `${at}.multiline.flushMs`,
+            `must be a number of milliseconds from 0 to ${MAX_FLUSH_MS}, not ${
+              JSON.stringify(m.flushMs)
+            }`,
+          );
         }
       }
     });

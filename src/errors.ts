@@ -26,3 +26,27 @@ export class SourceError extends Error {
     this.path = path;
   }
 }
+
+/** What to tell the user for each kind of file-system failure. */
+export interface ErrorHints {
+  /** After "Deno permission denied": the flag that would allow it. */
+  readonly denied: string;
+  /** After "permission denied by the operating system": what to check. */
+  readonly os: string;
+  /** For a missing path, when that needs its own words. */
+  readonly missing?: string;
+}
+
+/** A file-system error in words a user can act on. */
+export function describeError(error: unknown, hints: ErrorHints): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Deno permission denied (${hints.denied})`;
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return `permission denied by the operating system (${hints.os})`;
+  }
+  if (error instanceof Deno.errors.NotFound && hints.missing) {
+    return hints.missing;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

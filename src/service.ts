@@ -17,27 +17,26 @@ import { Hub } from "./sink/hub.ts";
 import { isLine, writeNdjson } from "./sink/ndjson.ts";
 import { Positions } from "./sink/positions.ts";
 import { formatNotice } from "./sink/notices.ts";
-import { parseEventId } from "./cursor.ts";
 import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
 import { LineStream } from "./stage/lines.ts";
 import { ParseStream } from "./stage/parse.ts";
 import { ConfigError } from "./errors.ts";
-import {
-  AlertEngine,
-  AlertRuleError,
-  parseRule,
-  ruleFromObject,
-} from "./sink/alerts.ts";
+import { ruleFromObject } from "./alerts/config.ts";
+import { AlertEngine } from "./alerts/engine.ts";
+import { parseRule } from "./alerts/grammar.ts";
+import { AlertRuleError } from "./alerts/rule.ts";
 import { Metrics } from "./sink/metrics.ts";
-import { Webhook } from "./sink/webhook.ts";
+import { Webhook } from "./alerts/webhook.ts";
 import { eventFilter, FilterStream } from "./stage/filter.ts";
 import { MultilineStream } from "./stage/multiline.ts";
 import { regex, RuleBook, where } from "./stage/rules.ts";
 import {
   type Chunk,
+  END,
   type Event,
+  FILE,
   type Line,
   type Notice,
   NOTICED,
@@ -58,7 +57,7 @@ export interface ServiceOptions {
 
 /** Bytes of the line an event stands for, terminator included. */
 function lineBytes(e: Event): number {
-  return parseEventId(e.id).offset - e.offset;
+  return e[END] - e.offset;
 }
 
 /** Lines the stdout sink may have queued before the pipeline waits for it. */
@@ -320,7 +319,8 @@ export class Service {
     const state = this.#state!;
     for (const e of events) {
       if (e.source === "-") continue;
-      const { file, offset } = parseEventId(e.id);
+      const file = e[FILE];
+      const offset = e[END];
       state.delivered(
         e.source,
         file,

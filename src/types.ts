@@ -9,6 +9,18 @@ export interface FileId {
   readonly ino: number;
 }
 
+/** Identities remembered per followed path (the current file and rotated ones still read). */
+export const MAX_FILES_PER_SOURCE = 4;
+
+/** One file's position: the bytes before `offset` were delivered. */
+export interface FilePosition {
+  readonly file: FileId;
+  readonly offset: number;
+}
+
+/** Positions per followed path; per path, oldest identity first. */
+export type ResumeCursor = Map<string, FilePosition[]>;
+
 /**
  * A run of bytes read from one file at one byte offset. A follower emits
  * chunks of one file in offset order; `end` says no more bytes will come
@@ -51,6 +63,11 @@ export interface Line {
  */
 export const NOTICED: unique symbol = Symbol("noticed");
 
+/** The file an event's line is in. A symbol key: it is not part of the JSON. */
+export const FILE: unique symbol = Symbol("file");
+/** Byte offset just past the event's line in its file. A symbol key, like {@link FILE}. */
+export const END: unique symbol = Symbol("end");
+
 /** What a subscriber or stdout receives for every line. */
 export interface Event {
   /** Cursor of the end of this line: `<dev>.<ino>:<end>` in base 36. */
@@ -74,7 +91,12 @@ export interface Event {
   /** Why the line could not be parsed in its format; it is still delivered. */
   readonly parseError?: string;
   readonly [NOTICED]?: number;
+  readonly [FILE]: FileId;
+  readonly [END]: number;
 }
+
+/** An event as its JSON is written (stdout, SSE `data:`): without the symbol-keyed parts. */
+export type EventJson = Omit<Event, typeof NOTICED | typeof FILE | typeof END>;
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
 export type Notice =
@@ -128,3 +150,38 @@ export type StartAt =
   | { readonly kind: "start" }
   | { readonly kind: "end" }
   | { readonly kind: "lines"; readonly count: number };
+
+/** The kinds of alert rule. */
+export type AlertKind = "threshold" | "rate" | "deadman";
+
+/** One alert: what the engine reports when a rule fires. */
+export interface Alert {
+  readonly rule: string;
+  readonly kind: AlertKind;
+  /** One line for a human, e.g. `errors: 10 lines matching level=error within 1m`. */
+  readonly message: string;
+  /** Matching lines counted (threshold, rate). */
+  readonly count?: number;
+  /** The rule's window (or silence), e.g. `1m`, `1m30s`. */
+  readonly window: string;
+  /** The source of the line that tripped the rule, or the silent source. */
+  readonly source?: string;
+  /** ISO time it fired. */
+  readonly time: string;
+}
+
+/** What applies to the events of the files a pattern names. */
+export interface SourceRules {
+  /** The path or glob, as given. */
+  readonly pattern: string;
+  /** `raw`, `json`, `logfmt`, `auto` or `regex:<pattern>`. */
+  readonly format: string;
+  readonly multiline: {
+    readonly start: string;
+    readonly maxBytes?: number;
+    readonly flushMs?: number;
+  } | null;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly where: string | null;
+}

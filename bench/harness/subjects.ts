@@ -7,6 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { type RecordSink, Scanner } from "./lines.ts";
 import { type Child, type Scope, sleep, waitFor } from "./proc.ts";
+import { V8_FLAGS } from "../../src/pattern.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const MAIN = `${ROOT}main.ts`;
@@ -42,7 +43,7 @@ export function tailcastArgs(
   cpuProfDir?: string | null,
 ): string[] {
   const prof = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [];
-  return ["run", "-A", ...prof, MAIN, ...args];
+  return ["run", "-A", `--v8-flags=${V8_FLAGS}`, ...prof, MAIN, ...args];
 }
 
 export const tailSubject: Subject = {

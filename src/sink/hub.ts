@@ -14,8 +14,7 @@
  * A stalled subscriber can therefore slow nothing but itself, and holds at
  * most its capacity in memory.
  */
-import type { Event, Notice } from "../types.ts";
-import type { Alert } from "./alerts.ts";
+import type { Alert, Event, Notice } from "../types.ts";
 
 export type Policy = "drop-oldest" | "disconnect" | "block";
 

@@ -5,14 +5,16 @@
  * so a snapshot taken in the same tick as a subscription is the exact seam
  * between what a subscriber must replay from disk and what it gets live.
  */
+import { sameFile } from "../source/identity.ts";
 import {
+  END,
+  type Event,
+  FILE,
+  type FileId,
   type FilePosition,
   MAX_FILES_PER_SOURCE,
-  parseEventId,
   type ResumeCursor,
-} from "../cursor.ts";
-import { sameFile } from "../source/identity.ts";
-import type { Event, FileId } from "../types.ts";
+} from "../types.ts";
 
 export class Positions {
   readonly #bySource = new Map<string, FilePosition[]>();
@@ -24,7 +26,8 @@ export class Positions {
 
   /** An event is about to be published; returns the offset just past its line. */
   record(event: Event): number {
-    const { file, offset } = parseEventId(event.id);
+    const file = event[FILE];
+    const offset = event[END];
     if (event.source !== "-") this.#set(event.source, file, offset, true);
     return offset;
   }

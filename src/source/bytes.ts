@@ -1,4 +1,6 @@
-/** Small byte helpers for the source files: positioned reads and prefix checks. */
+/** Small byte helpers for the source files: positioned reads, prefix checks, finding the last lines. */
+
+const NL = 0x0a;
 
 /** Reads up to `length` bytes at offset `at` (fewer at EOF). Moves the file's position. */
 export async function readAt(
@@ -35,4 +37,38 @@ export function samePrefix(a: Uint8Array, b: Uint8Array): boolean {
 /** Whether two byte strings are equal. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && startsWith(a, b);
+}
+
+/** Offset where the last `count` lines of the file begin (an unterminated last line counts), like `tail -n`. */
+export async function lastLinesOffset(
+  file: Deno.FsFile,
+  size: number,
+  count: number,
+): Promise<number> {
+  if (count <= 0) return size;
+  const block = new Uint8Array(64 * 1024);
+  let pos = size;
+  let seen = 0;
+  while (pos > 0) {
+    const len = Math.min(block.length, pos);
+    pos -= len;
+    await file.seek(pos, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < len) {
+      const n = await file.read(block.subarray(got, len));
+      if (n === null) break;
+      got += n;
+    }
+    // lastIndexOf scans natively; a byte loop in JS is slow on big files.
+    for (
+      let i = block.lastIndexOf(NL, got - 1);
+      i >= 0;
+      i = i > 0 ? block.lastIndexOf(NL, i - 1) : -1
+    ) {
+      if (pos + i === size - 1) continue;
+      seen++;
+      if (seen === count) return pos + i + 1;
+    }
+  }
+  return 0;
 }

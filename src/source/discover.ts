@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join, resolve, sep } from "node:path";
 import { ConfigError } from "../errors.ts";
-import { GlobError, globToRegExp, isGlob } from "./glob.ts";
+import { compileGlob, isGlob, PatternError } from "../pattern.ts";
 
 /** One path argument, resolved. */
 export interface Pattern {
@@ -36,9 +36,9 @@ export function parsePattern(arg: string, cwd: string): Pattern {
   }
   let regex: RegExp;
   try {
-    regex = globToRegExp(path);
+    regex = compileGlob(path, { what: "path" });
   } catch (error) {
-    if (error instanceof GlobError) {
+    if (error instanceof PatternError) {
       throw new ConfigError(
         arg,
         `Cannot follow ${error.message.replace(/^Invalid glob/, "the glob")}`,

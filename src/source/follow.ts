@@ -14,17 +14,13 @@
  * flushing) and the new file is read from 0. Reading waits while the stream's
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
  */
+import { describeError } from "../errors.ts";
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
-import { fileId, type Holders, idKey, sameFile } from "./identity.ts";
-import { equalBytes, readAt, samePrefix } from "./bytes.ts";
+import { fileId, type Holders, sameFile } from "./identity.ts";
+import { lastLinesOffset, readAt, samePrefix } from "./bytes.ts";
+import { findCopy, planRestore, withHead } from "./recover.ts";
 import { bornAt, siblings } from "./replay.ts";
-import {
-  type Candidate,
-  decideStart,
-  FINGERPRINT_BYTES,
-  type SavedFile,
-  withHead,
-} from "./state.ts";
+import { FINGERPRINT_BYTES, type SavedFile } from "./state.ts";
 import type { Wakeup } from "./watch.ts";
 
 export interface FollowerOptions {
@@ -78,10 +74,6 @@ interface Reader {
 const MARK_BYTES = FINGERPRINT_BYTES;
 /** First bytes remembered of files already read, to recognise their copies. */
 const KNOWN_HEADS = 16;
-/** Newest rotated siblings checked for the copy of a truncated file. */
-const COPY_CANDIDATES = 4;
-
-const NL = 0x0a;
 
 /**
  * Follows one path; `readable` yields its bytes as {@link Chunk}s.
@@ -455,50 +447,13 @@ export class Follower {
     noticed: number,
   ): Promise<boolean> {
     const saved = this.#saved;
-    const offsets = saved.map((s) => s.offset);
-    const now = info
-      ? await withHead({
-        path: this.source,
-        size: info.size,
-        mtime: info.mtime?.getTime() ?? 0,
-        born: bornAt(info),
-        file: fileId(info),
-      }, offsets)
-      : null;
-    // Rotated copies keep their inode (rename) or their content (copytruncate).
-    const candidates: Candidate[] = [];
-    let listed: Awaited<ReturnType<typeof siblings>>;
-    try {
-      listed = await siblings(this.source, { strict: true });
-    } catch (error) {
-      // "Cannot list" must never read as "the saved file is gone".
-      this.#problem(
-        `cannot list its directory to resume from the saved cursor (${
-          describe(error)
-        }); the cursor is kept and tried again`,
-      );
+    const plan = await planRestore(this.source, saved, info, describe);
+    if (plan.kind === "retry") {
+      this.#problem(plan.problem);
       return false;
-    }
-    if (info !== null && now === null) {
-      this.#problem(
-        "cannot open it to resume from the saved cursor; the cursor is kept and tried again",
-      );
-      return false;
-    }
-    // Only files that can be a saved one or its copy are opened: the same
-    // inode, or at least as long as a saved cursor (a directory may hold
-    // many old rotations).
-    const ids = new Set(saved.map((s) => idKey(s.file)));
-    const shortest = Math.min(...offsets);
-    for (const s of listed) {
-      if (!ids.has(`${s.file.dev}.${s.file.ino}`) && s.size < shortest) {
-        continue;
-      }
-      const c = await withHead(s, offsets);
-      if (c) candidates.push(c);
     }
     this.#saved = [];
-    const decision = decideStart(saved, now, candidates);
+    const decision = plan.decision;
     for (const note of decision.notes) {
       if (note.kind === "vanish") this.#onForget(note.file);
       this.#notice({
@@ -592,44 +547,31 @@ export class Follower {
     r: Reader,
     noticed: number,
   ): Promise<{ path: string; bytes: number } | null> {
-    if (r.offset === 0 || r.head.length === 0) return null;
-    for (const s of (await siblings(this.source)).slice(0, COPY_CANDIDATES)) {
-      if (s.size < r.offset) continue;
-      let copy: Deno.FsFile | null = null;
-      try {
-        copy = await Deno.open(s.path, { read: true });
-        const head = await readAt(copy, 0, r.head.length);
-        const tail = await readAt(
-          copy,
-          r.offset - r.tail.length,
-          r.tail.length,
-        );
-        if (!equalBytes(head, r.head) || !equalBytes(tail, r.tail)) continue;
-        const start = r.offset;
-        const to = s.size;
-        await copy.seek(start, Deno.SeekMode.Start);
-        while (r.offset < to && !this.#stopped) {
-          await this.#room();
-          const want = Math.min(this.#buffer.length, to - r.offset);
-          const n = await copy.read(this.#buffer.subarray(0, want));
-          if (n === null || n === 0) break;
-          this.#controller.enqueue({
-            source: this.source,
-            file: r.id,
-            offset: r.offset,
-            bytes: this.#buffer.slice(0, n),
-            noticed,
-          });
-          r.offset += n;
-        }
-        return { path: s.path, bytes: r.offset - start };
-      } catch {
-        continue;
-      } finally {
-        copy?.close();
+    const copy = await findCopy(this.source, r);
+    if (!copy) return null;
+    const start = r.offset;
+    try {
+      await copy.file.seek(start, Deno.SeekMode.Start);
+      while (r.offset < copy.size && !this.#stopped) {
+        await this.#room();
+        const want = Math.min(this.#buffer.length, copy.size - r.offset);
+        const n = await copy.file.read(this.#buffer.subarray(0, want));
+        if (n === null || n === 0) break;
+        this.#controller.enqueue({
+          source: this.source,
+          file: r.id,
+          offset: r.offset,
+          bytes: this.#buffer.slice(0, n),
+          noticed,
+        });
+        r.offset += n;
       }
+    } catch {
+      // The copy went away while being read: what was read stands.
+    } finally {
+      copy.file.close();
     }
-    return null;
+    return { path: copy.path, bytes: r.offset - start };
   }
 
   async #room(): Promise<void> {
@@ -726,46 +668,9 @@ export async function startOffset(
   }
 }
 
-/** Offset where the last `count` lines of the file begin (an unterminated last line counts), like `tail -n`. */
-export async function lastLinesOffset(
-  file: Deno.FsFile,
-  size: number,
-  count: number,
-): Promise<number> {
-  if (count <= 0) return size;
-  const block = new Uint8Array(64 * 1024);
-  let pos = size;
-  let seen = 0;
-  while (pos > 0) {
-    const len = Math.min(block.length, pos);
-    pos -= len;
-    await file.seek(pos, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < len) {
-      const n = await file.read(block.subarray(got, len));
-      if (n === null) break;
-      got += n;
-    }
-    // lastIndexOf scans natively; a byte loop in JS is slow on big files.
-    for (
-      let i = block.lastIndexOf(NL, got - 1);
-      i >= 0;
-      i = i > 0 ? block.lastIndexOf(NL, i - 1) : -1
-    ) {
-      if (pos + i === size - 1) continue;
-      seen++;
-      if (seen === count) return pos + i + 1;
-    }
-  }
-  return 0;
-}
-
 function describe(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) {
-    return `${error.message} (Deno permission denied)`;
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied by the operating system (check the file's mode and owner)";
-  }
-  return error instanceof Error ? error.message : String(error);
+  return describeError(error, {
+    denied: "run with --allow-read for its directory",
+    os: "check the file's mode and owner",
+  });
 }

@@ -23,6 +23,11 @@ export function idKey(id: FileId): string {
   return `${id.dev.toString(36)}.${id.ino.toString(36)}`;
 }
 
+/** A map key for one file read under one followed path. */
+export function fileKey(source: string, file: FileId): string {
+  return `${idKey(file)}\u0000${source}`;
+}
+
 /** Claims on file identities, shared by the followers of one service. */
 export class Holders {
   readonly #held = new Map<string, string>();

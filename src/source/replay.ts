@@ -35,6 +35,17 @@ export function bornAt(info: Deno.FileInfo): number {
   return info.birthtime?.getTime() ?? info.mtime?.getTime() ?? 0;
 }
 
+/** What `stat` says of the file at `path`, as a {@link Located}. */
+export function locatedOf(path: string, info: Deno.FileInfo): Located {
+  return {
+    path,
+    size: info.size,
+    mtime: info.mtime?.getTime() ?? 0,
+    born: bornAt(info),
+    file: fileId(info),
+  };
+}
+
 /** Siblings considered at most, so a huge directory cannot stall a resume. */
 const MAX_SIBLINGS = 2000;
 
@@ -58,13 +69,7 @@ export async function siblings(
       try {
         const info = await Deno.stat(path);
         if (!info.isFile) continue;
-        out.push({
-          path,
-          size: info.size,
-          mtime: info.mtime?.getTime() ?? 0,
-          born: bornAt(info),
-          file: fileId(info),
-        });
+        out.push(locatedOf(path, info));
       } catch {
         // Vanished or unreadable: not a candidate.
       }
@@ -82,13 +87,7 @@ export async function current(source: string): Promise<Located | null> {
   try {
     const info = await Deno.stat(source);
     if (!info.isFile) return null;
-    return {
-      path: source,
-      size: info.size,
-      mtime: info.mtime?.getTime() ?? 0,
-      born: bornAt(info),
-      file: fileId(info),
-    };
+    return locatedOf(source, info);
   } catch {
     return null;
   }

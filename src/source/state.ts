@@ -15,9 +15,9 @@
  * where `head` is the fingerprint in base64.
  */
 import { dirname } from "node:path";
-import { readAt, startsWith } from "./bytes.ts";
+import { describeError } from "../errors.ts";
+import { decodeBase64, encodeBase64 } from "@std/encoding/base64";
 import { sameFile } from "./identity.ts";
-import type { Located } from "./replay.ts";
 import type { FileId } from "../types.ts";
 
 export const STATE_VERSION = 1;
@@ -49,127 +49,6 @@ export interface SavedFile {
 
 /** Characters kept of the last delivered line. */
 export const LINE_MARK = 64;
-
-/** A candidate file at start-up with its first bytes, for the decision. */
-export interface Candidate extends Located {
-  readonly head: Uint8Array;
-  /**
-   * The text of the line ending at each saved offset: null when no line
-   * ends there, undefined when the line is too long to have been read back.
-   */
-  readonly before?: ReadonlyMap<number, string | null | undefined>;
-}
-
-/** Whether `c` still holds, just before `saved.offset`, the last line delivered from it. */
-function holdsCursor(saved: SavedFile, c: Candidate): boolean {
-  if (saved.line === undefined || saved.offset === 0 || !c.before) return true;
-  if (!c.before.has(saved.offset)) return true;
-  const text = c.before.get(saved.offset);
-  // undefined: the line is longer than what was read back, so it cannot be compared.
-  return text === undefined || (text !== null && text.startsWith(saved.line));
-}
-
-/** Where a follower starts, given a saved cursor and what is on disk now. */
-export interface StartDecision {
-  /** Rotated files to drain first (oldest first), from their saved offsets. */
-  readonly drain: ReadonlyArray<{ path: string; file: FileId; offset: number }>;
-  /** Offset in the file now under the path; null to use the configured start. */
-  readonly offset: number | null;
-  /** What to tell the operator. */
-  readonly notes: ReadonlyArray<StartNote>;
-}
-
-/** Something the start decision must tell the operator. */
-export interface StartNote {
-  readonly kind: "gap" | "vanish";
-  readonly file: FileId;
-  readonly offset: number;
-  readonly bytes: number;
-  readonly cause: string;
-}
-
-/** Whether `candidate` is the file a cursor was saved for: same inode, same first bytes. */
-export function isSameFile(saved: SavedFile, candidate: Candidate): boolean {
-  // A file shorter than the saved fingerprint is not the same file (files only grow).
-  return sameFile(saved.file, candidate.file) &&
-    startsWith(candidate.head, saved.head);
-}
-
-/**
- * The start-position decision, one place for every rule:
- * - no saved cursor: the configured start (`offset: null`);
- * - the file under the path is the saved one: resume at the saved offset,
- *   or at 0 with a gap if it is now shorter (truncated while down);
- * - the saved file is a rotated sibling now: drain it from the saved offset,
- *   then read the file under the path from 0;
- * - the saved file is nowhere (or its inode now holds other bytes): report
- *   it once, forget it, read the file under the path from 0.
- */
-export function decideStart(
-  saved: readonly SavedFile[],
-  current: Candidate | null,
-  siblings: readonly Candidate[],
-): StartDecision {
-  if (saved.length === 0) return { drain: [], offset: null, notes: [] };
-  const drain: Array<{ path: string; file: FileId; offset: number }> = [];
-  const notes: StartNote[] = [];
-  let resumeAt: number | null = null;
-  for (const s of saved) {
-    if (current && isSameFile(s, current)) {
-      if (current.size >= s.offset && holdsCursor(s, current)) {
-        resumeAt = s.offset;
-        continue;
-      }
-      // Truncated while down (and maybe written again): what it holds now is new.
-      const copy = siblings.find((c) =>
-        !sameFile(c.file, s.file) && isSameContent(s, c)
-      );
-      if (copy) {
-        drain.push({ path: copy.path, file: copy.file, offset: s.offset });
-      } else {
-        notes.push({
-          kind: "gap",
-          file: s.file,
-          offset: s.offset,
-          bytes: 0,
-          cause:
-            `truncated while tailcast was stopped and no copy of it was found: lines written after byte ${s.offset} before the truncation are lost; reading it again from byte 0`,
-        });
-      }
-      resumeAt = 0;
-      continue;
-    }
-    const moved = siblings.find((c) => isSameFile(s, c));
-    if (moved && moved.size >= s.offset && holdsCursor(s, moved)) {
-      drain.push({ path: moved.path, file: moved.file, offset: s.offset });
-      continue;
-    }
-    // copytruncate while down: a copy holds the old content, the inode starts again.
-    const copy = siblings.find((c) => isSameContent(s, c));
-    if (copy) {
-      drain.push({ path: copy.path, file: copy.file, offset: s.offset });
-      continue;
-    }
-    notes.push({
-      kind: moved ? "gap" : "vanish",
-      file: s.file,
-      offset: s.offset,
-      bytes: 0,
-      cause: moved
-        ? `rotated to ${moved.path}, which no longer holds what was read up to byte ${s.offset}`
-        : `the file read up to byte ${s.offset} when tailcast stopped is gone (deleted, or rotated out of reach)`,
-    });
-  }
-  // The file under the path now is the saved one (resume) or newer (read whole).
-  return { drain, offset: current ? resumeAt ?? 0 : 0, notes };
-}
-
-/** A file (any inode) whose first bytes and line before the cursor are the saved file's: its copy. */
-function isSameContent(saved: SavedFile, c: Candidate): boolean {
-  if (saved.head.length === 0 || !startsWith(c.head, saved.head)) return false;
-  return c.size >= saved.offset && saved.line !== undefined &&
-    holdsCursor(saved, c);
-}
 
 interface FileRecord {
   source: string;
@@ -305,7 +184,7 @@ export class StateStore {
         source: r.source,
         dev: r.file.dev,
         ino: r.file.ino,
-        head: toBase64(r.head),
+        head: encodeBase64(r.head),
         offset: r.offset,
         ...(r.line === undefined ? {} : { line: r.line }),
       })),
@@ -387,7 +266,7 @@ export function parseState(
     let head: Uint8Array | null = null;
     if (ok) {
       try {
-        head = fromBase64(r.head as string);
+        head = decodeBase64(r.head as string);
       } catch {
         head = null;
       }
@@ -412,49 +291,6 @@ export function parseState(
   return out;
 }
 
-/**
- * Reads a candidate's first bytes, and the line ending at each of `offsets`,
- * for the start decision.
- */
-export async function withHead(
-  located: Located,
-  offsets: readonly number[] = [],
-): Promise<Candidate | null> {
-  let f: Deno.FsFile | null = null;
-  try {
-    f = await Deno.open(located.path, { read: true });
-    const info = await f.stat();
-    if (!sameFile({ dev: info.dev ?? 0, ino: info.ino ?? 0 }, located.file)) {
-      return null;
-    }
-    const head = await readAt(f, 0, Math.min(FINGERPRINT_BYTES, info.size));
-    const before = new Map<number, string | null | undefined>();
-    for (const offset of offsets) {
-      if (offset <= 0 || offset > info.size) continue;
-      const from = Math.max(0, offset - LINE_WINDOW);
-      const bytes = await readAt(f, from, offset - from);
-      if (bytes[bytes.length - 1] !== 0x0a) {
-        before.set(offset, null);
-        continue;
-      }
-      const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-      const start = text.lastIndexOf("\n");
-      before.set(
-        offset,
-        start === -1 && from > 0 ? undefined : text.slice(start + 1),
-      );
-    }
-    return { ...located, size: info.size, head, before };
-  } catch {
-    return null;
-  } finally {
-    f?.close();
-  }
-}
-
-/** Bytes read back to find the line before a cursor. */
-const LINE_WINDOW = 4096;
-
 async function syncDir(dir: string): Promise<void> {
   // Makes the rename durable; not every platform lets a directory be opened.
   try {
@@ -469,28 +305,10 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 function describe(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) {
-    return `Deno permission denied (run with --allow-read and --allow-write for its directory)`;
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied (check the mode and owner of the file and its directory)";
-  }
-  if (error instanceof Deno.errors.NotFound) {
-    return "its directory does not exist";
-  }
-  return error instanceof Error ? error.message : String(error);
+  return describeError(error, {
+    denied: "run with --allow-read and --allow-write for its directory",
+    os: "check the mode and owner of the file and its directory",
+    missing: "its directory does not exist",
+  });
 }

@@ -19,7 +19,7 @@ import { Follower, type Position } from "./follow.ts";
 import { Holders, idKey } from "./identity.ts";
 import type { SavedFile } from "./state.ts";
 import { stdinChunks } from "./stdin.ts";
-import { Merge } from "../stage/merge.ts";
+import { Merge } from "./merge.ts";
 import { Watcher, type WatcherOptions } from "./watch.ts";
 
 export interface TailOptions {

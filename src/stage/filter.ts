@@ -4,9 +4,10 @@
  * `--where` predicate (see `../where.ts`) tests parsed fields. A batch left
  * empty is dropped rather than passed on.
  */
-import type { Filterable } from "../where.ts";
+import { stateless } from "../pattern.ts";
+import type { Filterable } from "./where.ts";
 
-export type { Filterable } from "../where.ts";
+export type { Filterable } from "./where.ts";
 
 /** Which events to keep; every part that is given must agree. */
 export interface EventFilterOptions<T extends Filterable = Filterable> {
@@ -54,13 +55,6 @@ export function eventFilter<T extends Filterable>(
   };
 }
 
-/** `pattern`, or a copy of it whose `test` does not depend on earlier calls. */
-function stateless(pattern: RegExp): RegExp {
-  return pattern.global || pattern.sticky
-    ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""))
-    : pattern;
-}
-
 /**
  * Keeps the events of each batch that pass {@link eventFilter}, in order.
  * A batch where every event passes is passed on as is; one where none does
@@ -70,7 +64,7 @@ function stateless(pattern: RegExp): RegExp {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { FilterStream } from "./filter.ts";
- * import { compileWhere } from "../where.ts";
+ * import { compileWhere } from "./where.ts";
  * const e = (line: string, level: string) => ({ source: "/x.log", line, level });
  * const batches = await Array.fromAsync(
  *   ReadableStream.from([[e("a", "info"), e("b", "error")], [e("c", "debug")]])

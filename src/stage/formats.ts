@@ -6,6 +6,7 @@
  * Whatever the format, a few well-known keys are exposed the same way:
  * `level` (lower-cased and normalised), `msg` and `logTime`.
  */
+import { compilePattern, PatternError } from "../pattern.ts";
 
 /** How lines are parsed. */
 export type Format =
@@ -78,13 +79,14 @@ export function parseFormat(text: string): Format {
   }
   let pattern: RegExp;
   try {
-    pattern = new RegExp(source);
+    pattern = compilePattern(source, { what: "format" });
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    if (!(error instanceof PatternError)) throw error;
+    const why = error.message;
     throw new FormatError(
-      `Log format ${
-        JSON.stringify(text)
-      } is not a valid regular expression (${why}): fix the pattern`,
+      `Log format ${JSON.stringify(text)}: ${why[0].toLowerCase()}${
+        why.slice(1)
+      }`,
     );
   }
   // A match of the empty alternative still lists every named group.

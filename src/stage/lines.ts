@@ -7,7 +7,8 @@
  * the input. A chunk that does not continue its file's previous chunk means the
  * follower restarted the file (truncation): the carry is dropped and reported.
  */
-import type { Chunk, FileId, Line } from "../types.ts";
+import { fileKey } from "../source/identity.ts";
+import type { Chunk, Line } from "../types.ts";
 
 export interface LineStreamOptions {
   /** Longest line kept, in bytes, without its terminator. @default 1048576 */
@@ -201,8 +202,4 @@ export class LineStream extends TransformStream<Chunk, Line[]> {
     carry.lastByte = undefined;
     return line;
   }
-}
-
-function fileKey(source: string, file: FileId): string {
-  return `${file.dev}.${file.ino}\u0000${source}`;
 }

@@ -10,7 +10,9 @@
  * it), after `flushMs` without a new line of its file, and at the end of the
  * stream. Lines before a file's first start line pass through on their own.
  */
-import type { FileId, Line } from "../types.ts";
+import { stateless } from "../pattern.ts";
+import { fileKey } from "../source/identity.ts";
+import type { Line } from "../types.ts";
 
 export interface MultilineStreamOptions {
   /** A line that matches begins an event. Flags `g` and `y` are ignored. */
@@ -124,9 +126,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
       new CountQueuingStrategy({ highWaterMark: hwm }),
     );
     // A stateful (g or y) pattern would skip matches between lines.
-    this.#start = start.global || start.sticky
-      ? new RegExp(start.source, start.flags.replace(/[gy]/g, ""))
-      : start;
+    this.#start = stateless(start);
     this.#startFor = options.startFor ?? null;
     this.#max = max;
     this.#flushMs = flushMs;
@@ -282,8 +282,4 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     this.#pending.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
   }
-}
-
-function fileKey(source: string, file: FileId): string {
-  return `${file.dev}.${file.ino}\u0000${source}`;
 }

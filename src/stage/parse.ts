@@ -5,8 +5,14 @@
  * `level`, `msg`, `logTime`; `parseError` when it does not parse). It never
  * throws on input: any bytes make an event.
  */
-import { eventId } from "../cursor.ts";
-import { type Event, type Line, NOTICED } from "../types.ts";
+import {
+  END,
+  type Event,
+  FILE,
+  type FileId,
+  type Line,
+  NOTICED,
+} from "../types.ts";
 import { type Format, parseLine } from "./formats.ts";
 
 export interface ParseStreamOptions {
@@ -71,6 +77,8 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
               ...(invalid ? { invalidUtf8: true } : {}),
               ...parsed,
               [NOTICED]: l.noticed,
+              [FILE]: l.file,
+              [END]: l.end,
             };
           }
           controller.enqueue(events);
@@ -80,4 +88,11 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
       new CountQueuingStrategy({ highWaterMark: hwm }),
     );
   }
+}
+
+/** The `id` field of the event for the line ending at `end` in `file`. */
+export function eventId(file: FileId, end: number): string {
+  return `${file.dev.toString(36)}.${file.ino.toString(36)}:${
+    end.toString(36)
+  }`;
 }

@@ -6,11 +6,15 @@
  * path applies; the command line's own rule (pattern "") matches every path.
  */
 import { isAbsolute, resolve } from "node:path";
-import type { SourceRules } from "../config.ts";
 import { ConfigError } from "../errors.ts";
-import { globToRegExp, isGlob } from "../source/glob.ts";
-import type { Event } from "../types.ts";
-import { compileWhere, WhereError, type WherePredicate } from "../where.ts";
+import {
+  compileGlob,
+  compilePattern,
+  isGlob,
+  PatternError,
+} from "../pattern.ts";
+import type { Event, SourceRules } from "../types.ts";
+import { compileWhere, WhereError, type WherePredicate } from "./where.ts";
 import { eventFilter } from "./filter.ts";
 import { type Format, FormatError, parseFormat } from "./formats.ts";
 
@@ -45,7 +49,7 @@ export class RuleBook {
     this.#entries = rules.map((r, i) => {
       const where = r.pattern === "" ? "" : `sources[${i}].`;
       return {
-        matches: matcher(r.pattern, cwd),
+        matches: matcher(r.pattern, cwd, `${where}path`),
         compiled: compile(r, where),
       };
     });
@@ -78,26 +82,36 @@ export class RuleBook {
   }
 }
 
-function matcher(pattern: string, cwd: string): (path: string) => boolean {
+function matcher(
+  pattern: string,
+  cwd: string,
+  flag: string,
+): (path: string) => boolean {
   if (pattern === "") return () => true;
   if (pattern === "-") return (p) => p === "-";
   const path = isAbsolute(pattern) ? resolve(pattern) : resolve(cwd, pattern);
   if (!isGlob(path)) return (p) => p === path;
-  const regex = globToRegExp(path);
+  let regex: RegExp;
+  try {
+    regex = compileGlob(path, { what: flag });
+  } catch (error) {
+    if (error instanceof PatternError) {
+      throw new ConfigError(flag, error.message);
+    }
+    throw error;
+  }
   return (p) => regex.test(p);
 }
 
 /** Compiles a regex from the command line or the config file; `flag` names it in errors. */
 export function regex(text: string, flag: string): RegExp {
   try {
-    return new RegExp(text);
+    return compilePattern(text, { what: flag });
   } catch (error) {
-    throw new ConfigError(
-      flag,
-      `Invalid regex ${JSON.stringify(text)} for ${flag}: ${
-        (error as Error).message
-      }`,
-    );
+    if (error instanceof PatternError) {
+      throw new ConfigError(flag, error.message);
+    }
+    throw error;
   }
 }
 

@@ -5,6 +5,7 @@
  * flags (default `-A`, space-separated).
  */
 import { fileURLToPath } from "node:url";
+import { V8_FLAGS } from "../../src/pattern.ts";
 import { waitFor } from "./wait.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -31,6 +32,8 @@ export class TailcastProcess implements AsyncDisposable {
       perms?: readonly string[];
       /** Run through this command prefix, e.g. `["setpriv", "--reuid=nobody", …]`. */
       prefix?: readonly string[];
+      /** Start with V8's linear-time regex engine, as every task does. @default true */
+      v8Flags?: boolean;
     } = {},
   ) {
     const entry = options.entry ?? Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
@@ -40,6 +43,7 @@ export class TailcastProcess implements AsyncDisposable {
     const deno = [
       Deno.execPath(),
       "run",
+      ...(options.v8Flags === false ? [] : [`--v8-flags=${V8_FLAGS}`]),
       ...perms,
       entry.startsWith("/") ? entry : ROOT + entry,
       ...args,

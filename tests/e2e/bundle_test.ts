@@ -30,7 +30,10 @@ function bundle(): Promise<string> {
 async function compilePermissions(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   const words: string[] = config.tasks.compile.split(/\s+/);
-  return words.filter((w) => w.startsWith("--allow-") || w === "--no-prompt");
+  return words.filter((w) =>
+    w.startsWith("--allow-") || w.startsWith("--v8-flags=") ||
+    w === "--no-prompt"
+  );
 }
 
 /** Reads SSE `data:` lines from /events until `count` arrived. */
@@ -126,12 +129,16 @@ Deno.test("bundle passes the smoke run with exactly the compile task's permissio
   assert(perms.includes("--no-prompt"), "the binary must never prompt");
   await using dir = await LogDir.create();
   await dir.append("app.log", "before\n");
-  await using version = new TailcastProcess(["--version"], { entry, perms });
+  await using version = new TailcastProcess(["--version"], {
+    entry,
+    perms,
+    v8Flags: false,
+  });
   assertEquals((await version.exited()).code, 0);
   assertMatch(version.stdout[0], new RegExp(`deno ${Deno.version.deno}`));
   await using proc = new TailcastProcess(
     ["--port", "0", "-n", "1", `${dir.path}/*.log`],
-    { entry, perms, env: { TAILCAST_TOKEN: "" } },
+    { entry, perms, env: { TAILCAST_TOKEN: "" }, v8Flags: false },
   );
   const url = await proc.url();
   const reading = readLines(url, 2);

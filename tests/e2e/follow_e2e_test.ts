@@ -4,7 +4,7 @@
  * events and stderr notices it prints.
  */
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import type { Event } from "../../src/types.ts";
+import type { EventJson as Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { ROOT, TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";

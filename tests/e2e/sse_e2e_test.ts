@@ -14,7 +14,7 @@ import {
   assertMatch,
   assertNotEquals,
 } from "@std/assert";
-import type { Event } from "../../src/types.ts";
+import type { EventJson as Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import {
   curl,

@@ -25,7 +25,7 @@ import {
 } from "../_fixtures/restart.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
-import { LINE_BYTES, lineText } from "../_fixtures/writer.ts";
+import { LINE_BYTES, lineText, parseSeq } from "../_fixtures/writer.ts";
 
 /** Lines per second the writer appends. */
 const RATE = 3000;
@@ -379,6 +379,9 @@ Deno.test("state: copytruncate while tailcast is down: the rest of the old conte
   const state = dir.file("state.json");
   const rand = seeded(SEED + 2);
   const args = ["--no-server", "--from", "start", "--state", state, log];
+  // Lines written between the copy and the truncation are in neither file:
+  // the one loss copytruncate has by design. They are allowed, no others.
+  let gap: [number, number] = [-1, -1];
   await using writer = new WriterProcess(["--path", log, "--rate", `${RATE}`]);
   await waitFor(
     async () => (await linesOnDisk(dir, "app.log")) > 0,
@@ -400,6 +403,11 @@ Deno.test("state: copytruncate while tailcast is down: the rest of the old conte
         "lines after the truncation",
       );
       await sleep(200);
+      const copied = (await Deno.readTextFile(`${log}.1`)).trimEnd().split(
+        "\n",
+      );
+      const first = (await Deno.readTextFile(log)).split("\n")[0];
+      gap = [parseSeq(copied.at(-1)!)!, parseSeq(first)!];
     },
   });
   const killed = runs[0];
@@ -411,7 +419,9 @@ Deno.test("state: copytruncate while tailcast is down: the rest of the old conte
   // content from the copy (app.log.1), then the truncated file from byte 0.
   const all = new Set([...killed.seqs, ...after.seqs]);
   const lost: number[] = [];
-  for (let seq = 0; seq < written; seq++) if (!all.has(seq)) lost.push(seq);
+  for (let seq = 0; seq < written; seq++) {
+    if (!all.has(seq) && !(seq > gap[0] && seq < gap[1])) lost.push(seq);
+  }
   assertEquals(lost, [], "no line lost across copytruncate while down");
   assertEquals(
     new Set(after.seqs).size,

@@ -1,5 +1,4 @@
 import { assertEquals, assertMatch, assertThrows } from "@std/assert";
-import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../src/errors.ts";
 import { expand, parsePattern } from "../../src/source/discover.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
@@ -141,38 +140,5 @@ Deno.test("expand follows a symlink to a file", async () => {
   await Deno.symlink(dir.file("missing"), dir.file("dangling.log"));
   assertEquals(await expand(parsePattern("*.log", dir.path)), [
     dir.file("link.log"),
-  ]);
-});
-
-Deno.test("expand works with only the permissions tailcast is compiled with", async () => {
-  // deno.json compiles with --allow-read --allow-net --allow-env=TAILCAST_TOKEN.
-  await using dir = await LogDir.create();
-  await Deno.writeTextFile(dir.file("a.log"), "x\n");
-  const discover = new URL("../../src/source/discover.ts", import.meta.url);
-  await Deno.writeTextFile(
-    dir.file("probe.ts"),
-    `import { expand, parsePattern } from ${JSON.stringify(discover.href)};\n` +
-      `console.log(JSON.stringify(await expand(parsePattern("*.log", ${
-        JSON.stringify(dir.path)
-      }))));\n`,
-  );
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      "--allow-read",
-      "--allow-env=TAILCAST_TOKEN",
-      dir.file("probe.ts"),
-    ],
-    cwd: fileURLToPath(new URL(".", import.meta.url)),
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assertEquals(output.code, 0, stderr);
-  assertEquals(JSON.parse(new TextDecoder().decode(output.stdout)), [
-    dir.file("a.log"),
   ]);
 });

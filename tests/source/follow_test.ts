@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
+import { lastLinesOffset } from "../../src/source/bytes.ts";
 import {
   Follower,
   type FollowerOptions,
-  lastLinesOffset,
   startOffset,
 } from "../../src/source/follow.ts";
 import { Holders } from "../../src/source/identity.ts";

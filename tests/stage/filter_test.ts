@@ -5,7 +5,7 @@ import {
   FilterStream,
   type FilterStreamOptions,
 } from "../../src/stage/filter.ts";
-import { compileWhere } from "../../src/where.ts";
+import { compileWhere } from "../../src/stage/where.ts";
 
 interface TestEvent extends Filterable {
   readonly id: string;

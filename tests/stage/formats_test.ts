@@ -44,9 +44,9 @@ Deno.test("parseFormat errors name the value and what is accepted", () => {
     ["regex:", /has no pattern/],
     [
       "regex:(?<a>x",
-      /"regex:\(\?<a>x" is not a valid regular expression \(.+\)/,
+      /"regex:\(\?<a>x": invalid format regex "\(\?<a>x": .+/,
     ],
-    ["regex:[", /not a valid regular expression/],
+    ["regex:[", /invalid format regex "\[":/],
     ["regex:^(\\w+) (.*)$", /has no named groups.*\(\?<level>/],
   ];
   for (const [value, message] of cases) {

@@ -11,14 +11,8 @@
  * replayed whole, oldest first; a file that cannot be found or shrank below
  * the position becomes a gap.
  */
-import {
-  type DecodedCursor,
-  type FilePosition,
-  MAX_FILES_PER_SOURCE,
-  pathHash,
-  type ResumeCursor,
-} from "../cursor.ts";
-import { lastLinesOffset } from "../source/follow.ts";
+import { type DecodedCursor, pathHash } from "./cursor.ts";
+import { lastLinesOffset } from "../source/bytes.ts";
 import { idKey, sameFile } from "../source/identity.ts";
 import {
   current,
@@ -27,7 +21,12 @@ import {
   type ReplayRange,
   siblings,
 } from "../source/replay.ts";
-import type { FileId } from "../types.ts";
+import {
+  type FileId,
+  type FilePosition,
+  MAX_FILES_PER_SOURCE,
+  type ResumeCursor,
+} from "../types.ts";
 
 /** Something a resuming subscriber cannot be given. */
 export interface ResumeGap {

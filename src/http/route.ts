@@ -17,21 +17,21 @@
  * duplicate; if its queue overflows during a long replay, the replay is
  * repeated from where it got to before going live.
  */
-import { basename } from "node:path";
-import { GlobError, globToRegExp } from "../source/glob.ts";
-import {
-  CursorError,
-  decodeCursor,
-  type DecodedCursor,
-  parseEventId,
-  toDecoded,
-} from "../cursor.ts";
+import { type DecodedCursor, toDecoded } from "./cursor.ts";
 import { replayChunks } from "../source/replay.ts";
-import type { Chunk, Event, Notice } from "../types.ts";
-import { compileWhere, WhereError, type WherePredicate } from "../where.ts";
-import type { Hub, Message, Policy, Subscription } from "./hub.ts";
-import type { Positions } from "./positions.ts";
+import { type Chunk, END, type Event, FILE } from "../types.ts";
+import type { Hub, Message, Subscription } from "../sink/hub.ts";
+import type { Positions } from "../sink/positions.ts";
 import { planResume, type SubscriberCursor } from "./resume.ts";
+import { formatNdjson, formatSse } from "./format.ts";
+import {
+  parseQuery,
+  QueryError,
+  selects,
+  selectsEvent,
+  selectsSource,
+  type SubscriberQuery,
+} from "./query.ts";
 
 export interface SseOptions {
   /** Messages a subscriber may have queued. @default 2048 */
@@ -59,29 +59,6 @@ export interface SseOptions {
   log?: (line: string) => void;
 }
 
-/** A request's choices, already validated. */
-export interface SubscriberQuery {
-  /** The `source=` glob: matched against the whole path, or the file name if it has no `/`. */
-  readonly source: string | null;
-  readonly sourceRegex: RegExp | null;
-  readonly grep: RegExp | null;
-  readonly policy: Policy;
-  readonly format: "sse" | "ndjson";
-  /** The cursor to resume from (`Last-Event-ID` or `?since=`). */
-  readonly since: DecodedCursor | null;
-  /** Last lines of each selected file to send first. */
-  readonly backlog: number | null;
-  /** `where=`: a predicate over the event's fields. */
-  readonly where: WherePredicate | null;
-  /** `level=`: the lowest level wanted (events without a level are left out). */
-  readonly level: number | null;
-  /** `type=alert`: alerts only. */
-  readonly alertsOnly: boolean;
-}
-
-/** Levels from least to most severe: `level=warn` keeps warn, error, fatal. */
-const LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"];
-
 /** How a connection is ended when its subscriber is cut (write timeout, shutdown). */
 export class SubscriberEnded extends Error {
   readonly reason: string;
@@ -92,237 +69,7 @@ export class SubscriberEnded extends Error {
   }
 }
 
-/** A request that cannot be served as asked: the route answers 400 with the message. */
-export class QueryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "QueryError";
-  }
-}
-
-/** Validates the query parameters of `/events` (and `Last-Event-ID`). */
-export function parseQuery(
-  url: URL,
-  accept: string | null,
-  lastEventId: string | null = null,
-): SubscriberQuery {
-  const q = url.searchParams;
-  const sinceText = lastEventId || q.get("since") || null;
-  let since: DecodedCursor | null = null;
-  if (sinceText !== null) {
-    try {
-      since = decodeCursor(sinceText);
-    } catch (error) {
-      if (error instanceof CursorError) throw new QueryError(error.message);
-      throw error;
-    }
-  }
-  const backlogText = q.get("backlog");
-  let backlog: number | null = null;
-  if (backlogText !== null && backlogText !== "") {
-    backlog = /^\d{1,9}$/.test(backlogText) ? Number(backlogText) : NaN;
-    if (Number.isNaN(backlog)) {
-      throw new QueryError(
-        `Invalid backlog ${
-          JSON.stringify(backlogText)
-        }: use a whole number of lines, e.g. backlog=100`,
-      );
-    }
-  }
-  let grep: RegExp | null = null;
-  const grepText = q.get("grep");
-  if (grepText !== null && grepText !== "") {
-    try {
-      grep = new RegExp(grepText);
-    } catch (error) {
-      throw new QueryError(
-        `Invalid grep regex ${JSON.stringify(grepText)}: ${
-          (error as Error).message
-        }`,
-      );
-    }
-  }
-  const policy = q.get("policy") ?? "drop-oldest";
-  if (policy !== "drop-oldest" && policy !== "disconnect") {
-    throw new QueryError(
-      `Invalid policy ${
-        JSON.stringify(policy)
-      }: use drop-oldest (default) or disconnect`,
-    );
-  }
-  const format = q.get("format");
-  if (format !== null && format !== "sse" && format !== "ndjson") {
-    throw new QueryError(
-      `Invalid format ${JSON.stringify(format)}: use sse or ndjson`,
-    );
-  }
-  const wantsNdjson = format === "ndjson" ||
-    (format === null && (accept ?? "").includes("application/x-ndjson"));
-  const sourceText = q.get("source");
-  const source = sourceText === null || sourceText === "" ? null : sourceText;
-  let sourceRegex: RegExp | null = null;
-  if (source !== null) {
-    try {
-      sourceRegex = globToRegExp(source);
-    } catch (error) {
-      if (error instanceof GlobError) throw new QueryError(error.message);
-      throw error;
-    }
-  }
-  let where: WherePredicate | null = null;
-  const whereText = q.get("where");
-  if (whereText !== null && whereText !== "") {
-    try {
-      where = compileWhere(whereText);
-    } catch (error) {
-      if (error instanceof WhereError) {
-        throw new QueryError(
-          `Invalid where ${JSON.stringify(whereText)} at column ${
-            error.position + 1
-          }: ${error.reason}`,
-        );
-      }
-      throw error;
-    }
-  }
-  const levelText = q.get("level");
-  let level: number | null = null;
-  if (levelText !== null && levelText !== "") {
-    level = LEVELS.indexOf(levelText.toLowerCase());
-    if (level === -1) {
-      throw new QueryError(
-        `Invalid level ${JSON.stringify(levelText)}: use one of ${
-          LEVELS.join(", ")
-        } (events at that level or above)`,
-      );
-    }
-  }
-  const type = q.get("type");
-  if (type !== null && type !== "" && type !== "alert" && type !== "all") {
-    throw new QueryError(
-      `Invalid type ${JSON.stringify(type)}: use alert (alerts only) or all`,
-    );
-  }
-  return {
-    source,
-    sourceRegex,
-    grep,
-    policy,
-    format: wantsNdjson ? "ndjson" : "sse",
-    since,
-    backlog,
-    where,
-    level,
-    alertsOnly: type === "alert",
-  };
-}
-
-/** Whether a followed path is in a subscriber's selection. */
-export function selectsSource(
-  query: SubscriberQuery,
-): (source: string) => boolean {
-  const { source, sourceRegex } = query;
-  if (source === null || sourceRegex === null) return () => true;
-  const byName = !source.includes("/");
-  return (path) =>
-    path === source ||
-    sourceRegex.test(byName ? basename(path) : path);
-}
-
-/** Whether a line event passes a subscriber's filters. */
-export function selectsEvent(query: SubscriberQuery): (e: Event) => boolean {
-  const inSource = selectsSource(query);
-  const { grep, where, level, alertsOnly } = query;
-  return (e) =>
-    !alertsOnly && inSource(e.source) &&
-    (grep === null || grep.test(e.line)) &&
-    (where === null || where(e)) &&
-    (level === null ||
-      (e.level !== undefined && LEVELS.indexOf(e.level) >= level));
-}
-
-/** Whether a message is for a subscriber that asked for `query`. */
-export function selects(query: SubscriberQuery): (m: Message) => boolean {
-  const inSource = selectsSource(query);
-  const event = selectsEvent(query);
-  return (m) => {
-    if (m.type === "dropped") return true;
-    if (m.type === "line") return event(m.event);
-    if (m.type === "alert") return true;
-    if (query.alertsOnly) return false;
-    const from = sourceOf(m.notice);
-    if (query.source !== null && (from === null || !inSource(from))) {
-      return false;
-    }
-    return query.format === "sse";
-  };
-}
-
-function sourceOf(n: Notice): string | null {
-  return n.kind === "mode" ? null : n.source;
-}
-
 const encoder = new TextEncoder();
-
-/**
- * The SSE wire format of a batch: one event per message, JSON data on one
- * line. `idOf` gives a line's `id:` (default: the event's own id); returning
- * null skips the line (already delivered).
- */
-export function formatSse(
-  messages: readonly Message[],
-  idOf: (e: Event) => string | null = (e) => e.id,
-): string {
-  let out = "";
-  for (const m of messages) {
-    if (m.type === "line") {
-      const id = idOf(m.event);
-      if (id === null) continue;
-      out += `event: line\nid: ${id}\ndata: ${
-        m.json ?? JSON.stringify(m.event)
-      }\n\n`;
-    } else if (m.type === "dropped") {
-      out += `event: gap\ndata: ${
-        JSON.stringify({
-          cause: "slow-subscriber",
-          lines: m.count,
-          message:
-            `${m.count} events were dropped because this client read too slowly`,
-        })
-      }\n\n`;
-    } else {
-      const [kind, data] = m.type === "alert"
-        ? ["alert", m.alert]
-        : [m.notice.kind, m.notice];
-      out += `event: ${kind}\ndata: ${JSON.stringify(data)}\n\n`;
-    }
-  }
-  return out;
-}
-
-/** NDJSON for pipes: line events as on stdout, plus `{"type":"gap"}` records. */
-export function formatNdjson(
-  messages: readonly Message[],
-  idOf: (e: Event) => string | null = (e) => e.id,
-): string {
-  let out = "";
-  for (const m of messages) {
-    if (m.type === "line") {
-      if (idOf(m.event) !== null) {
-        out += (m.json ?? JSON.stringify(m.event)) + "\n";
-      }
-    } else if (m.type === "dropped") {
-      out += JSON.stringify({
-        type: "gap",
-        cause: "slow-subscriber",
-        lines: m.count,
-      }) + "\n";
-    } else if (m.type === "alert") {
-      out += JSON.stringify({ type: "alert", ...m.alert }) + "\n";
-    }
-  }
-  return out;
-}
 
 interface Connection {
   sub: Subscription;
@@ -472,8 +219,7 @@ export class SseRoute {
     }
     const idOf = (e: Event): string | null => {
       if (!cursor || e.source === "-") return e.id;
-      const { file, offset } = parseEventId(e.id);
-      return cursor.accept(e.source, file, offset) ? cursor.text : null;
+      return cursor.accept(e.source, e[FILE], e[END]) ? cursor.text : null;
     };
     for (
       let batch = await c.sub.next(1024);
@@ -566,8 +312,7 @@ export class SseRoute {
           const messages: Message[] = [];
           const ids: string[] = [];
           for (const e of batch) {
-            const { file, offset } = parseEventId(e.id);
-            cursor.advance(e.source, file, offset);
+            cursor.advance(e.source, e[FILE], e[END]);
             if (!wanted(e)) continue;
             messages.push({ type: "line", event: e });
             // Each event's id is the cursor just past it.

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
-import type { Alert } from "../../src/sink/alerts.ts";
-import { Webhook } from "../../src/sink/webhook.ts";
+import type { Alert } from "../../src/types.ts";
+import { Webhook } from "../../src/alerts/webhook.ts";
 import { waitFor } from "../_fixtures/wait.ts";
 
 function alert(n: number): Alert {

@@ -1,28 +1,23 @@
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  assertRejects,
-  assertStringIncludes,
-  assertThrows,
-} from "@std/assert";
+import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { Hub, type Message } from "../../src/sink/hub.ts";
-import {
-  formatNdjson,
-  formatSse,
-  parseQuery,
-  QueryError,
-  selects,
-  SseRoute,
-} from "../../src/sink/sse.ts";
-import type { Event, Notice } from "../../src/types.ts";
+import { SseRoute } from "../../src/http/route.ts";
+import { formatSse } from "../../src/http/format.ts";
+import { END, type Event, FILE, type Notice } from "../../src/types.ts";
 import { waitFor, within } from "../_fixtures/wait.ts";
 
 const decoder = new TextDecoder();
 const TIME = "2026-11-27T10:20:30.456Z";
 
 function event(n: number, source = "/logs/app.log", line = `line ${n}`): Event {
-  return { id: `1.2:${n.toString(36)}`, source, offset: n, line, time: TIME };
+  return {
+    id: `1.2:${n.toString(36)}`,
+    source,
+    offset: n,
+    line,
+    time: TIME,
+    [FILE]: { dev: 1, ino: 2 },
+    [END]: n,
+  };
 }
 
 function line(n: number, source?: string, text?: string): Message {
@@ -31,10 +26,6 @@ function line(n: number, source?: string, text?: string): Message {
 
 function notice(n: Notice): Message {
   return { type: "notice", notice: n };
-}
-
-function query(params: string, accept: string | null = null) {
-  return parseQuery(new URL(`http://localhost/events?${params}`), accept);
 }
 
 function request(params = "", headers: Record<string, string> = {}): Request {
@@ -66,160 +57,6 @@ async function readChunk(
 function sseLine(e: Event): string {
   return `event: line\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`;
 }
-
-// parseQuery
-
-Deno.test("parseQuery defaults to all sources, no grep, drop-oldest and SSE", () => {
-  const q = query("");
-  assertEquals(
-    { source: q.source, grep: q.grep, policy: q.policy, format: q.format },
-    { source: null, grep: null, policy: "drop-oldest", format: "sse" },
-  );
-  const empty = query("source=&grep=");
-  assertEquals(empty.source, null);
-  assertEquals(empty.grep, null);
-});
-
-Deno.test("parseQuery reads source, grep and policy", () => {
-  const q = query(
-    `source=${
-      encodeURIComponent("/var/log/*.log")
-    }&grep=err(or)?&policy=disconnect`,
-  );
-  assertEquals(q.source, "/var/log/*.log");
-  assert(q.grep instanceof RegExp);
-  assertEquals(q.grep.source, "err(or)?");
-  assertEquals(q.policy, "disconnect");
-});
-
-Deno.test("parseQuery rejects a bad grep regex with QueryError giving the reason", () => {
-  let reason = "";
-  try {
-    new RegExp("(");
-  } catch (error) {
-    reason = (error as Error).message;
-  }
-  const error = assertThrows(() => query("grep=("), QueryError);
-  assertEquals(error.name, "QueryError");
-  assertMatch(error.message, /^Invalid grep regex "\(": /);
-  assertStringIncludes(error.message, reason);
-});
-
-Deno.test("parseQuery rejects a policy other than drop-oldest or disconnect", () => {
-  // block is for stdout only: an HTTP client must never stall the service.
-  for (const policy of ["block", "drop-newest", ""]) {
-    assertThrows(
-      () => query(`policy=${policy}`),
-      QueryError,
-      `Invalid policy "${policy}"`,
-    );
-  }
-});
-
-Deno.test("parseQuery picks NDJSON from format=ndjson or Accept: application/x-ndjson", () => {
-  assertEquals(query("format=ndjson").format, "ndjson");
-  assertEquals(query("", "application/x-ndjson").format, "ndjson");
-  assertEquals(
-    query("", "text/plain, application/x-ndjson;q=0.9").format,
-    "ndjson",
-  );
-  assertEquals(query("", "text/event-stream").format, "sse");
-  // An explicit format wins over the Accept header.
-  assertEquals(query("format=sse", "application/x-ndjson").format, "sse");
-  assertThrows(() => query("format=xml"), QueryError);
-});
-
-// selects
-
-Deno.test("selects filters lines by source glob", () => {
-  const accept = selects(query(`source=${encodeURIComponent("/logs/*.log")}`));
-  assertEquals(accept(line(1, "/logs/app.log")), true);
-  assertEquals(accept(line(1, "/logs/sub/app.log")), false);
-  assertEquals(accept(line(1, "/other/app.log")), false);
-  assertEquals(accept(line(1, "/logs/app.txt")), false);
-  const exact = selects(query(`source=${encodeURIComponent("/logs/app.log")}`));
-  assertEquals(exact(line(1, "/logs/app.log")), true);
-  assertEquals(exact(line(1, "/logs/app.log.1")), false);
-});
-
-Deno.test("selects filters lines by grep and keeps notices in SSE only", () => {
-  const accept = selects(query("grep=ERROR"));
-  assertEquals(accept(line(1, undefined, "an ERROR here")), true);
-  assertEquals(accept(line(1, undefined, "all fine")), false);
-  const rotate = notice({
-    kind: "rotate",
-    source: "/logs/app.log",
-    how: "renamed",
-  });
-  assertEquals(accept(rotate), true);
-  assertEquals(accept({ type: "dropped", count: 3, stdin: 0 }), true);
-  const nd = selects(query("format=ndjson"));
-  assertEquals(nd(rotate), false);
-  assertEquals(nd(line(1)), true);
-  assertEquals(nd({ type: "dropped", count: 3, stdin: 0 }), true);
-});
-
-Deno.test("selects applies the source glob to notices; mode notices have no source", () => {
-  const accept = selects(query(`source=${encodeURIComponent("/logs/*.log")}`));
-  const mode = notice({ kind: "mode", mode: "polling", reason: "asked" });
-  assertEquals(accept(mode), false);
-  assertEquals(accept(notice({ kind: "vanish", source: "/logs/a.log" })), true);
-  assertEquals(accept(notice({ kind: "vanish", source: "/x/a.log" })), false);
-  assertEquals(selects(query(""))(mode), true);
-});
-
-// formatSse / formatNdjson
-
-Deno.test("formatSse writes a line event as event, id and one data line", () => {
-  const e = event(3, "/x.log", "hi");
-  assertEquals(
-    formatSse([{ type: "line", event: e }]),
-    'event: line\nid: 1.2:3\ndata: {"id":"1.2:3","source":"/x.log","offset":3,' +
-      `"line":"hi","time":"${TIME}"}\n\n`,
-  );
-  // Newlines in a line cannot break the frame: JSON escapes them.
-  const tricky = event(4, "/x.log", "a\r\nb\nc\rd");
-  const frame = formatSse([{ type: "line", event: tricky }]);
-  assertEquals(frame.split("\n").length, 5);
-  assertEquals(
-    frame,
-    `event: line\nid: 1.2:4\ndata: ${JSON.stringify(tricky)}\n\n`,
-  );
-});
-
-Deno.test("formatSse writes a dropped gap and notices", () => {
-  assertEquals(
-    formatSse([{ type: "dropped", count: 7, stdin: 0 }]),
-    'event: gap\ndata: {"cause":"slow-subscriber","lines":7,' +
-      '"message":"7 events were dropped because this client read too slowly"}\n\n',
-  );
-  assertEquals(
-    formatSse([notice({ kind: "truncate", source: "/a", offset: 9, size: 0 })]),
-    'event: truncate\ndata: {"kind":"truncate","source":"/a","offset":9,"size":0}\n\n',
-  );
-  assertEquals(formatSse([]), "");
-  assertEquals(
-    formatSse([line(1), { type: "dropped", count: 1, stdin: 0 }, line(2)]),
-    sseLine(event(1)) + formatSse([{ type: "dropped", count: 1, stdin: 0 }]) +
-      sseLine(event(2)),
-  );
-});
-
-Deno.test("formatNdjson writes lines as JSON records and gaps as type gap; notices are left out", () => {
-  const e = event(1, "/x.log", "hi");
-  assertEquals(
-    formatNdjson([
-      { type: "line", event: e },
-      { type: "dropped", count: 2, stdin: 0 },
-      notice({ kind: "vanish", source: "/x.log" }),
-    ]),
-    `${JSON.stringify(e)}\n` +
-      '{"type":"gap","cause":"slow-subscriber","lines":2}\n',
-  );
-  assertEquals(formatNdjson([]), "");
-});
-
-// SseRoute
 
 Deno.test("SseRoute streams retry first, then each published line as an SSE frame", async () => {
   const hub = new Hub();

@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { compilePattern, PatternError } from "../pattern.ts";
 
 /** What a `--where` predicate can look at: the parts of an event it reads. */
 export interface Filterable {
@@ -466,15 +467,14 @@ function compare(
   if (op === "~" || op === "!~") {
     let regex: RegExp;
     try {
-      regex = new RegExp(value.text);
+      regex = compilePattern(value.text, { what: op });
     } catch (error) {
-      const why = error instanceof Error
-        ? error.message.replace(/^.*: /, "")
-        : String(error);
+      if (!(error instanceof PatternError)) throw error;
+      const why = error.message;
       throw new WhereError(
         text,
         value.position,
-        `invalid regular expression ${JSON.stringify(value.text)}: ${why}`,
+        why[0].toLowerCase() + why.slice(1),
       );
     }
     return (e) => {

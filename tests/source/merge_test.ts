@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { Merge } from "../../src/stage/merge.ts";
+import { Merge } from "../../src/source/merge.ts";
 import { settle, track, waitFor } from "../_fixtures/wait.ts";
 
 /** An infinite source that counts how often it is pulled and whether it was cancelled. */

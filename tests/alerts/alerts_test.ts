@@ -5,17 +5,17 @@ import {
   assertThrows,
   fail,
 } from "@std/assert";
+import type { Alert } from "../../src/types.ts";
+import { ruleFromObject } from "../../src/alerts/config.ts";
+import { AlertEngine } from "../../src/alerts/engine.ts";
+import { parseRule } from "../../src/alerts/grammar.ts";
 import {
-  type Alert,
   type Alertable,
-  AlertEngine,
   type AlertRule,
   AlertRuleError,
   formatDuration,
   parseDuration,
-  parseRule,
-  ruleFromObject,
-} from "../../src/sink/alerts.ts";
+} from "../../src/alerts/rule.ts";
 
 /** A stand-in for the where-language: `level=X` compares the level, anything else is a regex on the line. */
 function compile(m: string): (e: Alertable) => boolean {
@@ -168,7 +168,7 @@ Deno.test("parseRule errors give the column and the reason", () => {
     ["e: level=error 10 in 1m cooldown", 33, /missing the cooldown duration/],
     ["e: level=error 10", 18, /no threshold found/],
     ["e: grep 'oops 1 in 1m", 9, /unterminated ' quote/],
-    ["e: grep ( 1 in 1m", 9, /invalid regex/],
+    ["e: grep ( 1 in 1m", 9, /invalid grep regex "\(": Unterminated group/],
     ["e: grep a b 1 in 1m", 11, /grep takes one regex/],
     ["e: x ((( 1 in 1m", 4, /invalid match "x \(\(\(": unbalanced/],
     ["r: any > 5/x", 10, /invalid rate "5\/x"/],
@@ -284,7 +284,7 @@ Deno.test("ruleFromObject errors name the key path", () => {
     [
       { ...base, match: undefined, grep: "(" },
       "alerts[2].grep",
-      /invalid regex/,
+      /invalid grep regex "\(": Unterminated group/,
     ],
     [
       { name: "r", kind: "rate", match: "any", rate: -1 },

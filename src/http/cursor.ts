@@ -13,10 +13,11 @@
  * {@link MAX_FILES_PER_SOURCE} entries while rotated files are still drained,
  * one otherwise.
  */
-import type { FileId } from "./types.ts";
-
-/** Identities remembered per followed path (the current file and rotated ones still read). */
-export const MAX_FILES_PER_SOURCE = 4;
+import {
+  type FilePosition,
+  MAX_FILES_PER_SOURCE,
+  type ResumeCursor,
+} from "../types.ts";
 
 /** A malformed cursor; HTTP answers 400 with the message. */
 export class CursorError extends Error {
@@ -26,43 +27,8 @@ export class CursorError extends Error {
   }
 }
 
-/** One file's position: the bytes before `offset` were delivered. */
-export interface FilePosition {
-  readonly file: FileId;
-  readonly offset: number;
-}
-
-/** Positions per followed path; per path, oldest identity first. */
-export type ResumeCursor = Map<string, FilePosition[]>;
-
 /** A decoded resume cursor: entries keyed by path hash, to be matched with the followed paths. */
 export type DecodedCursor = Map<string, FilePosition[]>;
-
-/** The `id` of the event for the line ending at `end` in `file`. */
-export function eventId(file: FileId, end: number): string {
-  return `${file.dev.toString(36)}.${file.ino.toString(36)}:${
-    end.toString(36)
-  }`;
-}
-
-/** Reverses {@link eventId}. */
-export function parseEventId(id: string): FilePosition {
-  // On the hot path (every event published): indexOf, not a regex.
-  const dot = id.indexOf(".");
-  const colon = id.indexOf(":", dot + 1);
-  const dev = parseInt(id.slice(0, dot), 36);
-  const ino = parseInt(id.slice(dot + 1, colon), 36);
-  const offset = parseInt(id.slice(colon + 1), 36);
-  if (
-    dot <= 0 || colon <= dot + 1 || !/^[0-9a-z.:]+$/.test(id) ||
-    !Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) ||
-    !Number.isSafeInteger(offset) || id.indexOf(".", dot + 1) !== -1 ||
-    id.indexOf(":", colon + 1) !== -1
-  ) {
-    throw new CursorError(`Invalid event id "${id}"`);
-  }
-  return { file: { dev, ino }, offset };
-}
 
 /** FNV-1a 32-bit hash of a path, base 36. */
 export function pathHash(path: string): string {

@@ -12,7 +12,7 @@
  * never once per retry. `close()` aborts the request in flight and the
  * backoff, and resolves when the loop has ended.
  */
-import type { Alert } from "./alerts.ts";
+import type { Alert } from "../types.ts";
 
 export interface WebhookOptions {
   /** One line for the operator: a webhook failing, recovering or dropping alerts. */

@@ -1,0 +1,79 @@
+/**
+ * The layout shows the flow: every import in `src/` points down it,
+ *
+ *   main → service, app, demo → config → http → sink, alerts → stage → source → shared
+ *
+ * where the shared files (`types.ts`, `errors.ts`, `pattern.ts`) hold shapes,
+ * errors and the one pattern compiler every layer uses. A file may import
+ * from its own folder or from a layer below, never from one above.
+ */
+import { assertEquals } from "@std/assert";
+import { fromFileUrl, join, relative } from "@std/path";
+
+const SRC = fromFileUrl(new URL("../src/", import.meta.url));
+
+/** Layer of each file or folder of `src/`: higher may import lower. */
+const LAYERS: Record<string, number> = {
+  "types.ts": 0,
+  "errors.ts": 0,
+  "pattern.ts": 0,
+  "source": 1,
+  "stage": 2,
+  "sink": 3,
+  "alerts": 3,
+  "http": 4,
+  "config_file.ts": 5,
+  "config.ts": 5.5,
+  "service.ts": 6,
+  "app.ts": 6,
+  "demo.ts": 6,
+  "page.html": 5,
+};
+
+function layerOf(path: string): { name: string; rank: number } {
+  const name = path.split("/")[0];
+  const rank = LAYERS[name];
+  if (rank === undefined) {
+    throw new Error(
+      `src/${path} is in no layer: add "${name}" to LAYERS in tests/layout_test.ts`,
+    );
+  }
+  return { name, rank };
+}
+
+async function* sources(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) yield* sources(path);
+    else if (entry.name.endsWith(".ts")) yield path;
+  }
+}
+
+const IMPORT = /^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gms;
+
+Deno.test("every import in src/ points down the flow (main → service/app → config → http → sink, alerts → stage → source → shared)", async () => {
+  const wrong: string[] = [];
+  let files = 0;
+  for await (const file of sources(SRC)) {
+    files++;
+    const from = relative(SRC, file);
+    const mine = layerOf(from);
+    const text = await Deno.readTextFile(file);
+    for (const m of text.matchAll(IMPORT)) {
+      const target = relative(SRC, join(file, "..", m[1]));
+      if (target.startsWith("..")) {
+        wrong.push(`src/${from} imports ${m[1]}, outside src/`);
+        continue;
+      }
+      const theirs = layerOf(target);
+      if (theirs.name === mine.name) continue;
+      if (theirs.rank >= mine.rank) {
+        wrong.push(
+          `src/${from} (${mine.name}) imports src/${target} (${theirs.name})`,
+        );
+      }
+    }
+  }
+  assertEquals(files > 30, true, "the walk found the sources");
+  assertEquals(wrong, []);
+});
