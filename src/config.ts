@@ -149,6 +149,13 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   version: { type: "boolean", short: "V" },
 };
 
+/** The long name of each short flag. */
+const BY_LETTER = new Map(
+  Object.entries(OPTIONS).flatMap(([name, spec]) =>
+    spec.short === undefined ? [] : [[spec.short, name] as const]
+  ),
+);
+
 /** Short flags that stand for several long ones: tail's `-F` is `--follow=name --retry`. */
 const SHORTHANDS: Readonly<Record<string, readonly string[]>> = {
   F: ["--follow=name", "--retry"],
@@ -277,13 +284,13 @@ export function parseCommandLine(
     default: Object.fromEntries(names.map((n) => [n, undefined])),
   });
   // normalizeArgs let through only the flags of OPTIONS, typed as declared.
-  const text = (name: string) => parsed[name] as string | undefined;
+  const value = (name: string) => parsed[name] as string | undefined;
   const flag = (name: string) => parsed[name] as boolean | undefined;
   const list = (name: string) => parsed[name] as string[] | undefined;
   const positionals = parsed._ as string[];
   if (flag("help")) return { kind: "help" };
   if (flag("version")) return { kind: "version" };
-  const configPath = text("config");
+  const configPath = value("config");
   if (configPath !== undefined && file === null) {
     return { kind: "load", path: configPath };
   }
@@ -305,29 +312,29 @@ export function parseCommandLine(
       "No file to follow: give a path, a glob or -, or try --demo (see --help)",
     );
   }
-  refuseUnhonoured(text("follow"), flag("zero-terminated"));
-  const maxUnchanged = text("max-unchanged-stats");
+  refuseUnhonoured(value("follow"), flag("zero-terminated"));
+  const maxUnchanged = value("max-unchanged-stats");
   if (maxUnchanged !== undefined) {
     integer("--max-unchanged-stats", maxUnchanged, 0, 1_000_000_000);
   }
   const srv = f.server ?? {};
   const server = flag("server") ?? srv.enabled ?? true;
-  const port = fromFile(text("port"), num(srv.port));
-  const maxLine = fromFile(text("max-line-bytes"), num(f.maxLineBytes));
-  const queue = fromFile(text("queue"), num(srv.queue));
-  const maxClients = fromFile(text("max-clients"), num(srv.maxClients));
-  const heartbeat = fromFile(text("heartbeat"), num(srv.heartbeat));
-  const writeTimeout = fromFile(text("write-timeout"), num(srv.writeTimeout));
+  const port = fromFile(value("port"), num(srv.port));
+  const maxLine = fromFile(value("max-line-bytes"), num(f.maxLineBytes));
+  const queue = fromFile(value("queue"), num(srv.queue));
+  const maxClients = fromFile(value("max-clients"), num(srv.maxClients));
+  const heartbeat = fromFile(value("heartbeat"), num(srv.heartbeat));
+  const writeTimeout = fromFile(value("write-timeout"), num(srv.writeTimeout));
   // A start position on the command line replaces the file's.
-  const startFlags = ["from", "lines", "bytes"].map(text);
+  const startFlags = ["from", "lines", "bytes"].map(value);
   const [from, lines, bytes] = startFlags.some((v) => v !== undefined)
     ? startFlags
     : [f.from, num(f.lines), undefined];
-  const sleep = text("sleep-interval");
+  const sleep = value("sleep-interval");
   const sleepMs = sleep === undefined ? undefined : seconds(sleep);
-  const output = outputOf(text("output"), server, env);
-  const format = fromFile(text("format"), f.format) ?? "raw";
-  const multilineStart = text("multiline-start");
+  const output = outputOf(value("output"), server, env);
+  const format = fromFile(value("format"), f.format) ?? "raw";
+  const multilineStart = value("multiline-start");
   const globalRules: SourceRules = {
     pattern: "",
     format,
@@ -340,7 +347,7 @@ export function parseCommandLine(
     paths,
     startAt: startAt(from, lines, bytes),
     stdout: (flag("stdout") ?? f.stdout ?? false) || !server ||
-      text("output") !== undefined,
+      value("output") !== undefined,
     output,
     headers: headers(
       flag("quiet") || flag("silent") || false,
@@ -348,15 +355,15 @@ export function parseCommandLine(
       paths,
     ),
     color: output === "text" && env.terminal === true && env.noColor !== true,
-    pid: fromPid(text("pid")),
+    pid: fromPid(value("pid")),
     pidCheckMs: sleepMs ?? DEFAULT_PID_CHECK_MS,
     server,
-    host: host(fromFile(text("host"), srv.host)),
+    host: host(fromFile(value("host"), srv.host)),
     port: port === undefined ? DEFAULT_PORT : integer("--port", port, 0, 65535),
     pollMs: pollMs(
-      text("poll") ?? (flag("-disable-inotify") ? "" : num(f.poll)),
+      value("poll") ?? (flag("-disable-inotify") ? "" : num(f.poll)),
       sleepMs,
-      text("poll") !== undefined && text("poll") !== "",
+      value("poll") !== undefined && value("poll") !== "",
     ),
     maxLineBytes: maxLine === undefined
       ? DEFAULT_MAX_LINE_BYTES
@@ -368,15 +375,15 @@ export function parseCommandLine(
     maxClients: maxClients === undefined
       ? DEFAULT_MAX_CLIENTS
       : integer("--max-clients", maxClients, 1, 1_000_000),
-    token: token(text("token") ?? env.TAILCAST_TOKEN ?? srv.token),
-    corsOrigin: corsOrigin(fromFile(text("cors-origin"), srv.corsOrigin)),
+    token: token(value("token") ?? env.TAILCAST_TOKEN ?? srv.token),
+    corsOrigin: corsOrigin(fromFile(value("cors-origin"), srv.corsOrigin)),
     heartbeatMs: heartbeat === undefined
       ? 15_000
       : integer("--heartbeat", heartbeat, 0, 86_400) * 1000,
     writeTimeoutMs: writeTimeout === undefined
       ? 30_000
       : integer("--write-timeout", writeTimeout, 1, 86_400) * 1000,
-    state: statePath(fromFile(text("state"), f.state)),
+    state: statePath(fromFile(value("state"), f.state)),
     stateReset: flag("state-reset") ?? false,
     sources: [
       // Sources of the file first: their own rules win over the global ones.
@@ -392,9 +399,9 @@ export function parseCommandLine(
     ],
     include: list("include") ?? f.include ?? [],
     exclude: list("exclude") ?? f.exclude ?? [],
-    where: fromFile(text("where"), f.where) ?? null,
+    where: fromFile(value("where"), f.where) ?? null,
     alerts: list("alert") ?? f.alerts ?? [],
-    alertWebhook: webhook(fromFile(text("alert-webhook"), f.alertWebhook)),
+    alertWebhook: webhook(fromFile(value("alert-webhook"), f.alertWebhook)),
   };
   if (config.stateReset && config.state === null) {
     throw new ConfigError(
@@ -424,15 +431,7 @@ export function parseCommandLine(
  * );
  * ```
  */
-export function normalizeArgs(
-  args: readonly string[],
-  options: Readonly<Record<string, OptionSpec>> = OPTIONS,
-  shorthands: Readonly<Record<string, readonly string[]>> = SHORTHANDS,
-): string[] {
-  const byLetter = new Map<string, string>();
-  for (const [name, spec] of Object.entries(options)) {
-    if (spec.short !== undefined) byLetter.set(spec.short, name);
-  }
+export function normalizeArgs(args: readonly string[]): string[] {
   const flags: string[] = [];
   const paths: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -449,8 +448,8 @@ export function normalizeArgs(
       const eq = arg.indexOf("=");
       const typed = eq < 0 ? arg : arg.slice(0, eq);
       const name = typed.slice(2);
-      const negated = name.startsWith("no-") ? options[name.slice(3)] : null;
-      const spec = options[name] ??
+      const negated = name.startsWith("no-") ? specOf(name.slice(3)) : null;
+      const spec = specOf(name) ??
         (negated?.type === "boolean" ? negated : undefined);
       if (spec === undefined) throw unknownOption(typed);
       if (spec.type === "boolean") {
@@ -479,13 +478,13 @@ export function normalizeArgs(
     }
     for (let j = 1; j < arg.length; j++) {
       const letter = arg[j];
-      if (shorthands[letter]) {
-        flags.push(...shorthands[letter]);
+      if (SHORTHANDS[letter]) {
+        flags.push(...SHORTHANDS[letter]);
         continue;
       }
-      const name = byLetter.get(letter);
+      const name = BY_LETTER.get(letter);
       if (name === undefined) throw unknownOption(`-${letter}`);
-      const spec = options[name];
+      const spec = OPTIONS[name];
       if (spec.type === "boolean") {
         flags.push(`--${name}`);
         continue;
@@ -501,6 +500,11 @@ export function normalizeArgs(
     }
   }
   return [...flags, "--", ...paths];
+}
+
+/** The spec of flag `name`, if there is one (`--toString` is not a flag). */
+function specOf(name: string): OptionSpec | undefined {
+  return Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
 }
 
 function unknownOption(flag: string): ConfigError {

@@ -110,7 +110,9 @@ Deno.test("parseCommandLine refuses bad values, naming the flag", () => {
 });
 
 Deno.test("parseCommandLine refuses an unknown flag with a ConfigError naming it", () => {
-  for (const flag of ["--bogus", "-x", "--no-port"]) {
+  for (
+    const flag of ["--bogus", "-x", "--no-port", "--toString", "--__proto__"]
+  ) {
     const error = refused([flag, "a"], flag);
     assert.ok(error.message.includes(`'${flag}'`), error.message);
   }
