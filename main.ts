@@ -1,7 +1,8 @@
 /**
  * tailcast entry point: parse the command line, start the service and the
- * HTTP server, stop cleanly on SIGINT/SIGTERM. Exit codes: 0 after a signal,
- * 2 for a bad command line or a source, port or permission problem at start.
+ * HTTP server, stop cleanly on SIGINT/SIGTERM or once the --pid process has
+ * ended. Exit codes: 0 after either, 2 for a bad command line or a source,
+ * port or permission problem at start.
  */
 import meta from "./deno.json" with { type: "json" };
 import { createApp } from "./src/app.ts";
@@ -9,6 +10,7 @@ import { type Config, parseCommandLine, USAGE } from "./src/config.ts";
 import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
+import { WatchedProcess } from "./src/pid.ts";
 import { Service } from "./src/service.ts";
 import { SseRoute, SubscriberEnded } from "./src/http/route.ts";
 import { StateError } from "./src/source/state.ts";
@@ -32,8 +34,13 @@ function log(line: string): void {
 /** Runs tailcast with `args`; resolves to the exit code. */
 export async function main(args: readonly string[]): Promise<number> {
   let config: Config;
+  let watched: WatchedProcess | null = null;
   try {
-    const env = { TAILCAST_TOKEN: envToken() };
+    const env = {
+      TAILCAST_TOKEN: envToken(),
+      terminal: Deno.stdout.isTerminal(),
+      noColor: Deno.noColor,
+    };
     let command = parseCommandLine(args, env);
     if (command.kind === "load") {
       command = parseCommandLine(args, env, await loadConfig(command.path));
@@ -48,6 +55,8 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     if (command.kind !== "run") throw new TypeError("unreachable");
     config = command.config;
+    // Found now, so a process that ends while tailcast starts still counts.
+    if (config.pid !== null) watched = await WatchedProcess.find(config.pid);
   } catch (error) {
     if (error instanceof ConfigError) {
       // Nothing to follow: show how to give something.
@@ -142,7 +151,17 @@ export async function main(args: readonly string[]): Promise<number> {
   const onTerm = onSignal("SIGTERM");
   Deno.addSignalListener("SIGINT", onInt);
   Deno.addSignalListener("SIGTERM", onTerm);
+  // The end of the --pid process stops tailcast as a signal does, once the
+  // files there at start-up were read (tail prints them even for a dead PID).
+  const watching = new AbortController();
+  const target = watched;
+  if (target) {
+    service.tail.ready
+      .then(() => target.waitForEnd(config.pidCheckMs, watching.signal))
+      .then((ended) => ended && stopped.resolve("--pid"));
+  }
   await stopped.promise;
+  watching.abort();
   Deno.removeSignalListener("SIGINT", onInt);
   Deno.removeSignalListener("SIGTERM", onTerm);
 

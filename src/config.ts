@@ -2,9 +2,10 @@
  * The command line: argv → a frozen Config, or help/version. Every bad value
  * is a ConfigError naming the flag and what would be accepted.
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "@std/cli/parse-args";
 import type { FileConfig } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
+import { isGlob } from "./pattern.ts";
 import type { SourceRules, StartAt } from "./types.ts";
 
 /** Everything a run of tailcast needs to know from its command line. */
@@ -12,8 +13,18 @@ export interface Config {
   /** Path, glob and `-` arguments as typed. */
   readonly paths: readonly string[];
   readonly startAt: StartAt;
-  /** Write every event to stdout as NDJSON. */
+  /** Write every event to stdout. */
   readonly stdout: boolean;
+  /** How stdout shows events: the lines as in the file, or NDJSON. */
+  readonly output: "text" | "ndjson";
+  /** Text output: a `==> name <==` header whenever the lines' file changes. */
+  readonly headers: boolean;
+  /** Text output: colour lines by their level (a terminal without NO_COLOR). */
+  readonly color: boolean;
+  /** Stop once this process has ended (`--pid`); null runs until a signal. */
+  readonly pid: number | null;
+  /** How often `--pid` is checked, ms. */
+  readonly pidCheckMs: number;
   /** Serve HTTP. */
   readonly server: boolean;
   readonly host: string;
@@ -63,14 +74,31 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 export const DEFAULT_QUEUE = 2048;
 export const DEFAULT_MAX_CLIENTS = 10_000;
 
-const OPTIONS = {
+/** Default of `-s` for `--pid` checks: tail's 1 s. */
+export const DEFAULT_PID_CHECK_MS = 1000;
+
+/** How a flag is written and what it takes. */
+export interface OptionSpec {
+  /** `string` takes a value; `boolean` takes none and `--no-<name>` negates it. */
+  readonly type: "string" | "boolean";
+  /** One-letter form; letters cluster as in tail (`-qn 20`, `-Fn5`). */
+  readonly short?: string;
+  /** The value may be left out; a value must then be attached: `--poll=100`. */
+  readonly optional?: true;
+  /** Repeatable: every value is kept. */
+  readonly multiple?: true;
+}
+
+const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   from: { type: "string" },
   lines: { type: "string", short: "n" },
+  bytes: { type: "string", short: "c" },
   stdout: { type: "boolean" },
+  output: { type: "string" },
   server: { type: "boolean" },
   port: { type: "string" },
   host: { type: "string" },
-  poll: { type: "string" },
+  poll: { type: "string", optional: true },
   "max-line-bytes": { type: "string" },
   demo: { type: "boolean" },
   queue: { type: "string" },
@@ -89,15 +117,40 @@ const OPTIONS = {
   where: { type: "string" },
   alert: { type: "string", multiple: true },
   "alert-webhook": { type: "string" },
+  // tail's flags.
+  follow: { type: "string", short: "f", optional: true },
+  retry: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  silent: { type: "boolean" },
+  verbose: { type: "boolean", short: "v" },
+  "sleep-interval": { type: "string", short: "s" },
+  pid: { type: "string" },
+  "max-unchanged-stats": { type: "string" },
+  "zero-terminated": { type: "boolean", short: "z" },
+  // tail's undocumented `---disable-inotify`: the name has a leading dash.
+  "-disable-inotify": { type: "boolean" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
-} as const;
+};
+
+/** The long name of each short flag. */
+const BY_LETTER = new Map(
+  Object.entries(OPTIONS).flatMap(([name, spec]) =>
+    spec.short === undefined ? [] : [[spec.short, name] as const]
+  ),
+);
+
+/** Short flags that stand for several long ones: tail's `-F` is `--follow=name --retry`. */
+const SHORTHANDS: Readonly<Record<string, readonly string[]>> = {
+  F: ["--follow=name", "--retry"],
+};
 
 export const USAGE = `Usage: tailcast [options] <path|glob|->...
        tailcast --demo
 
 Follows files like tail -F and streams every new line as an event: over
-Server-Sent Events at http://HOST:PORT/events and, with --stdout, as NDJSON.
+Server-Sent Events at http://HOST:PORT/events and, with --stdout, as NDJSON
+or as the plain lines (--output).
 
 Sources:
   <path>               a file; waited for if it does not exist yet
@@ -108,8 +161,16 @@ Sources:
 
 Options:
   --from start|end     where to start in files that exist now (default: end)
-  -n, --lines N        start with the last N lines of each file, like tail -n
-  --stdout             write every event to stdout as NDJSON
+  -n, --lines [+]N     start with the last N lines of each file, or at line N
+                       with +N, like tail -n (suffixes as tail: 10K = 10240)
+  -c, --bytes [+]N     start with the last N bytes, or at byte N with +N
+  --stdout             write every event to stdout
+  --output text|ndjson how stdout shows events: the lines as in the file, or
+                       NDJSON (default: text on a terminal with --no-server,
+                       else ndjson); implies --stdout
+  -q, --quiet, --silent
+                       text output: no ==> file <== headers
+  -v, --verbose        text output: headers even for one file
   --no-server          serve no HTTP (implies --stdout)
   --port N             HTTP port (default: ${DEFAULT_PORT}; 0 = any free port)
   --host HOST          HTTP address (default: 127.0.0.1)
@@ -123,6 +184,20 @@ Options:
                        otherwise an error)
   --config FILE        read sources, alerts and options from a JSON(C) file;
                        flags override it
+  --pid PID            stop (as on SIGTERM) once process PID has ended
+  -s, --sleep-interval S
+                       seconds between --pid checks (default: 1) and between
+                       polls with --poll or ---disable-inotify
+
+tail's flags:
+  -f, -F, --follow[=name], --retry
+                       accepted: tailcast always follows names and waits for
+                       missing files (--follow=descriptor is refused)
+  ---disable-inotify   the same as --poll
+  --max-unchanged-stats N
+                       accepted, no effect: every check compares file identity
+  -z, --zero-terminated
+                       refused: lines end with a newline
 
 Events:
   --format F           raw (default), json, logfmt, auto, or regex:<pattern with
@@ -150,8 +225,17 @@ Server:
   -V, --version        show the version
 
 Rotation, truncation and skipped bytes are reported on stderr.
-Exit status: 0 after SIGINT/SIGTERM, 2 for a bad command line or a path
-that cannot be followed.`;
+Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 2 for
+a bad command line or a path that cannot be followed.`;
+
+/** What the command line is read against, besides argv. */
+export interface Environment {
+  readonly TAILCAST_TOKEN?: string;
+  /** Standard output is a terminal: text output with --no-server, and colours. */
+  readonly terminal?: boolean;
+  /** NO_COLOR is set (`Deno.noColor`). */
+  readonly noColor?: boolean;
+}
 
 /**
  * Parses argv (without the program name).
@@ -170,28 +254,29 @@ that cannot be followed.`;
  */
 export function parseCommandLine(
   args: readonly string[],
-  env: { readonly TAILCAST_TOKEN?: string } = {},
+  env: Environment = {},
   file: FileConfig | null = null,
 ): Command {
-  // `--poll` takes an optional value; parseArgs needs it written as `--poll=`.
-  const normalized = args.map((a) => a === "--poll" ? "--poll=" : a);
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: normalized,
-      options: OPTIONS,
-      allowPositionals: true,
-      allowNegative: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw fromParseError(error);
-  }
-  const values = parsed.values;
-  if (values.help) return { kind: "help" };
-  if (values.version) return { kind: "version" };
-  if (values.config !== undefined && file === null) {
-    return { kind: "load", path: values.config };
+  const names = Object.keys(OPTIONS);
+  const booleans = names.filter((n) => OPTIONS[n].type === "boolean");
+  const parsed = parseArgs(normalizeArgs(args), {
+    string: names.filter((n) => OPTIONS[n].type === "string"),
+    boolean: booleans,
+    collect: names.filter((n) => OPTIONS[n].multiple),
+    negatable: booleans,
+    // A flag not given stays undefined (not false or []): the file fills it.
+    default: Object.fromEntries(names.map((n) => [n, undefined])),
+  });
+  // normalizeArgs let through only the flags of OPTIONS, typed as declared.
+  const value = (name: string) => parsed[name] as string | undefined;
+  const flag = (name: string) => parsed[name] as boolean | undefined;
+  const list = (name: string) => parsed[name] as string[] | undefined;
+  const positionals = parsed._ as string[];
+  if (flag("help")) return { kind: "help" };
+  if (flag("version")) return { kind: "version" };
+  const configPath = value("config");
+  if (configPath !== undefined && file === null) {
+    return { kind: "load", path: configPath };
   }
   const f = file ?? {};
   const num = (v: number | undefined) =>
@@ -199,13 +284,11 @@ export function parseCommandLine(
   const fromFile = <T>(flag: T | undefined, inFile: T | undefined) =>
     flag ?? inFile;
 
-  const demo = values.demo ?? false;
+  const demo = flag("demo") ?? false;
   const fileSources = f.sources ?? [];
   const paths = [
-    ...parsed.positionals,
-    ...fileSources.map((s) => s.path).filter((p) =>
-      !parsed.positionals.includes(p)
-    ),
+    ...positionals,
+    ...fileSources.map((s) => s.path).filter((p) => !positionals.includes(p)),
   ];
   if (paths.length === 0 && !demo) {
     throw new ConfigError(
@@ -213,23 +296,29 @@ export function parseCommandLine(
       "No file to follow: give a path, a glob or -, or try --demo (see --help)",
     );
   }
+  refuseUnhonoured(value("follow"), flag("zero-terminated"));
+  const maxUnchanged = value("max-unchanged-stats");
+  if (maxUnchanged !== undefined) {
+    integer("--max-unchanged-stats", maxUnchanged, 0, 1_000_000_000);
+  }
   const srv = f.server ?? {};
-  const server = values.server ?? srv.enabled ?? true;
-  const port = fromFile(values.port, num(srv.port));
-  const poll = fromFile(values.poll, num(f.poll));
-  const maxLine = fromFile(values["max-line-bytes"], num(f.maxLineBytes));
-  const queue = fromFile(values.queue, num(srv.queue));
-  const maxClients = fromFile(values["max-clients"], num(srv.maxClients));
-  const heartbeat = fromFile(values.heartbeat, num(srv.heartbeat));
-  const writeTimeout = fromFile(values["write-timeout"], num(srv.writeTimeout));
-  const from = values.lines === undefined
-    ? fromFile(values.from, f.from)
-    : values.from;
-  const lines = values.from === undefined
-    ? fromFile(values.lines, num(f.lines))
-    : values.lines;
-  const format = fromFile(values.format, f.format) ?? "raw";
-  const multilineStart = values["multiline-start"];
+  const server = flag("server") ?? srv.enabled ?? true;
+  const port = fromFile(value("port"), num(srv.port));
+  const maxLine = fromFile(value("max-line-bytes"), num(f.maxLineBytes));
+  const queue = fromFile(value("queue"), num(srv.queue));
+  const maxClients = fromFile(value("max-clients"), num(srv.maxClients));
+  const heartbeat = fromFile(value("heartbeat"), num(srv.heartbeat));
+  const writeTimeout = fromFile(value("write-timeout"), num(srv.writeTimeout));
+  // A start position on the command line replaces the file's.
+  const startFlags = ["from", "lines", "bytes"].map(value);
+  const [from, lines, bytes] = startFlags.some((v) => v !== undefined)
+    ? startFlags
+    : [f.from, num(f.lines), undefined];
+  const sleep = value("sleep-interval");
+  const sleepMs = sleep === undefined ? undefined : seconds(sleep);
+  const output = outputOf(value("output"), server, env);
+  const format = fromFile(value("format"), f.format) ?? "raw";
+  const multilineStart = value("multiline-start");
   const globalRules: SourceRules = {
     pattern: "",
     format,
@@ -240,16 +329,26 @@ export function parseCommandLine(
   };
   const config: Config = {
     paths,
-    startAt: startAt(from, lines),
-    stdout: (values.stdout ?? f.stdout ?? false) || !server,
+    startAt: startAt(from, lines, bytes),
+    stdout: (flag("stdout") ?? f.stdout ?? false) || !server ||
+      value("output") !== undefined,
+    output,
+    headers: headers(
+      flag("quiet") || flag("silent") || false,
+      flag("verbose") ?? false,
+      paths,
+    ),
+    color: output === "text" && env.terminal === true && env.noColor !== true,
+    pid: fromPid(value("pid")),
+    pidCheckMs: sleepMs ?? DEFAULT_PID_CHECK_MS,
     server,
-    host: host(fromFile(values.host, srv.host)),
+    host: host(fromFile(value("host"), srv.host)),
     port: port === undefined ? DEFAULT_PORT : integer("--port", port, 0, 65535),
-    pollMs: poll === undefined
-      ? null
-      : poll === ""
-      ? DEFAULT_POLL_MS
-      : integer("--poll", poll, 10, 3_600_000),
+    pollMs: pollMs(
+      value("poll") ?? (flag("-disable-inotify") ? "" : num(f.poll)),
+      sleepMs,
+      value("poll") !== undefined && value("poll") !== "",
+    ),
     maxLineBytes: maxLine === undefined
       ? DEFAULT_MAX_LINE_BYTES
       : integer("--max-line-bytes", maxLine, 1, 256 * 1024 * 1024),
@@ -260,16 +359,16 @@ export function parseCommandLine(
     maxClients: maxClients === undefined
       ? DEFAULT_MAX_CLIENTS
       : integer("--max-clients", maxClients, 1, 1_000_000),
-    token: token(values.token ?? env.TAILCAST_TOKEN ?? srv.token),
-    corsOrigin: corsOrigin(fromFile(values["cors-origin"], srv.corsOrigin)),
+    token: token(value("token") ?? env.TAILCAST_TOKEN ?? srv.token),
+    corsOrigin: corsOrigin(fromFile(value("cors-origin"), srv.corsOrigin)),
     heartbeatMs: heartbeat === undefined
       ? 15_000
       : integer("--heartbeat", heartbeat, 0, 86_400) * 1000,
     writeTimeoutMs: writeTimeout === undefined
       ? 30_000
       : integer("--write-timeout", writeTimeout, 1, 86_400) * 1000,
-    state: statePath(fromFile(values.state, f.state)),
-    stateReset: values["state-reset"] ?? false,
+    state: statePath(fromFile(value("state"), f.state)),
+    stateReset: flag("state-reset") ?? false,
     sources: [
       // Sources of the file first: their own rules win over the global ones.
       ...fileSources.map((s): SourceRules => ({
@@ -282,11 +381,11 @@ export function parseCommandLine(
       })),
       globalRules,
     ],
-    include: values.include ?? f.include ?? [],
-    exclude: values.exclude ?? f.exclude ?? [],
-    where: fromFile(values.where, f.where) ?? null,
-    alerts: values.alert ?? f.alerts ?? [],
-    alertWebhook: webhook(fromFile(values["alert-webhook"], f.alertWebhook)),
+    include: list("include") ?? f.include ?? [],
+    exclude: list("exclude") ?? f.exclude ?? [],
+    where: fromFile(value("where"), f.where) ?? null,
+    alerts: list("alert") ?? f.alerts ?? [],
+    alertWebhook: webhook(fromFile(value("alert-webhook"), f.alertWebhook)),
   };
   if (config.stateReset && config.state === null) {
     throw new ConfigError(
@@ -297,26 +396,299 @@ export function parseCommandLine(
   return { kind: "run", config: Object.freeze(config) };
 }
 
-function startAt(from: string | undefined, lines: string | undefined): StartAt {
+/**
+ * Rewrites argv, read the way tail's getopt reads it, into the one form
+ * std's parseArgs reads without guessing: every flag long with its value
+ * attached (`--lines=20`), then `--`, then the paths. Clusters of short flags
+ * are expanded (`-qn 20`, `-Fn5`: the first letter that takes a value takes
+ * the rest of the cluster, or else the next argument). Unknown flags, missing
+ * values and values given to flags that take none are refused, each with a
+ * ConfigError naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { normalizeArgs } from "./config.ts";
+ * assertEquals(
+ *   normalizeArgs(["-Fn5", "a.log", "--port", "0"]),
+ *   ["--follow=name", "--retry", "--lines=5", "--port=0", "--", "a.log"],
+ * );
+ * ```
+ */
+export function normalizeArgs(args: readonly string[]): string[] {
+  const flags: string[] = [];
+  const paths: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      paths.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg === "-" || !arg.startsWith("-")) {
+      paths.push(arg);
+      continue;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const typed = eq < 0 ? arg : arg.slice(0, eq);
+      const name = typed.slice(2);
+      const negated = name.startsWith("no-") ? specOf(name.slice(3)) : null;
+      const spec = specOf(name) ??
+        (negated?.type === "boolean" ? negated : undefined);
+      if (spec === undefined) throw unknownOption(typed);
+      if (spec.type === "boolean") {
+        if (eq >= 0) {
+          throw new ConfigError(
+            typed,
+            `Option ${typed} takes no value: see tailcast --help`,
+          );
+        }
+        flags.push(arg);
+      } else if (eq >= 0) {
+        flags.push(arg);
+      } else if (spec.optional) {
+        flags.push(`${arg}=`);
+      } else {
+        flags.push(`${arg}=${valueFor(arg, args[++i])}`);
+      }
+      continue;
+    }
+    if (/^-\d+$/.test(arg)) {
+      const n = arg.slice(1);
+      throw new ConfigError(
+        arg,
+        `Unknown option '${arg}': write -n ${n} for the last ${n} lines (see tailcast --help)`,
+      );
+    }
+    for (let j = 1; j < arg.length; j++) {
+      const letter = arg[j];
+      if (SHORTHANDS[letter]) {
+        flags.push(...SHORTHANDS[letter]);
+        continue;
+      }
+      const name = BY_LETTER.get(letter);
+      if (name === undefined) throw unknownOption(`-${letter}`);
+      const spec = OPTIONS[name];
+      if (spec.type === "boolean") {
+        flags.push(`--${name}`);
+        continue;
+      }
+      if (spec.optional) {
+        flags.push(`--${name}=`);
+        continue;
+      }
+      const rest = arg.slice(j + 1);
+      const value = rest !== "" ? rest : valueFor(`--${name}`, args[++i]);
+      flags.push(`--${name}=${value}`);
+      break;
+    }
+  }
+  return [...flags, "--", ...paths];
+}
+
+/** The spec of flag `name`, if there is one (`--toString` is not a flag). */
+function specOf(name: string): OptionSpec | undefined {
+  return Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
+}
+
+function unknownOption(flag: string): ConfigError {
+  return new ConfigError(
+    flag,
+    `Unknown option '${flag}': see tailcast --help for the options (a path starting with - goes after --)`,
+  );
+}
+
+/** The argument after `flag`, which must be its value. */
+function valueFor(flag: string, next: string | undefined): string {
+  if (next === undefined) {
+    throw new ConfigError(
+      flag,
+      `Option ${flag} needs a value: see tailcast --help`,
+    );
+  }
+  // Most likely a forgotten value before the next flag.
+  if (next.length > 1 && next.startsWith("-")) {
+    throw new ConfigError(
+      flag,
+      `Option ${flag} needs a value (write ${flag}=VALUE for a value that starts with -): see tailcast --help`,
+    );
+  }
+  return next;
+}
+
+/** tail's flags that tailcast cannot honour: one line each saying why. */
+function refuseUnhonoured(
+  follow: string | undefined,
+  zeroTerminated: boolean | undefined,
+): void {
+  if (follow === "descriptor") {
+    throw new ConfigError(
+      "--follow",
+      "Cannot follow by descriptor: tailcast always follows the name, like tail -F (it reads a renamed file to its end, then the new file under the name); use -F or --follow=name",
+    );
+  }
+  if (follow !== undefined && follow !== "" && follow !== "name") {
+    throw new ConfigError(
+      "--follow",
+      `Invalid value "${follow}" for --follow: use --follow=name (tailcast always follows the name)`,
+    );
+  }
+  if (zeroTerminated) {
+    throw new ConfigError(
+      "--zero-terminated",
+      "Cannot read NUL-terminated lines (-z, --zero-terminated): tailcast splits lines on newlines, and its events, cursors and resumes are made of such lines",
+    );
+  }
+}
+
+function startAt(
+  from: string | undefined,
+  lines: string | undefined,
+  bytes: string | undefined,
+): StartAt {
   if (from !== undefined && from !== "start" && from !== "end") {
     throw new ConfigError(
       "--from",
       `Cannot start from "${from}": --from takes start or end`,
     );
   }
+  if (lines !== undefined && from !== undefined) {
+    throw new ConfigError(
+      "--lines",
+      "Cannot use --lines with --from: pick one start position",
+    );
+  }
+  if (bytes !== undefined && (from ?? lines) !== undefined) {
+    throw new ConfigError(
+      "--bytes",
+      `Cannot use --bytes with ${
+        from === undefined ? "--lines" : "--from"
+      }: pick one start position`,
+    );
+  }
   if (lines !== undefined) {
-    if (from !== undefined) {
-      throw new ConfigError(
-        "--lines",
-        "Cannot use --lines with --from: pick one start position",
-      );
-    }
-    return {
-      kind: "lines",
-      count: integer("--lines", lines, 0, 1_000_000_000),
-    };
+    const { plus, n } = count("--lines", lines, "line", 1_000_000_000);
+    return plus
+      ? { kind: "fromLine", line: Math.max(1, n) }
+      : { kind: "lines", count: n };
+  }
+  if (bytes !== undefined) {
+    const { plus, n } = count(
+      "--bytes",
+      bytes,
+      "byte",
+      Number.MAX_SAFE_INTEGER,
+    );
+    return plus
+      ? { kind: "fromByte", byte: Math.max(1, n) }
+      : { kind: "bytes", count: n };
   }
   return from === "start" ? { kind: "start" } : { kind: "end" };
+}
+
+/** tail's size suffixes: b is 512; K, M, G, T, P, E alone or with iB are powers of 1024, with B powers of 1000. */
+const COUNT = /^([+-]?)(\d+)(b|[kKmMgGtTpPeE](?:B|iB)?)?$/;
+
+/**
+ * A count as tail reads `-n` and `-c`: N is the last N, +N starts at the
+ * Nth (+0 is +1, as in tail), -N is N, with tail's size suffixes.
+ */
+function count(
+  flag: string,
+  value: string,
+  unit: string,
+  max: number,
+): { plus: boolean; n: number } {
+  const m = COUNT.exec(value);
+  const suffix = m?.[3] ?? "";
+  const multiplier = suffix === ""
+    ? 1
+    : suffix === "b"
+    ? 512
+    : (suffix.endsWith("B") && !suffix.endsWith("iB") ? 1000 : 1024) **
+      ("KMGTPE".indexOf(suffix[0].toUpperCase()) + 1);
+  const n = m ? Number(m[2]) * multiplier : NaN;
+  if (!Number.isSafeInteger(n) || n > max) {
+    throw new ConfigError(
+      flag,
+      `Invalid value "${value}" for ${flag}: use N for the last N ${unit}s or +N to start at ${unit} N, N a whole number from 0 to ${max} (or with a suffix, as tail takes: 10K is 10240)`,
+    );
+  }
+  return { plus: m![1] === "+", n };
+}
+
+/** `-s`: seconds, fractions allowed, as tail takes them; in ms. */
+function seconds(value: string): number {
+  const s = /^(\d+(\.\d*)?|\.\d+)$/.test(value) ? Number(value) : NaN;
+  const ms = Math.round(s * 1000);
+  if (!(ms >= 10 && ms <= 3_600_000)) {
+    throw new ConfigError(
+      "--sleep-interval",
+      `Invalid value "${value}" for --sleep-interval: use a number of seconds from 0.01 to 3600, such as 0.5`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * The poll interval when polling (`--poll`, `---disable-inotify`, or the
+ * config file), or null to watch filesystem events. `-s` sets it unless
+ * `--poll=MS` does.
+ */
+function pollMs(
+  poll: string | undefined,
+  sleepMs: number | undefined,
+  pollGiven: boolean,
+): number | null {
+  if (poll === undefined) return null;
+  if (sleepMs !== undefined) {
+    if (pollGiven) {
+      throw new ConfigError(
+        "--sleep-interval",
+        "Cannot use --sleep-interval with --poll=MS: both set the poll interval; pick one",
+      );
+    }
+    return sleepMs;
+  }
+  return poll === "" ? DEFAULT_POLL_MS : integer("--poll", poll, 10, 3_600_000);
+}
+
+function outputOf(
+  value: string | undefined,
+  server: boolean,
+  env: Environment,
+): "text" | "ndjson" {
+  if (value === undefined) {
+    // Plain lines for eyes; NDJSON for programs, and beside the server.
+    return env.terminal && !server ? "text" : "ndjson";
+  }
+  if (value !== "text" && value !== "ndjson") {
+    throw new ConfigError(
+      "--output",
+      `Invalid value "${value}" for --output: use text or ndjson`,
+    );
+  }
+  return value;
+}
+
+/** Headers as tail prints them: with several files, unless -q; always with -v. */
+function headers(
+  quiet: boolean,
+  verbose: boolean,
+  paths: readonly string[],
+): boolean {
+  if (quiet && verbose) {
+    throw new ConfigError(
+      "--verbose",
+      "Cannot use --verbose with --quiet: one shows the file headers, the other hides them; pick one",
+    );
+  }
+  if (quiet || verbose) return verbose;
+  return paths.length > 1 || paths.some(isGlob);
+}
+
+function fromPid(value: string | undefined): number | null {
+  return value === undefined ? null : integer("--pid", value, 1, 4_194_304);
 }
 
 function webhook(value: string | undefined): string | null {
@@ -391,36 +763,4 @@ function integer(
     );
   }
   return n;
-}
-
-function fromParseError(error: unknown): ConfigError {
-  const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  const flag = /'([^']+)'/.exec(message)?.[1] ?? "";
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    return new ConfigError(
-      flag,
-      `Unknown option '${flag}': see tailcast --help for the options (a path starting with - goes after --)`,
-    );
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    const name = /--[\w-]+/.exec(message)?.[0] ?? flag;
-    if (/argument missing/.test(message)) {
-      return new ConfigError(
-        name,
-        `Option ${name} needs a value: see tailcast --help`,
-      );
-    }
-    if (/ambiguous/.test(message)) {
-      return new ConfigError(
-        name,
-        `Option ${name} needs a value (write ${name}=VALUE for a value that starts with -): see tailcast --help`,
-      );
-    }
-    return new ConfigError(
-      name,
-      `Option ${name} takes no value: see tailcast --help`,
-    );
-  }
-  return new ConfigError(flag, `${message} (see tailcast --help)`);
 }

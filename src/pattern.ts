@@ -119,7 +119,7 @@ export function compilePattern(
   try {
     new RegExp(text, native + "l");
   } catch {
-    const construct = nonLinear(source, flags);
+    const construct = nonLinear(source);
     throw new PatternError(
       `Cannot use the ${what} regex ${
         quote(source)
@@ -218,7 +218,7 @@ function unbalanced(glob: string): string | null {
 }
 
 /** The first construct of `source` the linear engine cannot run, in words. */
-function nonLinear(source: string, flags: string): string {
+function nonLinear(source: string): string {
   const backref = /\\(?:[1-9]\d*|k<[^>]*>)/.exec(source);
   if (backref) return `a backreference (${backref[0]})`;
   const look = /\(\?<?[=!]/.exec(source);

@@ -4,7 +4,7 @@
  *
  *   Tail (followers) → LineStream → [MultilineStream] → ParseStream
  *     → FilterStream → dispatcher (positions, alerts) → Hub
- *                                                   ├ stdout NDJSON (block)
+ *                                                   ├ stdout NDJSON or text (block)
  *                                                   └ SSE subscribers (bounded)
  *
  * Metrics count along the way; alerts go to the hub, stderr and the webhook.
@@ -15,6 +15,7 @@
 import type { Config } from "./config.ts";
 import { Hub } from "./sink/hub.ts";
 import { isLine, writeNdjson } from "./sink/ndjson.ts";
+import { headerNames, writeText } from "./sink/text.ts";
 import { Positions } from "./sink/positions.ts";
 import { formatNotice } from "./sink/notices.ts";
 import { StateStore } from "./source/state.ts";
@@ -44,7 +45,7 @@ import {
 
 export interface ServiceOptions {
   config: Config;
-  /** Where NDJSON goes when `config.stdout` is on. */
+  /** Where events go when `config.stdout` is on, as `config.output` says. */
   stdout: WritableStream<Uint8Array>;
   /** One line of text for the operator (stderr). */
   log: (line: string) => void;
@@ -161,11 +162,17 @@ export class Service {
         policy: "block",
         accept: isLine,
       });
-      this.#stdout = writeNdjson(sub, this.#options.stdout, delivered).catch(
-        (error) => {
-          this.#options.log(`tailcast: stdout: ${error}`);
-        },
-      );
+      const out = this.#options.stdout;
+      const writing = config.output === "text"
+        ? writeText(sub, out, {
+          headers: config.headers,
+          color: config.color,
+          name: headerNames(config.paths, cwd),
+        }, delivered)
+        : writeNdjson(sub, out, delivered);
+      this.#stdout = writing.catch((error) => {
+        this.#options.log(`tailcast: stdout: ${error}`);
+      });
     }
     const hub = this.hub;
     const positions = this.positions;

@@ -149,7 +149,14 @@ export type NoticeSink = (notice: Notice) => void;
 export type StartAt =
   | { readonly kind: "start" }
   | { readonly kind: "end" }
-  | { readonly kind: "lines"; readonly count: number };
+  /** The last `count` lines (`tail -n N`). */
+  | { readonly kind: "lines"; readonly count: number }
+  /** From line `line`, counted from 1 (`tail -n +N`). */
+  | { readonly kind: "fromLine"; readonly line: number }
+  /** The last `count` bytes (`tail -c N`). */
+  | { readonly kind: "bytes"; readonly count: number }
+  /** From byte `byte`, counted from 1 (`tail -c +N`). */
+  | { readonly kind: "fromByte"; readonly byte: number };
 
 /** The kinds of alert rule. */
 export type AlertKind = "threshold" | "rate" | "deadman";

@@ -10,13 +10,15 @@ import {
   DEFAULT_MAX_LINE_BYTES,
   DEFAULT_POLL_MS,
   DEFAULT_PORT,
+  type Environment,
+  normalizeArgs,
   parseCommandLine,
 } from "../src/config.ts";
 import { ConfigError } from "../src/errors.ts";
 
 /** The config of a run command line; fails for help and version. */
-function config(args: string[]): Config {
-  const command = parseCommandLine(args);
+function config(args: string[], env: Environment = {}): Config {
+  const command = parseCommandLine(args, env);
   assertEquals(command.kind, "run", `${args.join(" ")} is not a run`);
   return command.kind === "run" ? command.config : fail();
 }
@@ -114,7 +116,9 @@ Deno.test("parseCommandLine refuses bad values, naming the flag", () => {
 });
 
 Deno.test("parseCommandLine refuses an unknown flag with a ConfigError naming it", () => {
-  for (const flag of ["--bogus", "-x", "--no-port"]) {
+  for (
+    const flag of ["--bogus", "-x", "--no-port", "--toString", "--__proto__"]
+  ) {
     const error = refused([flag, "a"], flag);
     assert(error.message.includes(`'${flag}'`), error.message);
   }
@@ -155,4 +159,153 @@ Deno.test("parseCommandLine needs a path unless --demo", () => {
   assertMatch(error.message, /--demo/);
   refused(["--stdout"], "");
   assertEquals(config(["--demo"]).demo, true);
+});
+
+Deno.test("normalizeArgs expands short-flag clusters as tail's getopt does and attaches every value", () => {
+  const table: [string[], string[]][] = [
+    [["-qn", "20", "a", "b"], ["--quiet", "--lines=20", "--", "a", "b"]],
+    // -F is --follow=name --retry; n takes the rest of the cluster.
+    [["-Fn5", "a"], ["--follow=name", "--retry", "--lines=5", "--", "a"]],
+    [["-n+3", "a"], ["--lines=+3", "--", "a"]],
+    [["-c", "+4", "a"], ["--bytes=+4", "--", "a"]],
+    [["-fqv", "a"], ["--follow=", "--quiet", "--verbose", "--", "a"]],
+    [["-nq", "a"], ["--lines=q", "--", "a"]],
+    [["a", "--port", "0"], ["--port=0", "--", "a"]],
+    [["--poll", "a"], ["--poll=", "--", "a"]],
+    [["--follow", "a"], ["--follow=", "--", "a"]],
+    [["--no-server", "-"], ["--no-server", "--", "-"]],
+    [["---disable-inotify", "a"], ["---disable-inotify", "--", "a"]],
+    [["--where=a=b", "a"], ["--where=a=b", "--", "a"]],
+    [["--", "-n", "--x"], ["--", "-n", "--x"]],
+    [["--lines", "-", "a"], ["--lines=-", "--", "a"]],
+  ];
+  for (const [args, expected] of table) {
+    assertEquals(normalizeArgs(args), expected, args.join(" "));
+  }
+});
+
+Deno.test("parseCommandLine reads clusters std's parseArgs alone would misread", () => {
+  // parseArgs alone gives F: "n5" and q: "n".
+  assertEquals({ ...config(["-Fn5", "a"]).startAt }, {
+    kind: "lines",
+    count: 5,
+  });
+  const c = config(["-qn", "20", "a", "b"]);
+  assertEquals({ ...c.startAt }, { kind: "lines", count: 20 });
+  assertEquals(c.headers, false);
+  assertEquals([...c.paths], ["a", "b"]);
+});
+
+Deno.test("parseCommandLine reads tail's flags as a table", () => {
+  const table: [string[], Partial<Record<keyof Config, unknown>>][] = [
+    [["-f", "a"], { startAt: { kind: "end" }, pollMs: null }],
+    [["-F", "a"], { startAt: { kind: "end" } }],
+    [["--follow", "a"], { paths: ["a"] }],
+    [["--follow=name", "--retry", "a"], { paths: ["a"] }],
+    [["-n", "+3", "a"], { startAt: { kind: "fromLine", line: 3 } }],
+    [["-n", "+0", "a"], { startAt: { kind: "fromLine", line: 1 } }],
+    [["--lines=-2", "a"], { startAt: { kind: "lines", count: 2 } }],
+    [["-n1K", "a"], { startAt: { kind: "lines", count: 1024 } }],
+    [["-c", "10", "a"], { startAt: { kind: "bytes", count: 10 } }],
+    [["-c", "+4", "a"], { startAt: { kind: "fromByte", byte: 4 } }],
+    [["-c", "+0", "a"], { startAt: { kind: "fromByte", byte: 1 } }],
+    [["--bytes=2kB", "a"], { startAt: { kind: "bytes", count: 2000 } }],
+    [["-c", "1MiB", "a"], { startAt: { kind: "bytes", count: 1048576 } }],
+    [["-c", "3b", "a"], { startAt: { kind: "bytes", count: 1536 } }],
+    [["a"], { headers: false, pid: null, pidCheckMs: 1000 }],
+    [["a", "b"], { headers: true }],
+    [["logs/*.log"], { headers: true }],
+    [["-v", "a"], { headers: true }],
+    [["--verbose", "a"], { headers: true }],
+    [["-q", "a", "b"], { headers: false }],
+    [["--silent", "a", "b"], { headers: false }],
+    [["--pid", "123", "a"], { pid: 123, pidCheckMs: 1000 }],
+    [["--pid=123", "-s", "0.2", "a"], { pid: 123, pidCheckMs: 200 }],
+    [["-s", "0.5", "a"], { pollMs: null, pidCheckMs: 500 }],
+    [["-s", "2", "--poll", "a"], { pollMs: 2000 }],
+    [["---disable-inotify", "a"], { pollMs: DEFAULT_POLL_MS }],
+    [["--sleep-interval=.5", "---disable-inotify", "a"], { pollMs: 500 }],
+    [["--max-unchanged-stats", "5", "a"], { paths: ["a"] }],
+  ];
+  for (const [args, expected] of table) {
+    const c = config(args);
+    for (const [key, value] of Object.entries(expected)) {
+      const actual = c[key as keyof Config];
+      const plain = Array.isArray(actual)
+        ? [...actual]
+        : typeof actual === "object" && actual !== null
+        ? { ...actual }
+        : actual;
+      assertEquals(plain, value, `${args.join(" ")}: ${key}`);
+    }
+  }
+});
+
+Deno.test("parseCommandLine picks text output on a terminal with --no-server, NDJSON otherwise, and colours only on a terminal without NO_COLOR", () => {
+  const table: [string[], Environment, Partial<Config>][] = [
+    [["--no-server", "a"], { terminal: true }, {
+      stdout: true,
+      output: "text",
+      color: true,
+    }],
+    [["--no-server", "a"], { terminal: true, noColor: true }, {
+      output: "text",
+      color: false,
+    }],
+    [["--no-server", "a"], {}, { output: "ndjson", color: false }],
+    [["--stdout", "a"], { terminal: true }, { output: "ndjson" }],
+    [["--no-server", "--output", "ndjson", "a"], { terminal: true }, {
+      output: "ndjson",
+      color: false,
+    }],
+    [["--no-server", "--output=text", "a"], {}, {
+      output: "text",
+      color: false,
+    }],
+    // Asking for an output format asks for the output.
+    [["--output", "text", "a"], { terminal: true }, {
+      server: true,
+      stdout: true,
+      output: "text",
+      color: true,
+    }],
+  ];
+  for (const [args, env, expected] of table) {
+    const c = config(args, env);
+    for (const [key, value] of Object.entries(expected)) {
+      assertEquals(
+        c[key as keyof Config],
+        value,
+        `${args.join(" ")} ${JSON.stringify(env)}: ${key}`,
+      );
+    }
+  }
+});
+
+Deno.test("parseCommandLine refuses tail's flags it cannot honour, and bad tail values, naming the flag", () => {
+  const table: [string[], string, RegExp][] = [
+    [["--follow=descriptor", "a"], "--follow", /always follows the name/],
+    [["--follow=inode", "a"], "--follow", /--follow=name/],
+    [["-z", "a"], "--zero-terminated", /newlines/],
+    [["--zero-terminated", "a"], "--zero-terminated", /NUL/],
+    [["-qz", "a"], "--zero-terminated", /NUL/],
+    [["--max-unchanged-stats", "x", "a"], "--max-unchanged-stats", /whole/],
+    [["-s", "abc", "a"], "--sleep-interval", /seconds/],
+    [["-s", "0", "a"], "--sleep-interval", /0\.01 to 3600/],
+    [["--pid", "0", "a"], "--pid", /from 1/],
+    [["--pid", "x", "a"], "--pid", /whole number/],
+    [["--output", "xml", "a"], "--output", /text or ndjson/],
+    [["-q", "-v", "a", "b"], "--verbose", /pick one/],
+    [["-n", "5", "-c", "5", "a"], "--bytes", /--bytes with --lines/],
+    [["--from", "start", "-c", "5", "a"], "--bytes", /--bytes with --from/],
+    [["--poll=100", "-s", "1", "a"], "--sleep-interval", /pick one/],
+    [["-c", "1B", "a"], "--bytes", /Invalid value "1B"/],
+    [["-n", "+x", "a"], "--lines", /\+N to start at line N/],
+    [["-n", "2G", "a"], "--lines", /1000000000/],
+    [["-n", "-2", "a"], "--lines", /--lines=VALUE/],
+    [["-20", "a"], "-20", /-n 20/],
+    [["-qx", "a"], "-x", /Unknown option '-x'/],
+    [["-f=name", "a"], "-=", /Unknown option/],
+  ];
+  for (const [args, flag, message] of table) refused(args, flag, message);
 });

@@ -27,6 +27,7 @@ const LAYERS: Record<string, number> = {
   "service.ts": 6,
   "app.ts": 6,
   "demo.ts": 6,
+  "pid.ts": 6,
   "page.html": 5,
 };
 

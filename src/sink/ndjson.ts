@@ -4,6 +4,7 @@
  * hub's dispatcher waits and the followers stop reading: nothing is dropped.
  */
 import type { Event } from "../types.ts";
+import { drainLines } from "./_drain.ts";
 import type { Message, Subscription } from "./hub.ts";
 
 const encoder = new TextEncoder();
@@ -17,32 +18,14 @@ export function isLine(message: Message): boolean {
  * Writes everything `sub` receives to `writable` until the subscription ends,
  * then closes the writer. Resolves once the last write is done.
  */
-export async function writeNdjson(
+export function writeNdjson(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
   onWritten: (events: readonly Event[]) => void = () => {},
 ): Promise<void> {
-  const writer = writable.getWriter();
-  try {
-    for (let batch = await sub.next(); batch; batch = await sub.next()) {
-      const events: Event[] = [];
-      let text = "";
-      for (const m of batch) {
-        if (m.type !== "line") continue;
-        events.push(m.event);
-        text += (m.json ?? JSON.stringify(m.event)) + "\n";
-      }
-      if (events.length > 0) {
-        await writer.write(encoder.encode(text));
-        onWritten(events);
-      }
-    }
-    await writer.close();
-  } catch (error) {
-    sub.close();
-    // A closed stdout (EPIPE) ends this sink, not the service.
-    if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
-  } finally {
-    writer.releaseLock();
-  }
+  return drainLines(sub, writable, (lines) => {
+    let text = "";
+    for (const m of lines) text += (m.json ?? JSON.stringify(m.event)) + "\n";
+    return encoder.encode(text);
+  }, onWritten);
 }

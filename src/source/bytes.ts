@@ -72,3 +72,32 @@ export async function lastLinesOffset(
   }
   return 0;
 }
+
+/** Offset where line `line` (counted from 1) begins, or `size` when the file has fewer lines, like `tail -n +N`. */
+export async function lineStartOffset(
+  file: Deno.FsFile,
+  size: number,
+  line: number,
+): Promise<number> {
+  let skip = line - 1;
+  if (skip <= 0) return 0;
+  const block = new Uint8Array(64 * 1024);
+  await file.seek(0, Deno.SeekMode.Start);
+  for (let pos = 0; pos < size;) {
+    const n = await file.read(
+      block.subarray(0, Math.min(block.length, size - pos)),
+    );
+    if (n === null) break;
+    // indexOf scans natively, as in lastLinesOffset.
+    for (
+      let i = block.indexOf(NL);
+      i >= 0 && i < n;
+      i = block.indexOf(NL, i + 1)
+    ) {
+      skip--;
+      if (skip === 0) return pos + i + 1;
+    }
+    pos += n;
+  }
+  return size;
+}

@@ -17,7 +17,12 @@
 import { describeError } from "../errors.ts";
 import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
 import { fileId, type Holders, sameFile } from "./identity.ts";
-import { lastLinesOffset, readAt, samePrefix } from "./bytes.ts";
+import {
+  lastLinesOffset,
+  lineStartOffset,
+  readAt,
+  samePrefix,
+} from "./bytes.ts";
 import { findCopy, planRestore, withHead } from "./recover.ts";
 import { bornAt, siblings } from "./replay.ts";
 import { FINGERPRINT_BYTES, type SavedFile } from "./state.ts";
@@ -661,6 +666,12 @@ export async function startOffset(
       return size;
     case "lines":
       return await lastLinesOffset(file, size, startAt.count);
+    case "fromLine":
+      return await lineStartOffset(file, size, startAt.line);
+    case "bytes":
+      return Math.max(0, size - startAt.count);
+    case "fromByte":
+      return Math.min(size, Math.max(0, startAt.byte - 1));
     default: {
       const never: never = startAt;
       throw new TypeError(`Unknown start position ${JSON.stringify(never)}`);

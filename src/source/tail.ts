@@ -3,7 +3,8 @@
  * chunks. Owns the watcher, the identity holders, one follower per followed
  * path, and one scan loop per glob. Literal paths are checked at start-up
  * (a directory or an unreadable file is a SourceError); files that do not
- * exist yet are waited for.
+ * exist yet are waited for. Followers take their first look in turn, so the
+ * files named at start-up are read in the order given, as tail prints them.
  */
 import { dirname } from "node:path";
 import { SourceError } from "../errors.ts";
@@ -20,7 +21,7 @@ import { Holders, idKey } from "./identity.ts";
 import type { SavedFile } from "./state.ts";
 import { stdinChunks } from "./stdin.ts";
 import { Merge } from "./merge.ts";
-import { Watcher, type WatcherOptions } from "./watch.ts";
+import { Wakeup, Watcher, type WatcherOptions } from "./watch.ts";
 
 export interface TailOptions {
   /** Path and glob arguments as typed; `-` is standard input. */
@@ -88,6 +89,9 @@ export class Tail {
   /** First bytes of each file read, by identity (bounded): the fingerprints cursors are saved with. */
   readonly #heads = new Map<string, Uint8Array>();
   #done: Promise<void> = Promise.resolve();
+  /** Resolves once the newest follower has taken its first look. */
+  #turn: Promise<void> = Promise.resolve();
+  #ready: Promise<void> = Promise.resolve();
 
   private constructor(options: TailOptions) {
     this.#options = options;
@@ -149,12 +153,26 @@ export class Tail {
     return this.#done;
   }
 
+  /**
+   * Resolves once every file there is at start-up (literal paths and the
+   * first matches of every glob) has been read to its end once, or found
+   * missing: what tail would print before it starts following.
+   */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
   #begin(patterns: Pattern[]): void {
     const { signal } = this.#options;
+    const expanded: Promise<void>[] = [];
     for (const pattern of patterns) {
-      if (pattern.glob) this.#scans.push(this.#scan(pattern));
-      else this.#follow(pattern.path, this.#options.startAt);
+      if (pattern.glob) {
+        const first = Promise.withResolvers<void>();
+        expanded.push(first.promise);
+        this.#scans.push(this.#scan(pattern, first.resolve));
+      } else this.#follow(pattern.path, this.#options.startAt);
     }
+    this.#ready = Promise.all(expanded).then(() => this.#turn);
     this.#done = (async () => {
       if (!signal.aborted) {
         await new Promise((resolve) =>
@@ -170,10 +188,17 @@ export class Tail {
 
   #follow(path: string, startAt: StartAt): void {
     if (this.#followers.has(path)) return;
+    const looked = Promise.withResolvers<void>();
+    const wakeup = new InTurn(
+      this.#watcher.file(path),
+      this.#turn,
+      looked.resolve,
+    );
+    this.#turn = looked.promise;
     const follower = new Follower({
       source: path,
       startAt,
-      wakeup: this.#watcher.file(path),
+      wakeup,
       holders: this.#holders,
       notice: this.#options.notice,
       signal: this.#options.signal,
@@ -196,7 +221,7 @@ export class Tail {
   }
 
   /** Re-expands a glob whenever files appear under its base, and follows new matches. */
-  async #scan(pattern: Pattern): Promise<void> {
+  async #scan(pattern: Pattern, expanded: () => void): Promise<void> {
     const { signal } = this.#options;
     const wakeup = this.#watcher.tree(pattern.base, pattern.depth > 1);
     const onAbort = () => wakeup.close();
@@ -210,11 +235,49 @@ export class Tail {
         }
         // Files that match after start-up are new: read them whole.
         startAt = { kind: "start" };
+        expanded();
       }
     } finally {
+      expanded();
       signal.removeEventListener("abort", onAbort);
       wakeup.close();
     }
+  }
+}
+
+/**
+ * A follower's wake-ups whose first one waits until the previous follower
+ * has taken its first look (a follower asking for its second wake-up, or
+ * closing, has finished its first check: opened the file and read it to its
+ * end, or found it missing). A subclass because followers take a Wakeup.
+ */
+class InTurn extends Wakeup {
+  readonly #inner: Wakeup;
+  #before: Promise<void> | null;
+  readonly #looked: () => void;
+
+  constructor(inner: Wakeup, before: Promise<void>, looked: () => void) {
+    super(() => {});
+    this.#inner = inner;
+    this.#before = before;
+    this.#looked = looked;
+  }
+
+  override async next(): Promise<boolean> {
+    const before = this.#before;
+    this.#before = null;
+    if (before) await before;
+    else this.#looked();
+    return await this.#inner.next();
+  }
+
+  override wake(): void {
+    this.#inner.wake();
+  }
+
+  override close(): void {
+    this.#looked();
+    this.#inner.close();
   }
 }
 

@@ -5,6 +5,7 @@
  * flags (default `-A`, space-separated).
  */
 import { fileURLToPath } from "node:url";
+import { concat } from "@std/bytes/concat";
 import { V8_FLAGS } from "../../src/pattern.ts";
 import { waitFor } from "./wait.ts";
 
@@ -17,6 +18,7 @@ export class TailcastProcess implements AsyncDisposable {
   readonly stdout: string[] = [];
   /** Complete stderr lines so far. */
   readonly stderr: string[] = [];
+  readonly #stdoutChunks: Uint8Array[] = [];
   readonly #reading: Promise<void>;
   #status: Deno.CommandStatus | null = null;
 
@@ -57,9 +59,14 @@ export class TailcastProcess implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     this.#reading = Promise.all([
-      collect(this.child.stdout, this.stdout),
+      collect(this.child.stdout, this.stdout, this.#stdoutChunks),
       collect(this.child.stderr, this.stderr),
     ]).then(() => {});
+  }
+
+  /** Everything written to stdout so far, byte for byte. */
+  get stdoutBytes(): Uint8Array {
+    return concat(this.#stdoutChunks);
   }
 
   /** Parsed NDJSON events from stdout. */
@@ -139,9 +146,18 @@ export class TailcastProcess implements AsyncDisposable {
 async function collect(
   stream: ReadableStream<Uint8Array>,
   into: string[],
+  raw: Uint8Array[] = [],
 ): Promise<void> {
   let carry = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+  const kept = stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        raw.push(chunk);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  for await (const text of kept.pipeThrough(new TextDecoderStream())) {
     const parts = (carry + text).split("\n");
     carry = parts.pop() ?? "";
     into.push(...parts);

@@ -183,6 +183,61 @@ Deno.test("startOffset reads from 0 for start and from the size for end", async 
   assertEquals(await offsetIn(dir, bytes, { kind: "lines", count: 1 }), 4);
 });
 
+Deno.test("startOffset starts at line N, the last N bytes or byte N, like tail -n +N, -c N and -c +N", async () => {
+  await using dir = await LogDir.create();
+  const table: [string, StartAt, number][] = [
+    // tail -n +N: after the (N-1)th newline; past the last line, nothing.
+    ["a\nb\nc\n", { kind: "fromLine", line: 1 }, 0],
+    ["a\nb\nc\n", { kind: "fromLine", line: 2 }, 2],
+    ["a\nb\nc\n", { kind: "fromLine", line: 3 }, 4],
+    ["a\nb\nc\n", { kind: "fromLine", line: 4 }, 6],
+    ["a\nb\nc\n", { kind: "fromLine", line: 9 }, 6],
+    ["a\nb\nc", { kind: "fromLine", line: 3 }, 4],
+    ["a\nb\nc", { kind: "fromLine", line: 4 }, 5],
+    ["\n\n\n", { kind: "fromLine", line: 3 }, 2],
+    ["", { kind: "fromLine", line: 2 }, 0],
+    // tail -c N: the last N bytes, or all of a shorter file.
+    ["a\nb\nc\n", { kind: "bytes", count: 0 }, 6],
+    ["a\nb\nc\n", { kind: "bytes", count: 3 }, 3],
+    ["a\nb\nc\n", { kind: "bytes", count: 6 }, 0],
+    ["a\nb\nc\n", { kind: "bytes", count: 100 }, 0],
+    // tail -c +N: from byte N, counted from 1.
+    ["a\nb\nc\n", { kind: "fromByte", byte: 1 }, 0],
+    ["a\nb\nc\n", { kind: "fromByte", byte: 4 }, 3],
+    ["a\nb\nc\n", { kind: "fromByte", byte: 7 }, 6],
+    ["a\nb\nc\n", { kind: "fromByte", byte: 100 }, 6],
+  ];
+  for (const [content, startAt, expected] of table) {
+    const got = await offsetIn(dir, encoder.encode(content), startAt);
+    assertEquals(
+      got,
+      expected,
+      `${JSON.stringify(content)} ${JSON.stringify(startAt)}`,
+    );
+  }
+});
+
+Deno.test("startOffset finds line N of a file several 64 KiB blocks long", async () => {
+  await using dir = await LogDir.create();
+  // Lines of varied length from a fixed seed, several blocks long.
+  let seed = 777;
+  const random = () =>
+    (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const lines: string[] = [];
+  let size = 0;
+  while (size < 5 * 64 * 1024) {
+    const line = "w".repeat(Math.floor(random() * 4000)) + "\n";
+    lines.push(line);
+    size += line.length;
+  }
+  const bytes = encoder.encode(lines.join(""));
+  for (let n = 1; n <= lines.length + 1; n += 13) {
+    const expected = lines.slice(0, n - 1).join("").length;
+    const got = await offsetIn(dir, bytes, { kind: "fromLine", line: n });
+    assertEquals(got, expected, `line ${n}`);
+  }
+});
+
 // Follower
 
 Deno.test("Follower reads an existing file from the start, then what is appended", async () => {
