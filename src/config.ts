@@ -311,12 +311,16 @@ export function parseCommandLine(
   const writeTimeout = fromFile(value("write-timeout"), num(srv.writeTimeout));
   // A start position on the command line replaces the file's.
   const startFlags = ["from", "lines", "bytes"].map(value);
-  const [from, lines, bytes] = startFlags.some((v) => v !== undefined)
-    ? startFlags
-    : [f.from, num(f.lines), undefined];
   const sleep = value("sleep-interval");
   const sleepMs = sleep === undefined ? undefined : seconds(sleep);
   const output = outputOf(value("output"), server, env);
+  // Plain lines are for eyes at a terminal, where tail starts with the last
+  // 10 lines; a server or a pipe starts at the end, as it always has.
+  const [from, lines, bytes] = startFlags.some((v) => v !== undefined)
+    ? startFlags
+    : f.from !== undefined || f.lines !== undefined
+    ? [f.from, num(f.lines), undefined]
+    : [undefined, output === "text" ? "10" : undefined, undefined];
   const format = fromFile(value("format"), f.format) ?? "raw";
   const multilineStart = value("multiline-start");
   const globalRules: SourceRules = {

@@ -309,3 +309,18 @@ Deno.test("parseCommandLine refuses tail's flags it cannot honour, and bad tail 
   ];
   for (const [args, flag, message] of table) refused(args, flag, message);
 });
+
+Deno.test("text output starts with the last 10 lines like tail; NDJSON and the server start at the end", () => {
+  assertEquals(config(["--no-server", "--output", "text", "a"]).startAt, {
+    kind: "lines",
+    count: 10,
+  });
+  assertEquals(config(["--no-server", "--output", "ndjson", "a"]).startAt, {
+    kind: "end",
+  });
+  assertEquals(config(["a"]).startAt, { kind: "end" });
+  assertEquals(config(["--output", "text", "-n", "3", "a"]).startAt, {
+    kind: "lines",
+    count: 3,
+  });
+});
