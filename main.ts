@@ -6,7 +6,15 @@
  */
 import meta from "./deno.json" with { type: "json" };
 import { createApp } from "./src/app.ts";
-import { type Config, parseCommandLine, USAGE } from "./src/config.ts";
+import {
+  type Config,
+  DEFAULT_MAX_CLIENTS,
+  parseCommandLine,
+  USAGE,
+} from "./src/config.ts";
+import { clientsWithin, openFileLimit } from "./src/http/guard.ts";
+import { linearEngine, V8_FLAGS } from "./src/pattern.ts";
+import { STDIN_ID } from "./src/source/stdin.ts";
 import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
@@ -96,6 +104,7 @@ export async function main(args: readonly string[]): Promise<number> {
       config,
       stdout: Deno.stdout.writable,
       log,
+      journalCapacity: config.resumeWindow,
     });
   } catch (error) {
     await stopDemo(demo, demoAbort);
@@ -112,27 +121,43 @@ export async function main(args: readonly string[]): Promise<number> {
   let server: Deno.HttpServer | null = null;
   let sse: SseRoute | null = null;
   if (config.server) {
+    if (!linearEngine()) {
+      log(
+        `tailcast: started without V8's linear-time regex engine: grep=, where= with ~ and source= are refused (start with --v8-flags=${V8_FLAGS}; deno task start and the compiled binary do)`,
+      );
+    }
+    if (!isLoopback(config.host) && config.token === null) {
+      log(
+        `tailcast: warning: listening on ${config.host} with no token: anyone who can reach it reads these logs (set --token or TAILCAST_TOKEN)`,
+      );
+    }
     sse = new SseRoute(service.hub, {
       queue: config.queue,
-      maxClients: config.maxClients,
+      maxClients: await maxClients(config, log),
+      maxClientsPerIp: config.maxClientsPerIp,
+      maxReplays: config.maxReplays,
+      limits: { maxBacklog: config.maxBacklog },
       heartbeatMs: config.heartbeatMs || Infinity,
       writeTimeoutMs: config.writeTimeoutMs,
       replay: {
-        positions: service.positions,
+        journal: service.journal,
+        known: service.tail.known,
         events: (chunks) => service.events(chunks),
       },
       log,
-      stdin: config.paths.includes("-"),
+      stdin: STDIN_ID,
     });
     const app = createApp({
       metrics: service.metrics,
       state: service.state,
       tail: service.tail,
       sse,
-      positions: service.positions,
+      journal: service.journal,
       version: VERSION,
       token: config.token,
       corsOrigin: config.corsOrigin,
+      listen: config.host,
+      allowedHosts: config.allowedHosts,
     });
     try {
       server = await listen(config, app.fetch, demo !== null);
@@ -176,6 +201,39 @@ export async function main(args: readonly string[]): Promise<number> {
   if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
   return 0;
+}
+
+/** Whether `host` (a --host value) is a loopback address or name. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/**
+ * The subscriber limit: --max-clients, or as many as the open-file limit
+ * allows with room kept for the files (said once at start when that is
+ * fewer than the default).
+ */
+async function maxClients(
+  config: Config,
+  log: (line: string) => void,
+): Promise<number> {
+  const limit = await openFileLimit();
+  const within = limit === null ? Infinity : clientsWithin(limit);
+  if (config.maxClients !== null) {
+    if (config.maxClients > within) {
+      log(
+        `tailcast: warning: --max-clients ${config.maxClients} is more than the open-file limit (${limit}) leaves room for (${within}); raise it with ulimit -n`,
+      );
+    }
+    return config.maxClients;
+  }
+  if (within < DEFAULT_MAX_CLIENTS) {
+    log(
+      `tailcast: the open-file limit is ${limit}: serving at most ${within} subscribers (raise it with ulimit -n, or set --max-clients)`,
+    );
+    return within;
+  }
+  return DEFAULT_MAX_CLIENTS;
 }
 
 function sleep(ms: number): Promise<void> {

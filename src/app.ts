@@ -1,16 +1,21 @@
 /**
  * The HTTP app: routes and the security defaults, no logic of its own.
- * `/events` streams (sse.ts); `/healthz` and `/sources` report the followers;
- * `/` is a small viewer page (EventSource, resumes by itself).
- * With a token, every route requires `Authorization: Bearer <token>` (or
- * `?token=` for EventSource, which cannot set headers), compared in constant
- * time. CORS headers are sent only for the origin given with --cors-origin.
+ * `/events` streams (http/route.ts); `/healthz` and `/sources` report the
+ * followers; `/` is a small viewer page (EventSource, resumes by itself).
+ * With a token, every route requires `Authorization: Bearer <token>` (the
+ * scheme in any case, RFC 7235; or `?token=` for EventSource, which cannot
+ * set headers), compared in constant time. Without one, only requests for
+ * this server's own address, a loopback name or an `--allowed-host` are
+ * answered (no DNS rebinding). CORS headers are sent only for the origin
+ * given with --cors-origin. A request line or headers beyond a few KiB are
+ * refused before routing.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
+import { hostCheck } from "./http/guard.ts";
 import type { Metrics } from "./sink/metrics.ts";
-import type { Positions } from "./sink/positions.ts";
+import type { Journal } from "./sink/journal.ts";
 import type { SseRoute } from "./http/route.ts";
 import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
@@ -18,17 +23,60 @@ import type { Tail } from "./source/tail.ts";
 export interface AppParts {
   tail: Tail;
   sse: SseRoute;
-  positions: Positions;
+  journal: Journal;
   version: string;
   token?: string | null;
   corsOrigin?: string | null;
+  /** The listen address, and names also accepted in `Host` (without a token). @default loopback only */
+  listen?: string;
+  allowedHosts?: readonly string[];
   state?: StateStore | null;
   metrics?: Metrics;
 }
 
 /** Builds the Hono app over the running parts. */
+/** Longest request URL accepted, in bytes. */
+export const MAX_URL_BYTES = 8192;
+
+/** The address of the client behind a request, as Deno.serve gives it. */
+function clientOf(env: unknown): string {
+  const addr = (env as { remoteAddr?: { hostname?: string } } | undefined)
+    ?.remoteAddr;
+  return addr?.hostname ?? "unknown";
+}
+
 export function createApp(parts: AppParts): Hono {
   const app = new Hono();
+  app.use("*", async (c, next) => {
+    if (c.req.url.length > MAX_URL_BYTES) {
+      return c.text(
+        `URI Too Long: tailcast takes request URLs of at most ${MAX_URL_BYTES} bytes\n`,
+        414,
+        { connection: "close" },
+      );
+    }
+    await next();
+  });
+  const token = parts.token ?? null;
+  if (token === null) {
+    const hostOk = hostCheck(
+      parts.listen ?? "127.0.0.1",
+      parts.allowedHosts ?? [],
+    );
+    app.use("*", async (c, next) => {
+      const host = c.req.header("host") ?? null;
+      if (!hostOk(host)) {
+        return c.text(
+          `Forbidden: this tailcast answers requests for its own address only, not ${
+            JSON.stringify(host ?? "")
+          } (behind a proxy, start it with --allowed-host NAME; or set a --token)\n`,
+          403,
+          { connection: "close" },
+        );
+      }
+      await next();
+    });
+  }
   const cors = parts.corsOrigin ?? null;
   if (cors !== null) {
     app.use("*", async (c, next) => {
@@ -44,14 +92,14 @@ export function createApp(parts: AppParts): Hono {
       }
     });
   }
-  const token = parts.token ?? null;
   if (token !== null) {
     const expected = digest(token);
     app.use("*", async (c, next) => {
       const header = c.req.header("authorization");
-      const given = header?.startsWith("Bearer ")
-        ? header.slice(7)
-        : c.req.query("token");
+      const bearer = header === undefined
+        ? null
+        : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+      const given = bearer ? bearer[1] : c.req.query("token");
       if (given === undefined || !timingSafeEqual(digest(given), expected)) {
         return c.text(
           "Unauthorized: send Authorization: Bearer <token> (or ?token=<token>)\n",
@@ -62,7 +110,7 @@ export function createApp(parts: AppParts): Hono {
       await next();
     });
   }
-  app.get("/events", (c) => parts.sse.handle(c.req.raw));
+  app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
   app.get("/metrics", (c) => {
     const metrics = parts.metrics;
     if (!metrics) return c.text("metrics are off\n", 404);
@@ -145,7 +193,7 @@ function corsHeaders(
 }
 
 function sources(parts: AppParts) {
-  const published = parts.positions.snapshot();
+  const published = parts.journal.seam();
   return parts.tail.sources.map(({ path, position }) => ({
     path,
     identity: position

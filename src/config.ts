@@ -36,7 +36,18 @@ export interface Config {
   readonly demo: boolean;
   /** Messages one SSE subscriber may have queued. */
   readonly queue: number;
-  readonly maxClients: number;
+  /** Subscribers at most; null derives it from the open-file limit at start-up. */
+  readonly maxClients: number | null;
+  /** Connections one client address may hold at once. */
+  readonly maxClientsPerIp: number;
+  /** Lines per file a `backlog=` may ask for. */
+  readonly maxBacklog: number;
+  /** Replays (resumes, backlogs, catch-ups) running at once. */
+  readonly maxReplays: number;
+  /** Journal entries kept: how far back an id resumes exactly. */
+  readonly resumeWindow: number;
+  /** Host names (as in the Host header) accepted besides the listen address and loopback names. */
+  readonly allowedHosts: readonly string[];
   /** Bearer token required on every HTTP request; null for none. */
   readonly token: string | null;
   /** Origin allowed by CORS; null sends no CORS headers. */
@@ -73,6 +84,10 @@ export const DEFAULT_POLL_MS = 250;
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 export const DEFAULT_QUEUE = 2048;
 export const DEFAULT_MAX_CLIENTS = 10_000;
+export const DEFAULT_MAX_CLIENTS_PER_IP = 256;
+export const DEFAULT_MAX_BACKLOG = 10_000;
+export const DEFAULT_MAX_REPLAYS = 16;
+export const DEFAULT_RESUME_WINDOW = 262_144;
 
 /** Default of `-s` for `--pid` checks: tail's 1 s. */
 export const DEFAULT_PID_CHECK_MS = 1000;
@@ -103,6 +118,11 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   demo: { type: "boolean" },
   queue: { type: "string" },
   "max-clients": { type: "string" },
+  "max-clients-per-ip": { type: "string" },
+  "max-backlog": { type: "string" },
+  "max-replays": { type: "string" },
+  "resume-window": { type: "string" },
+  "allowed-host": { type: "string", multiple: true },
   token: { type: "string" },
   "cors-origin": { type: "string" },
   heartbeat: { type: "string" },
@@ -213,7 +233,18 @@ Events:
 Server:
   --queue N            events queued per subscriber before its policy applies
                        (default: ${DEFAULT_QUEUE})
-  --max-clients N      subscribers at most; more get 503 (default: ${DEFAULT_MAX_CLIENTS})
+  --max-clients N      subscribers at most; more get 503 (default: ${DEFAULT_MAX_CLIENTS},
+                       or fewer so that the open-file limit is never reached)
+  --max-clients-per-ip N
+                       connections one client address may hold (default: ${DEFAULT_MAX_CLIENTS_PER_IP})
+  --max-backlog N      lines per file a backlog= may ask for (default: ${DEFAULT_MAX_BACKLOG})
+  --max-replays N      resumes and backlogs read from disk at once; more wait
+                       (default: ${DEFAULT_MAX_REPLAYS})
+  --resume-window N    published batches remembered for exact resumes
+                       (default: ${DEFAULT_RESUME_WINDOW})
+  --allowed-host HOST  also accept requests for HOST (behind a reverse proxy);
+                       without a token, only the listen address and loopback
+                       names are (repeatable)
   --token SECRET       require "Authorization: Bearer SECRET" (or ?token=);
                        also read from TAILCAST_TOKEN
   --cors-origin ORIGIN allow browsers on ORIGIN (default: no CORS headers)
@@ -307,6 +338,10 @@ export function parseCommandLine(
   const maxLine = fromFile(value("max-line-bytes"), num(f.maxLineBytes));
   const queue = fromFile(value("queue"), num(srv.queue));
   const maxClients = fromFile(value("max-clients"), num(srv.maxClients));
+  const perIp = value("max-clients-per-ip");
+  const maxBacklog = value("max-backlog");
+  const maxReplays = value("max-replays");
+  const resumeWindow = value("resume-window");
   const heartbeat = fromFile(value("heartbeat"), num(srv.heartbeat));
   const writeTimeout = fromFile(value("write-timeout"), num(srv.writeTimeout));
   // A start position on the command line replaces the file's.
@@ -361,8 +396,21 @@ export function parseCommandLine(
       ? DEFAULT_QUEUE
       : integer("--queue", queue, 1, 1_000_000),
     maxClients: maxClients === undefined
-      ? DEFAULT_MAX_CLIENTS
+      ? null
       : integer("--max-clients", maxClients, 1, 1_000_000),
+    maxClientsPerIp: perIp === undefined
+      ? DEFAULT_MAX_CLIENTS_PER_IP
+      : integer("--max-clients-per-ip", perIp, 1, 1_000_000),
+    maxBacklog: maxBacklog === undefined
+      ? DEFAULT_MAX_BACKLOG
+      : integer("--max-backlog", maxBacklog, 0, 1_000_000_000),
+    maxReplays: maxReplays === undefined
+      ? DEFAULT_MAX_REPLAYS
+      : integer("--max-replays", maxReplays, 1, 10_000),
+    resumeWindow: resumeWindow === undefined
+      ? DEFAULT_RESUME_WINDOW
+      : integer("--resume-window", resumeWindow, 1, 16_777_216),
+    allowedHosts: (list("allowed-host") ?? []).map(allowedHost),
     token: token(value("token") ?? env.TAILCAST_TOKEN ?? srv.token),
     corsOrigin: corsOrigin(fromFile(value("cors-origin"), srv.corsOrigin)),
     heartbeatMs: heartbeat === undefined
@@ -729,6 +777,16 @@ function token(value: string | undefined): string | null {
     );
   }
   return value;
+}
+
+function allowedHost(value: string): string {
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(value)) {
+    throw new ConfigError(
+      "--allowed-host",
+      `Invalid --allowed-host "${value}": give a host name as clients send it in Host, e.g. logs.example.com or logs.example.com:8443`,
+    );
+  }
+  return value.toLowerCase();
 }
 
 function corsOrigin(value: string | undefined): string | null {

@@ -3,21 +3,26 @@
  * things start and stop in:
  *
  *   Tail (followers) → LineStream → [MultilineStream] → ParseStream
- *     → FilterStream → dispatcher (positions, alerts) → Hub
+ *     → FilterStream → dispatcher (journal, metrics, alerts) → Hub
  *                                                   ├ stdout NDJSON or text (block)
  *                                                   └ SSE subscribers (bounded)
  *
- * Metrics count along the way; alerts go to the hub, stderr and the webhook.
+ * Notices flow through the same streams as the data, so the dispatcher
+ * publishes everything in the order it happened: a batch per file run, then
+ * the alerts its events fired. Metrics are counted per batch.
  * Stop: abort → followers stop reading and close their files → the stages
  * flush what was read → the hub ends every subscription → stdout is flushed,
  * the cursors saved, alert timers and the webhook closed.
  */
 import type { Config } from "./config.ts";
+import { isBatch } from "./sink/_drain.ts";
 import { Hub } from "./sink/hub.ts";
-import { isLine, writeNdjson } from "./sink/ndjson.ts";
+import { type Batch, Journal } from "./sink/journal.ts";
+import { writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
-import { Positions } from "./sink/positions.ts";
 import { formatNotice } from "./sink/notices.ts";
+import { sameFile } from "./source/identity.ts";
+import { STDIN_ID } from "./source/stdin.ts";
 import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
@@ -34,11 +39,14 @@ import { eventFilter, FilterStream } from "./stage/filter.ts";
 import { MultilineStream } from "./stage/multiline.ts";
 import { regex, RuleBook, where } from "./stage/rules.ts";
 import {
+  type Alert,
   type Chunk,
   END,
   type Event,
   FILE,
+  isMark,
   type Line,
+  type Mark,
   type Notice,
   NOTICED,
 } from "./types.ts";
@@ -54,6 +62,8 @@ export interface ServiceOptions {
   watchFs?: WatcherOptions["watchFs"];
   /** Rotated-away files are closed after this long without new bytes. */
   rotateWaitMs?: number;
+  /** Journal entries kept (the resume window). @default DEFAULT_JOURNAL_CAPACITY */
+  journalCapacity?: number;
 }
 
 /** Bytes of the line an event stands for, terminator included. */
@@ -77,8 +87,10 @@ export class Service {
   #alerts: AlertEngine | null = null;
   #alertTimer: ReturnType<typeof setInterval> | null = null;
   #webhook: Webhook | null = null;
-  /** How far each file's events have been published; the seam for resuming subscribers. */
-  readonly positions = new Positions();
+  /** Alerts fired by the batch being dispatched: published after it. */
+  #fired: Alert[] | null = null;
+  /** What was published, in order: the seam, the ids and the replays of subscribers. */
+  readonly journal: Journal;
   readonly #abort = new AbortController();
   readonly #options: ServiceOptions;
   #tail!: Tail;
@@ -91,6 +103,12 @@ export class Service {
 
   private constructor(options: ServiceOptions) {
     this.#options = options;
+    this.journal = new Journal({
+      capacity: options.journalCapacity,
+      stdin: STDIN_ID,
+      // Only subscribers that fall behind read the recent batches again.
+      recent: options.config.server ? undefined : 0,
+    });
   }
 
   /** Checks the sources and starts following. Throws ConfigError or SourceError. */
@@ -126,7 +144,6 @@ export class Service {
       : where(config.where, "--where");
     this.#keep = eventFilter({ include, exclude, where: predicate });
     this.#alerts = this.#startAlerts();
-    const notice = (n: Notice) => this.#notice(n);
     const state = config.state === null
       ? null
       : await StateStore.open(config.state, config.stateReset);
@@ -135,7 +152,6 @@ export class Service {
       paths: config.paths,
       startAt: config.startAt,
       pollMs: config.pollMs,
-      notice,
       signal: this.#abort.signal,
       cwd: this.#options.cwd,
       watchFs: this.#options.watchFs,
@@ -151,7 +167,7 @@ export class Service {
     // Cursors advance only past what reached the durable sink (stdout), or
     // past what was published when there is none.
     const delivered = state
-      ? (events: readonly Event[]) => this.#delivered(events)
+      ? (batch: Batch) => this.#delivered(batch)
       : undefined;
     if (state) {
       this.#saveTimer = setInterval(() => this.#save(), STATE_SAVE_MS);
@@ -160,7 +176,7 @@ export class Service {
       const sub = this.hub.subscribe({
         capacity: STDOUT_QUEUE,
         policy: "block",
-        accept: isLine,
+        accept: isBatch,
       });
       const out = this.#options.stdout;
       const writing = config.output === "text"
@@ -174,37 +190,14 @@ export class Service {
         this.#options.log(`tailcast: stdout: ${error}`);
       });
     }
-    const hub = this.hub;
-    const positions = this.positions;
-    const metrics = this.metrics;
-    const alerts = this.#alerts;
     const published = config.stdout ? undefined : delivered;
-    this.#pipeline = this.events(this.#tail.readable, notice, true)
+    this.#pipeline = this.events(this.#tail.readable, true)
       .pipeTo(
-        new WritableStream<Event[]>({
-          async write(events) {
-            const noticed = events[0]?.[NOTICED];
-            // Split so a batch never exceeds what a blocking sink can take at once.
-            for (let i = 0; i < events.length; i += STDOUT_QUEUE) {
-              const part = events.slice(i, i + STDOUT_QUEUE);
-              await hub.ready(part.length);
-              for (const event of part) {
-                const end = positions.record(event);
-                metrics.linesRead(event.source, 1, end - event.offset);
-                alerts?.observe(event);
-              }
-              hub.publish(
-                part.map((event) => ({
-                  type: "line",
-                  event,
-                  json: JSON.stringify(event),
-                })),
-              );
-              metrics.published(part.length);
-              published?.(part);
-            }
-            if (noticed !== undefined) {
-              metrics.delay(performance.now() - noticed);
+        new WritableStream<Event[] | Mark>({
+          write: (item) => {
+            if (!isMark(item)) return this.#dispatch(item, published);
+            if (item.kind !== "flush" && item.kind !== "carry") {
+              this.#notice(item);
             }
           },
         }, new CountQueuingStrategy({ highWaterMark: 1 })),
@@ -216,29 +209,62 @@ export class Service {
   }
 
   /**
+   * Publishes a batch of events: one journal batch per run of one file's
+   * events (a blocking sink first makes room), its metrics, then the alerts
+   * its events fired, so an alert never overtakes its lines.
+   */
+  async #dispatch(
+    events: Event[],
+    published: ((batch: Batch) => void) | undefined,
+  ): Promise<void> {
+    const noticed = events[0][NOTICED];
+    for (let start = 0; start < events.length;) {
+      const first = events[start];
+      let end = start + 1;
+      while (
+        end < events.length && end - start < STDOUT_QUEUE &&
+        events[end].source === first.source &&
+        sameFile(events[end][FILE], first[FILE])
+      ) end++;
+      const run = start === 0 && end === events.length
+        ? events
+        : events.slice(start, end);
+      start = end;
+      await this.hub.ready(run.length);
+      const batch = this.journal.batch(first.source, first[FILE], run);
+      this.metrics.linesRead(
+        first.source,
+        run.length,
+        run[run.length - 1][END] - first.offset,
+      );
+      const alerts = this.#alerts;
+      if (alerts) {
+        this.#fired = [];
+        for (const e of run) alerts.observe(e);
+      }
+      this.hub.publish({ type: "batch", batch });
+      this.metrics.published(run.length);
+      published?.(batch);
+      const fired = this.#fired;
+      this.#fired = null;
+      for (const alert of fired ?? []) this.#alert(alert);
+    }
+    if (noticed !== undefined) this.metrics.delay(performance.now() - noticed);
+  }
+
+  /**
    * The stages from chunks to events, with every source's rules: line
    * splitting, multi-line joining, parsing, filtering. The live pipeline and
    * every replay for a resuming subscriber go through the same stages.
    */
   events(
-    chunks: ReadableStream<Chunk>,
-    notice: (n: Notice) => void = () => {},
+    chunks: ReadableStream<Chunk | Mark>,
     live = false,
-  ): ReadableStream<Event[]> {
+  ): ReadableStream<Event[] | Mark> {
     const { config } = this.#options;
     const rules = this.#rules;
-    let lines: ReadableStream<Line[]> = chunks.pipeThrough(
-      new LineStream({
-        maxLineBytes: config.maxLineBytes,
-        onSkip: (s) =>
-          notice({
-            kind: "gap",
-            source: s.source,
-            offset: s.offset,
-            bytes: s.bytes,
-            cause: s.cause,
-          }),
-      }),
+    let lines: ReadableStream<Line[] | Mark> = chunks.pipeThrough(
+      new LineStream({ maxLineBytes: config.maxLineBytes }),
     );
     if (rules.multiline) {
       const first = config.sources.find((r) => r.multiline)?.multiline;
@@ -278,11 +304,19 @@ export class Service {
       .pipeThrough(new FilterStream({ where: keep }));
   }
 
-  #notice(n: Notice): void {
-    if (n.kind === "appear") this.positions.appear(n.source, n.file, n.from);
-    this.metrics.notice(n);
-    this.#options.log(formatNotice(n));
-    this.hub.publish([{ type: "notice", notice: n }]);
+  #notice(notice: Notice): void {
+    this.metrics.notice(notice);
+    this.#options.log(formatNotice(notice));
+    const { seq, id } = this.journal.message({ type: "notice", notice });
+    this.hub.publish({ type: "notice", seq, id, notice });
+  }
+
+  #alert(alert: Alert): void {
+    this.#options.log(`tailcast: alert: ${alert.message}`);
+    this.metrics.alert(alert.rule);
+    const { seq, id } = this.journal.message({ type: "alert", alert });
+    this.hub.publish({ type: "alert", seq, id, alert });
+    this.#webhook?.send(alert);
   }
 
   /** Compiles the alert rules; each alert goes to SSE, stderr, metrics and the webhook. */
@@ -311,31 +345,25 @@ export class Service {
       });
     }
     const engine = new AlertEngine(rules, {
-      onAlert: (alert) => {
-        this.#options.log(`tailcast: alert: ${alert.message}`);
-        this.metrics.alert(alert.rule);
-        this.hub.publish([{ type: "alert", alert }]);
-        this.#webhook?.send(alert);
-      },
+      // Alerts a batch fires wait for it to be published; the timer's go now.
+      onAlert: (alert) =>
+        this.#fired ? this.#fired.push(alert) : this.#alert(alert),
     });
     this.#alertTimer = setInterval(() => engine.tick(), 1000);
     return engine;
   }
 
-  #delivered(events: readonly Event[]): void {
-    const state = this.#state!;
-    for (const e of events) {
-      if (e.source === "-") continue;
-      const file = e[FILE];
-      const offset = e[END];
-      state.delivered(
-        e.source,
-        file,
-        this.#tail.headOf(file) ?? new Uint8Array(0),
-        offset,
-        e.line,
-      );
-    }
+  /** A batch reached the durable sink (or was published, without one): its cursor moves. */
+  #delivered(batch: Batch): void {
+    if (batch.file === STDIN_ID) return;
+    const last = batch.events[batch.events.length - 1];
+    this.#state!.delivered(
+      batch.source,
+      batch.file,
+      this.#tail.headOf(batch.file) ?? new Uint8Array(0),
+      last[END],
+      last.line,
+    );
   }
 
   /** Writes changed cursors; a failure is reported once and retried next time. */

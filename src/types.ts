@@ -1,6 +1,7 @@
 /**
- * Shapes shared by the stages of the pipeline. No behaviour lives here:
- * follower → Chunk → line splitter → Line[] → parser → Event[] → sinks.
+ * Shapes shared by the stages of the pipeline (and one type guard):
+ * follower → Chunk → line splitter → Line[] → parser → Event[] → sinks,
+ * with Notices flowing in the same streams, in order.
  */
 
 /** A file's identity: the inode it is, not the name it has. */
@@ -40,7 +41,7 @@ export interface Chunk {
   readonly end?: boolean;
 }
 
-/** One line as bytes, with its exact place in its file. */
+/** One line as text, with its exact place in its file. */
 export interface Line {
   readonly source: string;
   readonly file: FileId;
@@ -48,12 +49,16 @@ export interface Line {
   readonly offset: number;
   /** Byte offset just past the line terminator: where the next line starts. */
   readonly end: number;
-  /** The line's bytes without `\n` or `\r\n`; at most `maxLineBytes` long. */
-  readonly bytes: Uint8Array;
+  /** The line's text without `\n` or `\r\n`, from at most `maxLineBytes` bytes. */
+  readonly text: string;
   /** The line was longer than the cap; the rest of it was skipped. */
-  readonly truncated?: boolean;
+  readonly truncated?: true;
   /** The file ended (rotated away or deleted) before this line's newline came. */
-  readonly partial?: boolean;
+  readonly partial?: true;
+  /** The bytes were not valid UTF-8: U+FFFD stands where they were. */
+  readonly invalidUtf8?: true;
+  /** The line ended with `\r\n`. */
+  readonly crlf?: true;
   readonly noticed: number;
 }
 
@@ -67,6 +72,8 @@ export const NOTICED: unique symbol = Symbol("noticed");
 export const FILE: unique symbol = Symbol("file");
 /** Byte offset just past the event's line in its file. A symbol key, like {@link FILE}. */
 export const END: unique symbol = Symbol("end");
+/** The event's line ended with `\r\n` in its file. A symbol key, like {@link FILE}. */
+export const CRLF: unique symbol = Symbol("crlf");
 
 /** What a subscriber or stdout receives for every line. */
 export interface Event {
@@ -93,10 +100,14 @@ export interface Event {
   readonly [NOTICED]?: number;
   readonly [FILE]: FileId;
   readonly [END]: number;
+  readonly [CRLF]?: true;
 }
 
 /** An event as its JSON is written (stdout, SSE `data:`): without the symbol-keyed parts. */
-export type EventJson = Omit<Event, typeof NOTICED | typeof FILE | typeof END>;
+export type EventJson = Omit<
+  Event,
+  typeof NOTICED | typeof FILE | typeof END | typeof CRLF
+>;
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
 export type Notice =
@@ -141,6 +152,33 @@ export type Notice =
 
 /** How followers are woken: filesystem events, or stat polling only. */
 export type WatchMode = "events" | "polling";
+
+/**
+ * A mark in the stages' streams: the events of `source` up to here are
+ * complete (a replay puts one after each range it reads, where the live
+ * pipeline had published them).
+ */
+export interface Flush {
+  readonly kind: "flush";
+  readonly source: string;
+}
+
+/**
+ * A value carried through the stages untouched, in order with the data: a
+ * replay marks where each of its ranges starts with one.
+ */
+export interface Carry {
+  readonly kind: "carry";
+  readonly value: unknown;
+}
+
+/** What flows between the data in the pipeline's streams: notices, flush marks, carried values. */
+export type Mark = Notice | Flush | Carry;
+
+/** Whether an item of the pipeline's streams is a mark (the others are data). */
+export function isMark(item: object): item is Mark {
+  return "kind" in item;
+}
 
 /** Receives notices; the service decides where they go (stderr, SSE, metrics). */
 export type NoticeSink = (notice: Notice) => void;

@@ -141,7 +141,7 @@ async function serverFor(
   return await startServer(scope, {
     paths: [path],
     from: "end",
-    extra: ["--max-clients", "20000"],
+    extra: ["--max-clients", "20000", "--max-clients-per-ip", "20000"],
     nofile: fdsFor(subscribers) > 1024 ? nofile : undefined,
     cpuProfDir: o.cpuProfDir,
   });

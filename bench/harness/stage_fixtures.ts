@@ -1,9 +1,12 @@
 /**
  * Inputs for the micro-benchmarks: 1 MiB of benchmark lines as follower
  * chunks (256 KiB reads, lines cut across chunk boundaries as in real
- * reads), the same lines as the splitter's output, and events.
+ * reads), the same lines as the splitter's output (decoded text), events as
+ * the parser makes them, and events published as journal batches.
  */
 import { LINE_BYTES, LineMaker } from "./lines.ts";
+import { type Batch, Journal } from "../../src/sink/journal.ts";
+import { toEvents } from "../../src/stage/parse.ts";
 import type { Chunk, Event, Line } from "../../src/types.ts";
 
 export const SOURCE = "/var/log/app.log";
@@ -40,6 +43,8 @@ export function chunks(total = MIB): Chunk[] {
   return out;
 }
 
+const decoder = new TextDecoder();
+
 /** Whole lines of 1 MiB, in batches as the splitter emits them (one per chunk). */
 export function lineBatches(total = MIB): Line[][] {
   const whole = Math.floor(total / LINE_BYTES);
@@ -53,7 +58,7 @@ export function lineBatches(total = MIB): Line[][] {
       file: FILE,
       offset,
       end: offset + LINE_BYTES,
-      bytes: bytes.subarray(offset, offset + LINE_BYTES - 1),
+      text: decoder.decode(bytes.subarray(offset, offset + LINE_BYTES - 1)),
       noticed: 0,
     });
     if (offset + LINE_BYTES >= (batches.length + 1) * READ_BYTES) {
@@ -65,29 +70,20 @@ export function lineBatches(total = MIB): Line[][] {
   return batches;
 }
 
-const decoder = new TextDecoder();
-
-/** `n` events as the parser makes them. */
+/** `n` events as the parser makes them (raw format, one read time). */
 export function events(n: number): Event[] {
-  const out: Event[] = [];
   const time = new Date(0).toISOString();
-  for (
-    const batch of lineBatches(Math.ceil(n / 8) * 8 * LINE_BYTES + LINE_BYTES)
-  ) {
-    for (const l of batch) {
-      if (out.length === n) return out;
-      out.push({
-        id: `${FILE.dev.toString(36)}.${FILE.ino.toString(36)}:${
-          l.end.toString(36)
-        }`,
-        source: SOURCE,
-        offset: l.offset,
-        line: decoder.decode(l.bytes),
-        time,
-      } as Event);
-    }
-  }
-  return out;
+  const lines = lineBatches(Math.ceil(n / 8) * 8 * LINE_BYTES + LINE_BYTES)
+    .flat().slice(0, n);
+  return toEvents(lines, time);
+}
+
+/** `n` events published as one journal batch, as the dispatcher publishes a file's run. */
+export function batch(
+  n: number,
+  journal = new Journal({ epoch: "bench" }),
+): Batch {
+  return journal.batch(SOURCE, FILE, events(n));
 }
 
 /** Drains a stream, keeping nothing. */

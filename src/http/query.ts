@@ -5,7 +5,7 @@
  */
 import { basename } from "node:path";
 import { compileGlob, compilePattern, PatternError } from "../pattern.ts";
-import { CursorError, decodeCursor, type DecodedCursor } from "./cursor.ts";
+import { CursorError, type DecodedId, decodeId } from "../sink/cursor.ts";
 import type { Message, Policy } from "../sink/hub.ts";
 import type { Event, Notice } from "../types.ts";
 import {
@@ -23,7 +23,7 @@ export interface SubscriberQuery {
   readonly policy: Policy;
   readonly format: "sse" | "ndjson";
   /** The cursor to resume from (`Last-Event-ID` or `?since=`). */
-  readonly since: DecodedCursor | null;
+  readonly since: DecodedId | null;
   /** Last lines of each selected file to send first. */
   readonly backlog: number | null;
   /** `where=`: a predicate over the event's fields. */
@@ -73,10 +73,10 @@ export function parseQuery(
 ): SubscriberQuery {
   const q = url.searchParams;
   const sinceText = lastEventId || q.get("since") || null;
-  let since: DecodedCursor | null = null;
+  let since: DecodedId | null = null;
   if (sinceText !== null) {
     try {
-      since = decodeCursor(sinceText);
+      since = decodeId(sinceText);
     } catch (error) {
       if (error instanceof CursorError) throw new QueryError(error.message);
       throw error;
@@ -219,32 +219,35 @@ export function selectsSource(
   };
 }
 
-/** Whether a line event passes a subscriber's filters. */
-export function selectsEvent(query: SubscriberQuery): (e: Event) => boolean {
-  const inSource = selectsSource(query);
-  const { grep, where, level, alertsOnly } = query;
+/**
+ * A subscriber's test of each line event (grep, where, level), or null when
+ * it has none and takes whole batches.
+ */
+export function lineFilter(
+  query: SubscriberQuery,
+): ((e: Event) => boolean) | null {
+  const { grep, where, level } = query;
+  if (grep === null && where === null && level === null) return null;
   return (e) =>
-    !alertsOnly && inSource(e.source) &&
     (grep === null || grep.test(e.line)) &&
     (where === null || where(e)) &&
     (level === null ||
       (e.level !== undefined && LEVELS.indexOf(e.level) >= level));
 }
 
-/** Whether a message is for a subscriber that asked for `query`. */
+/**
+ * Whether a published message is for a subscriber that asked for `query`:
+ * cheap enough for `publish` (a batch is one source, tested once per path).
+ */
 export function selects(query: SubscriberQuery): (m: Message) => boolean {
   const inSource = selectsSource(query);
-  const event = selectsEvent(query);
   return (m) => {
-    if (m.type === "dropped") return true;
-    if (m.type === "line") return event(m.event);
     if (m.type === "alert") return true;
     if (query.alertsOnly) return false;
+    if (m.type === "batch") return inSource(m.batch.source);
+    if (query.format !== "sse") return false;
     const from = sourceOf(m.notice);
-    if (query.source !== null && (from === null || !inSource(from))) {
-      return false;
-    }
-    return query.format === "sse";
+    return query.source === null || (from !== null && inSource(from));
   };
 }
 

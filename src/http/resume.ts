@@ -1,25 +1,25 @@
 /**
- * Resume: what a subscriber must be sent from disk before it goes live, and
- * the cursor it carries while it is served.
+ * Resume from the files: what a subscriber must be sent from disk when the
+ * journal cannot say (it comes back after a restart, or from behind the
+ * journal's window, with the file positions its id carries), or when it asks
+ * for a backlog; and the file cursor it carries while that replay runs.
  *
- * A subscriber's cursor holds, per followed path, the position reached in the
- * path's current file and in rotated files still being drained. When it
- * reconnects with that cursor, each file is found by identity (under its path
- * or among its rotated siblings) and replayed from the position to the seam:
- * the published position snapshotted when the new subscription was made.
- * Live events past the seam come from the hub. Files rotated in between are
- * replayed whole, oldest first; a file that cannot be found or shrank below
- * the position becomes a gap.
+ * Each file of the cursor must be one tailcast followed under that path
+ * (see known.ts); it is found by identity and replayed from the position to
+ * the seam, the published position snapshotted when the subscription was
+ * made. Files followed under the path after it are replayed whole, in the
+ * order tailcast followed them. A file that is not known, cannot be found
+ * or shrank below the position becomes a gap; nothing else is opened.
  */
-import { type DecodedCursor, pathHash } from "./cursor.ts";
+import { type DecodedCursor, entries, pathHash } from "../sink/cursor.ts";
 import { lastLinesOffset } from "../source/bytes.ts";
-import { idKey, sameFile } from "../source/identity.ts";
+import { sameFile } from "../source/identity.ts";
+import type { KnownFiles } from "../source/known.ts";
 import {
   current,
   locate,
   type Located,
   type ReplayRange,
-  siblings,
 } from "../source/replay.ts";
 import {
   type FileId,
@@ -31,24 +31,18 @@ import {
 /** Something a resuming subscriber cannot be given. */
 export interface ResumeGap {
   readonly source: string;
-  readonly cause: "rotated-away" | "truncated";
+  readonly cause: "rotated-away" | "truncated" | "unknown-file";
   readonly offset: number;
   readonly message: string;
 }
 
-interface Entry {
-  file: FileId;
-  offset: number;
-  /** While true, live events at or before `offset` were already delivered. */
-  seam: boolean;
-}
-
 /**
- * The position of one subscriber in every file of its selection; its text
- * form is the SSE `id:`. Only the path that changed is re-encoded.
+ * The position of one subscriber in every file of its selection while it is
+ * replayed from the files; its text form is the `1~` cursor (only the path
+ * that changed is re-encoded).
  */
 export class SubscriberCursor {
-  readonly #entries = new Map<string, Entry[]>();
+  readonly #entries = new Map<string, FilePosition[]>();
   readonly #parts = new Map<string, string>();
   /** Path hashes, computed once per path (the id is re-encoded for every event). */
   readonly #hashes = new Map<string, string>();
@@ -56,34 +50,25 @@ export class SubscriberCursor {
 
   constructor(initial: ResumeCursor = new Map()) {
     for (const [source, list] of initial) {
-      for (const p of list) this.#put(source, p.file, p.offset, "on");
+      for (const p of list) this.advance(source, p.file, p.offset);
     }
   }
 
-  /** Sets where the subscriber is in `file` before anything is sent. */
-  start(source: string, file: FileId, offset: number): void {
-    this.#put(source, file, offset, "on");
-  }
-
-  /** Records a replayed line of `file` ending at `end`. */
-  advance(source: string, file: FileId, end: number): void {
-    this.#put(source, file, end, "keep");
-  }
-
-  /**
-   * Whether a live line must be delivered: false only for a line the
-   * subscriber already had (at the seam). Records it when delivered.
-   */
-  accept(source: string, file: FileId, end: number): boolean {
-    const e = this.#entries.get(source)?.find((x) => sameFile(x.file, file));
-    if (e && e.seam && end <= e.offset) return false;
-    this.#put(source, file, end, "off");
-    return true;
-  }
-
-  /** The file restarted at 0 (truncation): later lines are new whatever their offset. */
-  restart(source: string): void {
-    for (const e of this.#entries.get(source) ?? []) e.seam = false;
+  /** Records that the subscriber is at `offset` in `file`. */
+  advance(source: string, file: FileId, offset: number): void {
+    let list = this.#entries.get(source);
+    if (!list) this.#entries.set(source, list = []);
+    const at = list.findIndex((x) => sameFile(x.file, file));
+    if (at === -1) {
+      list.push({ file, offset });
+      if (list.length > MAX_FILES_PER_SOURCE) list.shift();
+    } else {
+      list[at] = { file, offset };
+    }
+    let h = this.#hashes.get(source);
+    if (h === undefined) this.#hashes.set(source, h = pathHash(source));
+    this.#parts.set(source, entries(h, list));
+    this.#text = null;
   }
 
   /** The cursor as text: the `id:` of the next event. */
@@ -94,65 +79,30 @@ export class SubscriberCursor {
     }
     return this.#text;
   }
-
-  /** The positions, oldest identity first per path. */
-  get positions(): ResumeCursor {
-    const out: ResumeCursor = new Map();
-    for (const [source, list] of this.#entries) {
-      out.set(source, list.map((e) => ({ file: e.file, offset: e.offset })));
-    }
-    return out;
-  }
-
-  #put(
-    source: string,
-    file: FileId,
-    offset: number,
-    seam: "on" | "off" | "keep",
-  ): void {
-    let list = this.#entries.get(source);
-    if (!list) this.#entries.set(source, list = []);
-    let e = list.find((x) => sameFile(x.file, file));
-    if (!e) {
-      e = { file, offset, seam: seam !== "off" };
-      list.push(e);
-      if (list.length > MAX_FILES_PER_SOURCE) list.shift();
-    } else {
-      e.offset = offset;
-      if (seam !== "keep") e.seam = seam === "on";
-    }
-    let h = this.#hashes.get(source);
-    if (h === undefined) this.#hashes.set(source, h = pathHash(source));
-    let part = "";
-    for (const p of list) {
-      part += `~${h}.${p.file.dev.toString(36)}.${p.file.ino.toString(36)}.${
-        p.offset.toString(36)
-      }`;
-    }
-    this.#parts.set(source, part);
-    this.#text = null;
-  }
 }
 
 /** What to replay for a subscriber, and the gaps it must be told about. */
 export interface ResumePlan {
   readonly ranges: ReplayRange[];
   readonly gaps: ResumeGap[];
+  /** Where the subscriber is before the first range. */
   readonly cursor: SubscriberCursor;
 }
 
 export interface PlanOptions {
-  /** The cursor the client came back with; null for a new subscriber. */
+  /** The file positions the client came back with; null for a backlog. */
   wanted: DecodedCursor | null;
   /** Lines of each file to send first (`backlog=N`); ignored when resuming. */
   backlog: number | null;
   /** Published positions of the selected paths, taken with the subscription. */
   seam: ResumeCursor;
+  /** The files tailcast followed: the only ones a plan may name. */
+  known: KnownFiles;
 }
 
-/** Plans the replay for one subscriber. */
+/** Plans the replay from the files for one subscriber. */
 export async function planResume(options: PlanOptions): Promise<ResumePlan> {
-  const { wanted, backlog, seam } = options;
+  const { wanted, backlog, seam, known } = options;
   const ranges: ReplayRange[] = [];
   const gaps: ResumeGap[] = [];
   const cursor = new SubscriberCursor(seam);
@@ -161,7 +111,7 @@ export async function planResume(options: PlanOptions): Promise<ResumePlan> {
       published.find((p) => sameFile(p.file, file))?.offset ?? null;
     if (wanted) {
       const had = wanted.get(pathHash(source)) ?? [];
-      await planSource(source, had, end, ranges, gaps, cursor);
+      await planSource(source, had, end, known, ranges, gaps, cursor);
     } else if (backlog !== null && backlog > 0) {
       const newest = published.at(-1);
       const now = await current(source);
@@ -175,7 +125,7 @@ export async function planResume(options: PlanOptions): Promise<ResumePlan> {
             from,
             to: newest.offset,
           });
-          cursor.start(source, newest.file, from);
+          cursor.advance(source, newest.file, from);
         }
       }
     }
@@ -187,15 +137,30 @@ async function planSource(
   source: string,
   had: readonly FilePosition[],
   end: (file: FileId) => number | null,
+  known: KnownFiles,
   ranges: ReplayRange[],
   gaps: ResumeGap[],
   cursor: SubscriberCursor,
 ): Promise<void> {
-  const done = new Set<string>();
-  let newestSeen: Located | null = null;
+  // The files followed under the path, in order; the client's newest known
+  // one tells which came after it.
+  const followed = known.of(source);
+  const order = followed.map((k) => k.file);
+  let newest = -1;
   for (const position of had) {
-    done.add(idKey(position.file));
-    const found = await locate(source, position.file);
+    const rank = order.findIndex((f) => sameFile(f, position.file));
+    if (rank === -1) {
+      gaps.push({
+        source,
+        cause: "unknown-file",
+        offset: position.offset,
+        message:
+          `${source}: the cursor names a file this tailcast has not followed there; events of ${source} before now are not replayed`,
+      });
+      continue;
+    }
+    newest = Math.max(newest, rank);
+    const found = await locate(source, position.file, known);
     if (!found) {
       gaps.push({
         source,
@@ -206,7 +171,6 @@ async function planSource(
       });
       continue;
     }
-    newestSeen = found;
     let from = position.offset;
     if (found.size < from) {
       gaps.push({
@@ -220,21 +184,17 @@ async function planSource(
     }
     addRange(source, found, from, end(found.file), ranges, cursor);
   }
-  // Files that came after the newest one the client saw: rotated copies in
-  // order of age, then the file under the path now. A client that never saw
-  // this path (it started to be followed later) gets it whole.
-  const later: Located[] = [];
-  const since = newestSeen?.mtime ?? -Infinity;
-  if (had.length > 0) {
-    for (const s of (await siblings(source)).reverse()) {
-      if (!done.has(idKey(s.file)) && s.mtime >= since) later.push(s);
+  // A client that never saw this path (it started to be followed later)
+  // gets what was published of it; one that did gets the files followed
+  // after its newest. A client whose every file is unknown gets nothing
+  // before the seam.
+  if (had.length > 0 && newest === -1) return;
+  for (const later of followed.slice(newest + 1)) {
+    if (had.some((p) => sameFile(p.file, later.file))) continue;
+    const found = await locate(source, later.file, known);
+    if (found) {
+      addRange(source, found, later.from, end(found.file), ranges, cursor);
     }
-  }
-  const now = await current(source);
-  if (now && !done.has(idKey(now.file))) later.push(now);
-  for (const file of later) {
-    done.add(idKey(file.file));
-    addRange(source, file, 0, end(file.file), ranges, cursor);
   }
 }
 
@@ -246,7 +206,7 @@ function addRange(
   ranges: ReplayRange[],
   cursor: SubscriberCursor,
 ): void {
-  cursor.start(source, found.file, from);
+  cursor.advance(source, found.file, from);
   if (to !== null && to <= from) return;
   ranges.push({ source, path: found.path, file: found.file, from, to });
 }

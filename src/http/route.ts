@@ -3,38 +3,69 @@
  * `text/event-stream` (or NDJSON on request).
  *
  * The response body is a pull-based stream with no queue of its own: the
- * HTTP layer pulls the next batch only when the previous one was written to
- * the socket, so a stalled client leaves its messages in its own bounded hub
- * queue, where its policy applies. One timer for all connections sends
+ * HTTP layer pulls when the previous bytes were written to the socket, so a
+ * stalled client leaves its messages in its own bounded hub queue, where its
+ * policy applies. A client that takes whole batches is handed the batch's
+ * shared bytes from inside `publish`, when its body is waiting; one with line
+ * filters (grep, where, level) is served in its own turn, so its filters
+ * delay nobody else's delivery. One timer for all connections sends
  * heartbeats to idle ones and ends any whose write has not completed within
  * the write timeout. The body's `cancel` (the client went away) is the one
  * place a subscription ends from the client's side.
  *
- * A client that comes back with `Last-Event-ID` (or `?since=`), or asks for
- * `backlog=N`, is first sent what it missed from the files on disk (see
- * resume.ts), then goes live. The subscription is made, and the published
- * positions snapshotted, in the same tick, so the seam has no gap and no
- * duplicate; if its queue overflows during a long replay, the replay is
- * repeated from where it got to before going live.
+ * A client that comes back with `Last-Event-ID` (or `?since=`) is first sent
+ * what it missed, then goes live; so is one that asks for `backlog=N`. The
+ * subscription is made and the journal's head read in the same tick, so the
+ * seam has no gap and no duplicate. Within the journal's window the replay
+ * is the journal's entries after the client's position (byte ranges read
+ * back from the files, notices and alerts as published); otherwise, from
+ * the file positions its id carries. When a queue overflows (drop-oldest),
+ * the messages still queued are kept, what was dropped before them is
+ * replayed the same way, and the stream goes on: memory stays bounded and
+ * no line is lost while the files hold it. At most `maxReplays` replays run
+ * at once; a connection over that waits for its turn.
  */
-import { type DecodedCursor, toDecoded } from "./cursor.ts";
-import { replayChunks } from "../source/replay.ts";
-import { type Chunk, END, type Event, FILE } from "../types.ts";
+import { Semaphore } from "@std/async/unstable-semaphore";
+import { concat } from "@std/bytes/concat";
+import type { DecodedCursor } from "../sink/cursor.ts";
+import { MAX_ID_BYTES, positionId } from "../sink/cursor.ts";
 import type { Hub, Message, Subscription } from "../sink/hub.ts";
-import type { Positions } from "../sink/positions.ts";
-import { planResume, type SubscriberCursor } from "./resume.ts";
-import { formatNdjson, formatSse } from "./format.ts";
+import type { Journal, ReplayStep } from "../sink/journal.ts";
+import { eventJson } from "../sink/json.ts";
+import type { KnownFiles } from "../source/known.ts";
+import { ClientCounter } from "./guard.ts";
+import { locate, replayChunks, type ReplayRange } from "../source/replay.ts";
 import {
+  type Chunk,
+  END,
+  type Event,
+  FILE,
+  isMark,
+  type Mark,
+  type ResumeCursor,
+} from "../types.ts";
+import {
+  batchBytes,
+  gapText,
+  messageText,
+  sseId,
+  sseLine,
+  stdinGap,
+  type WireFormat,
+} from "./format.ts";
+import {
+  lineFilter,
   parseQuery,
   QueryError,
+  type QueryLimits,
   selects,
-  selectsEvent,
   selectsSource,
   type SubscriberQuery,
 } from "./query.ts";
+import { planResume, type SubscriberCursor } from "./resume.ts";
 
 export interface SseOptions {
-  /** Messages a subscriber may have queued. @default 2048 */
+  /** Events a subscriber may have queued. @default 2048 */
   queue?: number;
   /** Idle time before a heartbeat comment, ms. @default 15000 */
   heartbeatMs?: number;
@@ -44,17 +75,27 @@ export interface SseOptions {
   retryMs?: number;
   /** Subscribers at most; beyond it, 503. @default 10000 */
   maxClients?: number;
+  /** Streams one client address may hold at once; beyond it, 429. @default 256 */
+  maxClientsPerIp?: number;
+  /** Replays (resumes, backlogs, catch-ups) running at once; more wait. @default 16 */
+  maxReplays?: number;
+  /** Bounds on what one request may ask for. */
+  limits?: QueryLimits;
   /**
-   * Resume and backlog: the published positions (the seam) and the stages
-   * that turn replayed bytes into events, the same as the live pipeline's.
-   * Without it both are refused.
+   * Resume and backlog: the journal (the seam and what was published), the
+   * files tailcast followed, and the stages that turn replayed bytes into
+   * events, the same as the live pipeline's. Without it a client is not
+   * replayed anything: it gets a gap.
    */
   replay?: {
-    readonly positions: Positions;
-    readonly events: (chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>;
+    readonly journal: Journal;
+    readonly known: KnownFiles;
+    readonly events: (
+      chunks: ReadableStream<Chunk | Mark>,
+    ) => ReadableStream<Event[] | Mark>;
   };
-  /** Standard input is followed: its lines cannot be read back after an overflow. */
-  stdin?: boolean;
+  /** The identity standard input's batches carry (its lines cannot be read back). */
+  stdin?: unknown;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
 }
@@ -69,15 +110,39 @@ export class SubscriberEnded extends Error {
   }
 }
 
-const encoder = new TextEncoder();
+/** A position in the journal: after entry `seq`, past byte `end` of its file. */
+interface At {
+  seq: number;
+  end: number;
+}
 
 interface Connection {
-  sub: Subscription;
+  /** The client's address, holding one of its places. */
+  readonly client: string;
+  readonly query: SubscriberQuery;
+  readonly format: WireFormat;
+  readonly sse: boolean;
+  /** The line filters, or null when it takes whole batches. */
+  readonly keep: ((e: Event) => boolean) | null;
+  readonly inSource: (source: string) => boolean;
+  readonly sub: Subscription;
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
-  /** When the last chunk was handed to the HTTP layer and not yet taken. */
+  /** Where the stream is: just past what was last handed to the HTTP layer. */
+  at: At;
+  /** The id that position has (sent with heartbeats when filters held lines back). */
+  id: string | null;
+  /** The id the client was last sent. */
+  sentId: string | null;
+  /** What is being sent before live messages: a replay, then messages held back. */
+  replay: AsyncGenerator<Uint8Array, void, void> | null;
+  /** When the last bytes were handed to the HTTP layer and not yet taken. */
   pendingSince: number | null;
   lastWrite: number;
+  /** A pull waiting for live messages resolves through this. */
+  waiting: (() => void) | null;
 }
+
+const encoder = new TextEncoder();
 
 /** Serves `/events`; owns every connection's stream and the heartbeat timer. */
 export class SseRoute {
@@ -87,10 +152,14 @@ export class SseRoute {
   readonly #writeTimeoutMs: number;
   readonly #retryMs: number;
   readonly #maxClients: number;
-  readonly #resume: SseOptions["replay"] | null;
-  readonly #stdin: boolean;
+  readonly #limits: QueryLimits;
+  readonly #replay: SseOptions["replay"] | null;
+  readonly #replays: Semaphore;
+  readonly #stdin: unknown;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
+  readonly #perClient: ClientCounter;
+  readonly #perClientMax: number;
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
 
@@ -101,8 +170,12 @@ export class SseRoute {
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
     this.#retryMs = options.retryMs ?? 2000;
     this.#maxClients = options.maxClients ?? 10_000;
-    this.#resume = options.replay ?? null;
-    this.#stdin = options.stdin ?? false;
+    this.#perClientMax = options.maxClientsPerIp ?? 256;
+    this.#perClient = new ClientCounter(this.#perClientMax);
+    this.#limits = options.limits ?? {};
+    this.#replay = options.replay ?? null;
+    this.#replays = new Semaphore(options.maxReplays ?? 16);
+    this.#stdin = options.stdin;
     this.#log = options.log ?? (() => {});
   }
 
@@ -116,18 +189,16 @@ export class SseRoute {
     return [...this.#connections].map((c) => c.sub.depth);
   }
 
-  /** Answers one `/events` request. */
-  handle(request: Request): Response {
+  /** Answers one `/events` request from the client at `client` (its address). */
+  handle(request: Request, client = "local"): Response {
     let query: SubscriberQuery;
     try {
       query = parseQuery(
         new URL(request.url),
         request.headers.get("accept"),
         request.headers.get("last-event-id"),
+        this.#limits,
       );
-      if ((query.since || query.backlog) && !this.#resume) {
-        throw new QueryError("This server cannot replay: resume is off");
-      }
     } catch (error) {
       if (error instanceof QueryError) return text(400, error.message);
       throw error;
@@ -139,50 +210,29 @@ export class SseRoute {
         `Too many subscribers: the limit is ${this.#maxClients} (raise it with --max-clients)`,
       );
     }
-    const sse = query.format === "sse";
-    let connection: Connection;
-    let frames: AsyncGenerator<string, void, void>;
+    if (!this.#perClient.take(client)) {
+      return text(
+        429,
+        `Too many streams from ${client}: one address may hold ${this.#perClientMax} (raise it with --max-clients-per-ip)`,
+        { "retry-after": "5" },
+      );
+    }
+    let c: Connection;
     const body = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        connection = {
-          sub: this.#subscribe(query),
-          controller,
-          pendingSince: null,
-          lastWrite: performance.now(),
-        };
-        this.#connections.add(connection);
-        this.#ensureTimer();
-        frames = this.#frames(connection, query);
+        c = this.#open(client, query, controller);
       },
-      pull: async (controller) => {
-        connection.pendingSince = null;
-        let next: IteratorResult<string, void>;
-        try {
-          next = await frames.next();
-        } catch (error) {
-          this.#connections.delete(connection);
-          connection.sub.close();
-          throw error;
-        }
-        // Cut while waiting (write timeout, shutdown): the stream is already errored.
-        if (!this.#connections.has(connection)) return;
-        if (next.done) {
-          controller.close();
-          this.#connections.delete(connection);
-          return;
-        }
-        controller.enqueue(encoder.encode(next.value));
-        connection.pendingSince = connection.lastWrite = performance.now();
-      },
+      pull: () => this.#pull(c),
       cancel: async () => {
-        this.#connections.delete(connection);
-        connection.sub.close("unsubscribed");
-        await frames.return();
+        this.#drop(c);
+        c.sub.close("unsubscribed");
+        c.waiting?.();
+        await c.replay?.return();
       },
     }, { highWaterMark: 0 });
     return new Response(body, {
       headers: {
-        "content-type": sse
+        "content-type": query.format === "sse"
           ? "text/event-stream; charset=utf-8"
           : "application/x-ndjson; charset=utf-8",
         "cache-control": "no-cache",
@@ -191,155 +241,458 @@ export class SseRoute {
     });
   }
 
-  #subscribe(query: SubscriberQuery): Subscription {
-    return this.#hub.subscribe({
+  /** Subscribes and reads the seam in one tick; plans what goes before live. */
+  #open(
+    client: string,
+    query: SubscriberQuery,
+    controller: ReadableStreamDefaultController<Uint8Array>,
+  ): Connection {
+    const journal = this.#replay?.journal ?? null;
+    const sub = this.#hub.subscribe({
       capacity: this.#queue,
       policy: query.policy,
       accept: selects(query),
+      stdin: this.#stdin,
+    });
+    const head = journal?.head ?? 0;
+    const inSource = selectsSource(query);
+    const seam = journal?.seam(inSource) ?? new Map();
+    const c: Connection = {
+      client,
+      query,
+      format: query.format,
+      sse: query.format === "sse",
+      keep: lineFilter(query),
+      inSource,
+      sub,
+      controller,
+      at: { seq: head, end: Infinity },
+      id: null,
+      sentId: null,
+      replay: null,
+      pendingSince: null,
+      lastWrite: performance.now(),
+      waiting: null,
+    };
+    this.#connections.add(c);
+    this.#ensureTimer();
+    c.replay = this.#start(c, head, seam);
+    return c;
+  }
+
+  /** The preamble, then what the client missed or asked for, before live. */
+  async *#start(
+    c: Connection,
+    head: number,
+    seam: ResumeCursor,
+  ): AsyncGenerator<Uint8Array, void, void> {
+    if (c.sse) yield encoder.encode(`retry: ${this.#retryMs}\n: tailcast\n\n`);
+    const { since, backlog } = c.query;
+    if (since === null && (backlog === null || backlog === 0)) return;
+    const replay = this.#replay;
+    if (!replay) {
+      yield this.#gap(c, {
+        cause: "no-replay",
+        message: "this server does not replay history",
+      });
+      return;
+    }
+    using _turn = await this.#replays.acquire();
+    const { journal } = replay;
+    if (
+      since?.at && journal.holds(since.at.epoch, since.at.seq, since.at.end)
+    ) {
+      yield* this.#fromJournal(c, since.at, head);
+    } else if (since?.files || (since === null && backlog)) {
+      yield* this.#fromFiles(c, since?.files ?? null, backlog, seam);
+    } else if (since) {
+      yield this.#gap(c, {
+        cause: "resume-expired",
+        message:
+          "the position this client resumes from is no longer known here (the server restarted, or it is older than the journal keeps); events before now are not replayed",
+      });
+    }
+    c.at = { seq: head, end: Infinity };
+  }
+
+  /** The journal's entries after `from` up to `until`, read back as they were published. */
+  async *#fromJournal(
+    c: Connection,
+    from: At,
+    until: number,
+  ): AsyncGenerator<Uint8Array, void, void> {
+    const replay = this.#replay!;
+    const { journal, known } = replay;
+    const misses: Extract<ReplayStep, { kind: "range" }>[] = [];
+    let current: Extract<ReplayStep, { kind: "range" }> | null = null;
+    const wants = selects(c.query);
+    const steps = journal.replay(from, until);
+    // Ranges become chunks (with a carried mark where each starts); the rest
+    // is carried through the stages as is, so the order is kept.
+    async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
+      for (const step of steps) {
+        if (step.kind !== "range" || step.stdin) {
+          yield { kind: "carry", value: step };
+          if (step.kind === "expired") return;
+          continue;
+        }
+        const found = await locate(step.source, step.file, known);
+        if (!found) {
+          yield { kind: "carry", value: { ...step, kind: "missing" } };
+          continue;
+        }
+        yield { kind: "carry", value: step };
+        const range: ReplayRange = {
+          source: step.source,
+          path: found.path,
+          file: step.file,
+          from: step.from,
+          to: step.to,
+        };
+        yield* replayChunks([range], () => misses.push(step));
+      }
+    }
+    for await (const item of replay.events(ReadableStream.from(input()))) {
+      if (!isMark(item)) {
+        if (current === null) continue;
+        const out = this.#replayedLines(c, item, journal.epoch, current.seq);
+        if (out !== "") yield encoder.encode(out);
+        continue;
+      }
+      if (item.kind === "flush" && current !== null) {
+        c.at = { seq: current.seq, end: current.to };
+        continue;
+      }
+      if (item.kind !== "carry") continue;
+      const step = item.value as ReplayStep | { kind: "missing" } & ReplayStep;
+      current = null;
+      if (step.kind === "batch") {
+        // Still in memory: the shared bytes, or those of the lines this client keeps.
+        const { batch, after } = step;
+        const whole = after < batch.events[0][END];
+        const keep = whole
+          ? c.keep
+          : (e: Event) => e[END] > after && (c.keep === null || c.keep(e));
+        const bytes = c.inSource(batch.source)
+          ? batchBytes(batch, c.format, keep)
+          : null;
+        const last = batch.events.length - 1;
+        c.at = { seq: batch.seq, end: batch.events[last][END] };
+        c.id = batch.id(last);
+        if (bytes !== null && keep === null) c.sentId = c.id;
+        if (bytes !== null) yield bytes;
+      } else if (step.kind === "range") {
+        if (step.stdin) {
+          yield encoder.encode(stdinGap(step.lines, c.format));
+          c.at = { seq: step.seq, end: step.to };
+        } else {
+          current = step;
+        }
+      } else if (step.kind === "message") {
+        const m = { ...step.message, seq: step.seq, id: "" } as Exclude<
+          Message,
+          { type: "batch" }
+        >;
+        if (wants(m)) {
+          const id = positionId(journal.epoch, step.seq, 0);
+          const out = messageText(m, c.format, c.sse ? id : null);
+          if (out !== "") yield encoder.encode(out);
+          if (c.sse) c.sentId = id;
+        }
+        c.at = { seq: step.seq, end: 0 };
+      } else if (step.kind === "expired") {
+        yield this.#gap(c, {
+          cause: "resume-expired",
+          message:
+            "part of what this client missed left the server's journal before it could be replayed",
+        });
+        return;
+      } else {
+        const missing = step as Extract<ReplayStep, { kind: "range" }>;
+        if (c.inSource(missing.source)) {
+          yield this.#gap(c, {
+            source: missing.source,
+            offset: missing.from,
+            bytes: missing.to - missing.from,
+            cause: "rotated-away",
+            message:
+              `${missing.source}: the file that held these events is gone (deleted or rotated out of reach)`,
+          });
+        }
+        c.at = { seq: missing.seq, end: missing.to };
+      }
+    }
+    // Replaced between being found and being opened: rare, but still a gap.
+    for (const missing of misses) {
+      if (!c.inSource(missing.source)) continue;
+      yield this.#gap(c, {
+        source: missing.source,
+        offset: missing.from,
+        bytes: missing.to - missing.from,
+        cause: "rotated-away",
+        message:
+          `${missing.source}: the file that held these events was replaced while it was read back`,
+      });
+    }
+  }
+
+  /** The frames of replayed events of journal entry `seq` this client keeps. */
+  #replayedLines(
+    c: Connection,
+    events: Event[],
+    epoch: string,
+    seq: number,
+  ): string {
+    let out = "";
+    for (const e of events) {
+      if (!c.inSource(e.source) || (c.keep !== null && !c.keep(e))) continue;
+      const id = positionId(epoch, seq, e[END]);
+      out += c.sse ? sseLine(eventJson(e), id) : eventJson(e) + "\n";
+      c.sentId = id;
+    }
+    return out;
+  }
+
+  /** A backlog, or a resume from the file positions a client's id carries. */
+  async *#fromFiles(
+    c: Connection,
+    files: DecodedCursor | null,
+    backlog: number | null,
+    seam: ResumeCursor,
+  ): AsyncGenerator<Uint8Array, void, void> {
+    const replay = this.#replay!;
+    const plan = await planResume({
+      wanted: files,
+      backlog,
+      seam,
+      known: replay.known,
+    });
+    for (const gap of plan.gaps) {
+      yield this.#gap(c, {
+        source: gap.source,
+        offset: gap.offset,
+        bytes: 0,
+        cause: gap.cause,
+        message: gap.message,
+      });
+    }
+    if (plan.ranges.length === 0) return;
+    const cursor: SubscriberCursor = plan.cursor;
+    const missing: string[] = [];
+    const chunks = replayChunks(plan.ranges, (r) => missing.push(r.source));
+    for await (const item of replay.events(chunks)) {
+      if (isMark(item)) continue;
+      let out = "";
+      for (const e of item) {
+        cursor.advance(e.source, e[FILE], e[END]);
+        if (!c.inSource(e.source) || (c.keep !== null && !c.keep(e))) continue;
+        // Each event's id is the cursor just past it, while it fits.
+        const id = cursor.text.length <= MAX_ID_BYTES ? cursor.text : null;
+        out += c.sse ? sseLine(eventJson(e), id) : eventJson(e) + "\n";
+        if (id !== null) c.sentId = id;
+      }
+      if (out !== "") yield encoder.encode(out);
+    }
+    for (const source of missing) {
+      yield this.#gap(c, {
+        source,
+        offset: 0,
+        bytes: 0,
+        cause: "rotated-away",
+        message:
+          `${source}: a file to replay is gone (deleted or rotated out of reach)`,
+      });
+    }
+  }
+
+  #gap(c: Connection, data: Record<string, unknown>): Uint8Array {
+    return encoder.encode(gapText(data, c.format));
+  }
+
+  /** The body asks for more: replay first, then live messages (waiting for them). */
+  async #pull(c: Connection): Promise<void> {
+    c.pendingSince = null;
+    for (;;) {
+      if (!this.#connections.has(c)) return;
+      if (c.replay) {
+        let next: IteratorResult<Uint8Array, void>;
+        try {
+          next = await c.replay.next();
+        } catch (error) {
+          this.#drop(c);
+          c.sub.close();
+          throw error;
+        }
+        // Cut while waiting (write timeout, shutdown): the stream is already errored.
+        if (!this.#connections.has(c)) return;
+        if (!next.done) {
+          this.#send(c, next.value);
+          return;
+        }
+        c.replay = null;
+      }
+      const lost = c.sub.overflow();
+      if (lost) {
+        c.replay = this.#catchUp(c, lost);
+        continue;
+      }
+      const messages = c.sub.take();
+      if (messages.length > 0) {
+        const bytes = this.#live(c, messages);
+        if (bytes !== null) {
+          this.#send(c, bytes);
+          return;
+        }
+        continue;
+      }
+      if (c.sub.reason !== null) {
+        this.#end(c);
+        return;
+      }
+      // Nothing queued: wait for publish, a poke (heartbeat) or the end.
+      if (await this.#wait(c)) return;
+      if (this.#heartbeatDue(c)) {
+        this.#send(c, this.#heartbeat(c));
+        return;
+      }
+    }
+  }
+
+  /**
+   * Waits for the subscription; true when bytes were sent meanwhile. A
+   * client that takes whole batches is handed them right there, inside
+   * `publish`; one with line filters returns to `#pull` to do its work in
+   * its own turn.
+   */
+  #wait(c: Connection): Promise<boolean> {
+    return new Promise((resolve) => {
+      c.waiting = () => resolve(false);
+      c.sub.whenReady(() => {
+        c.waiting = null;
+        if (
+          c.keep === null && c.replay === null && c.sub.reason === null &&
+          this.#connections.has(c)
+        ) {
+          const lost = c.sub.overflow();
+          if (lost) {
+            c.replay = this.#catchUp(c, lost);
+          } else {
+            const bytes = this.#live(c, c.sub.take());
+            if (bytes !== null) {
+              this.#send(c, bytes);
+              resolve(true);
+              return;
+            }
+          }
+        }
+        resolve(false);
+      });
     });
   }
 
-  /** What one connection is sent: preamble, replay from disk, then live batches, then `bye`. */
-  async *#frames(
+  /** The bytes of live messages for this client (null when none were for it). */
+  #live(c: Connection, messages: readonly Message[]): Uint8Array | null {
+    const parts: Uint8Array[] = [];
+    let text = "";
+    for (const m of messages) {
+      if (m.type === "batch") {
+        const batch = m.batch;
+        const last = batch.events.length - 1;
+        c.at = { seq: batch.seq, end: batch.events[last][END] };
+        c.id = batch.id(last);
+        const bytes = batchBytes(batch, c.format, c.keep);
+        if (bytes === null) continue;
+        if (text !== "") {
+          parts.push(encoder.encode(text));
+          text = "";
+        }
+        parts.push(bytes);
+        if (c.keep === null) c.sentId = c.id;
+      } else {
+        c.at = { seq: m.seq, end: 0 };
+        c.id = m.id;
+        const out = messageText(m, c.format, c.sse ? m.id : null);
+        if (out !== "") {
+          text += out;
+          if (c.sse) c.sentId = m.id;
+        }
+      }
+    }
+    if (text !== "") parts.push(encoder.encode(text));
+    if (parts.length === 0) return null;
+    return parts.length === 1 ? parts[0] : concat(parts);
+  }
+
+  /**
+   * The queue overflowed: keep what is still queued (the newest), replay
+   * from the journal what was dropped before it, then send the kept ones.
+   */
+  async *#catchUp(
     c: Connection,
-    query: SubscriberQuery,
-  ): AsyncGenerator<string, void, void> {
-    const sse = query.format === "sse";
-    const format = sse ? formatSse : formatNdjson;
-    if (sse) yield `retry: ${this.#retryMs}\n: tailcast\n\n`;
-    let cursor: SubscriberCursor | null = null;
-    if (this.#resume) {
-      cursor = yield* this.#replay(
-        c,
-        query,
-        format,
-        query.since,
-        query.backlog,
-      );
+    lost: { count: number; stdin: number },
+  ): AsyncGenerator<Uint8Array, void, void> {
+    const kept = c.sub.take();
+    const journal = this.#replay?.journal ?? null;
+    const first = kept.length > 0 ? seqOf(kept[0]) : null;
+    if (journal === null || first === null) {
+      yield this.#gap(c, {
+        cause: "slow-subscriber",
+        lines: lost.count,
+        message:
+          `${lost.count} events were dropped because this client read too slowly`,
+      });
+    } else if (journal.holds(journal.epoch, c.at.seq, c.at.end)) {
+      using _turn = await this.#replays.acquire();
+      yield* this.#fromJournal(c, { ...c.at }, first - 1);
+    } else {
+      yield this.#gap(c, {
+        cause: "resume-expired",
+        message:
+          "what this client missed while it read too slowly left the server's journal before it could be replayed",
+      });
     }
-    const idOf = (e: Event): string | null => {
-      if (!cursor || e.source === "-") return e.id;
-      return cursor.accept(e.source, e[FILE], e[END]) ? cursor.text : null;
-    };
-    for (
-      let batch = await c.sub.next(1024);
-      batch;
-      batch = await c.sub.next(1024)
-    ) {
-      if (batch.length === 0) {
-        if (sse) yield ": ping\n\n";
-        continue;
-      }
-      if (cursor && batch[0].type === "dropped") {
-        // The queue overflowed, but the files still hold what was dropped:
-        // catch up from them. Lines of standard input are not on disk:
-        // send the ones still queued, and a gap for the ones lost.
-        const dropped = batch[0];
-        const stdin = stdinLines(batch.slice(1));
-        if (dropped.stdin > 0) {
-          yield format([{ ...dropped, count: dropped.stdin }]);
-        }
-        if (stdin.length > 0) yield format(stdin, idOf);
-        cursor = yield* this.#replay(
-          c,
-          query,
-          format,
-          toDecoded(cursor.positions),
-          null,
-        );
-        continue;
-      }
-      if (cursor) {
-        for (const m of batch) {
-          if (m.type === "notice" && m.notice.kind === "truncate") {
-            cursor.restart(m.notice.source);
-          }
-        }
-      }
-      const out = format(batch, idOf);
-      if (out.length > 0) yield out;
-    }
-    if (sse) {
-      yield `event: bye\ndata: ${JSON.stringify({ reason: c.sub.reason })}\n\n`;
+    if (kept.length > 0) {
+      const bytes = this.#live(c, kept);
+      if (bytes !== null) yield bytes;
     }
   }
 
-  /** Sends what the subscriber missed from disk; returns its cursor, positioned at the seam. */
-  async *#replay(
-    c: Connection,
-    query: SubscriberQuery,
-    format: typeof formatSse,
-    since: DecodedCursor | null,
-    backlog: number | null,
-  ): AsyncGenerator<string, SubscriberCursor, void> {
-    const { positions, events: stages } = this.#resume!;
-    const inSource = selectsSource(query);
-    const wanted = selectsEvent(query);
-    // Until a round ends without the live queue overflowing, read from disk.
-    for (;;) {
-      const left = stdinLines(c.sub.takeQueued());
-      const lost = c.sub.takeDroppedStdin();
-      c.sub.close();
-      c.sub = this.#subscribe(query);
-      if (lost > 0) {
-        yield format([{ type: "dropped", count: lost, stdin: lost }]);
-      }
-      if (left.length > 0) yield format(left);
-      // Same tick as the subscription: the seam between disk and live.
-      const seam = positions.snapshot(inSource);
-      const plan = await planResume({ wanted: since, backlog, seam });
-      const cursor = plan.cursor;
-      for (const gap of plan.gaps) {
-        yield format([{
-          type: "notice",
-          notice: {
-            kind: "gap",
-            source: gap.source,
-            offset: gap.offset,
-            bytes: 0,
-            cause: gap.cause,
-          },
-        }]);
-      }
-      if (plan.ranges.length > 0) {
-        const missing: string[] = [];
-        const chunks = replayChunks(
-          plan.ranges,
-          (r) => missing.push(r.source),
-        );
-        // The same stages as the live pipeline (formats, multiline, filters).
-        for await (const batch of stages(chunks)) {
-          const messages: Message[] = [];
-          const ids: string[] = [];
-          for (const e of batch) {
-            cursor.advance(e.source, e[FILE], e[END]);
-            if (!wanted(e)) continue;
-            messages.push({ type: "line", event: e });
-            // Each event's id is the cursor just past it.
-            ids.push(cursor.text);
-          }
-          if (messages.length > 0) {
-            let k = 0;
-            yield format(messages, () => ids[k++]);
-          }
-        }
-        for (const source of missing) {
-          yield format([{
-            type: "notice",
-            notice: {
-              kind: "gap",
-              source,
-              offset: 0,
-              bytes: 0,
-              cause: "rotated-away",
-            },
-          }]);
-        }
-      }
-      if (c.sub.dropped === 0 || c.sub.reason !== null) return cursor;
-      since = toDecoded(cursor.positions);
-      backlog = null;
+  #heartbeatDue(c: Connection): boolean {
+    return performance.now() - c.lastWrite >= this.#heartbeatMs &&
+      c.sub.reason === null;
+  }
+
+  /** A heartbeat: a comment (with the current id when filters held lines back), or an NDJSON ping. */
+  #heartbeat(c: Connection): Uint8Array {
+    if (!c.sse) return encoder.encode('{"type":"ping"}\n');
+    if (c.id !== null && c.id !== c.sentId) {
+      c.sentId = c.id;
+      return encoder.encode(": ping\n" + sseId(c.id));
     }
+    return encoder.encode(": ping\n\n");
+  }
+
+  #send(c: Connection, bytes: Uint8Array): void {
+    c.controller.enqueue(bytes);
+    c.pendingSince = c.lastWrite = performance.now();
+  }
+
+  /** The subscription ended (shutdown, queue full): say bye, end the stream. */
+  #end(c: Connection): void {
+    if (c.sse) {
+      c.controller.enqueue(
+        encoder.encode(
+          `event: bye\ndata: ${JSON.stringify({ reason: c.sub.reason })}\n\n`,
+        ),
+      );
+    }
+    c.controller.close();
+    this.#drop(c);
+  }
+
+  /** Forgets a connection and gives its client's place back (once). */
+  #drop(c: Connection): void {
+    if (this.#connections.delete(c)) this.#perClient.give(c.client);
   }
 
   /**
@@ -382,7 +735,6 @@ export class SseRoute {
       } else if (
         c.pendingSince === null && now - c.lastWrite >= this.#heartbeatMs
       ) {
-        c.lastWrite = now;
         c.sub.poke();
       }
     }
@@ -392,10 +744,12 @@ export class SseRoute {
     }
   }
 
-  /** Ends a connection that cannot take more: its queue is freed, its socket closed. */
+  /** Ends a connection that cannot take more: its queue and replay are freed, its socket closed. */
   #cut(c: Connection, reason: "write-timeout" | "shutdown"): void {
-    this.#connections.delete(c);
+    this.#drop(c);
     c.sub.close(reason);
+    c.waiting?.();
+    c.replay?.return().catch(() => {});
     try {
       c.controller.error(new SubscriberEnded(reason));
     } catch {
@@ -404,14 +758,22 @@ export class SseRoute {
   }
 }
 
-/** The lines of standard input among `messages`: they exist nowhere else. */
-function stdinLines(messages: readonly Message[]): Message[] {
-  return messages.filter((m) => m.type === "line" && m.event.source === "-");
+function seqOf(m: Message): number {
+  return m.type === "batch" ? m.batch.seq : m.seq;
 }
 
-function text(status: number, message: string): Response {
+/** A refusal, in words; the connection is closed after it, so refusals cannot pile up. */
+function text(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(message + "\n", {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      ...(status >= 500 || status === 429 ? { connection: "close" } : {}),
+      ...headers,
+    },
   });
 }

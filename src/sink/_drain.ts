@@ -1,33 +1,39 @@
 /**
  * The loop both stdout sinks share: drain a `block` subscription into a byte
- * stream, one write per batch, so a slow reader pauses the followers instead
- * of dropping lines.
+ * stream, one write per published batch, so a slow reader pauses the
+ * followers instead of dropping lines.
  */
-import type { Event } from "../types.ts";
+import type { Batch } from "./journal.ts";
 import type { Message, Subscription } from "./hub.ts";
 
-/** A message that carries a line. */
-export type LineMessage = Extract<Message, { type: "line" }>;
+/** Batches only: rotation and other notices go to stderr, not into the data. */
+export function isBatch(message: Message): boolean {
+  return message.type === "batch";
+}
 
 /**
- * Writes `render` of every batch of lines `sub` receives to `writable` until
- * the subscription ends, then closes the writer; `onWritten` is told each
- * batch once it is written. A closed reader (EPIPE) ends the sink, not the
- * service. Resolves once the last write is done.
+ * Writes `render` of every batch `sub` receives to `writable` until the
+ * subscription ends, then closes the writer; `onWritten` is told each batch
+ * once it is written. A closed reader (EPIPE) ends the sink, not the service.
+ * Resolves once the last write is done.
  */
-export async function drainLines(
+export async function drainBatches(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
-  render: (lines: readonly LineMessage[]) => Uint8Array,
-  onWritten: (events: readonly Event[]) => void,
+  render: (batch: Batch) => Uint8Array,
+  onWritten: (batch: Batch) => void,
 ): Promise<void> {
   const writer = writable.getWriter();
   try {
-    for (let batch = await sub.next(); batch; batch = await sub.next()) {
-      const lines = batch.filter((m): m is LineMessage => m.type === "line");
-      if (lines.length > 0) {
-        await writer.write(render(lines));
-        onWritten(lines.map((m) => m.event));
+    for (
+      let messages = await sub.next();
+      messages;
+      messages = await sub.next()
+    ) {
+      for (const m of messages) {
+        if (m.type !== "batch") continue;
+        await writer.write(render(m.batch));
+        onWritten(m.batch);
       }
     }
     await writer.close();

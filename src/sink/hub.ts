@@ -1,39 +1,46 @@
 /**
- * Hub: fan-out of messages to subscribers, each with its own bounded queue.
+ * Hub: fan-out of published messages to subscribers, each with its own
+ * bounded queue.
  *
- * `publish()` is synchronous and never waits for a subscriber. Each
- * subscriber's queue is a ring of fixed capacity with a stated policy for
- * when it is full:
- * - `drop-oldest`: the oldest message is overwritten and counted; the
- *   subscriber then receives one `gap` message saying how many it missed.
+ * A message is a whole published batch (one file's events, shared by every
+ * subscriber and encoded once), or a notice or alert. `publish()` is
+ * synchronous and never waits for a subscriber: it offers the message to
+ * each one (one cheap `accept` test per batch, e.g. its source), and wakes
+ * a consumer that is waiting, in the same call. Each queue holds at most
+ * `capacity` events (a notice or alert counts as one; a single batch larger
+ * than the capacity is still taken into an empty queue) and has a stated
+ * policy for when it is full:
+ * - `drop-oldest`: the oldest messages are dropped and counted; the consumer
+ *   learns what it lost ({@link Subscription.overflow}) and catches up from
+ *   the journal and the files.
  * - `disconnect`: the subscription ends with reason `queue-full`.
- * - `block`: for durable local sinks only (stdout NDJSON). The hub never
- *   blocks on it by itself; the dispatcher awaits {@link Hub.ready} before
- *   publishing, so this is the one place backpressure reaches the follower,
- *   on purpose: the file is the buffer, and stdout loses nothing.
- * A stalled subscriber can therefore slow nothing but itself, and holds at
- * most its capacity in memory.
+ * - `block`: for durable local sinks only (stdout). The hub never blocks on
+ *   it by itself; the dispatcher awaits {@link Hub.ready} before publishing,
+ *   so this is the one place backpressure reaches the follower, on purpose:
+ *   the file is the buffer, and stdout loses nothing.
+ * A stalled subscriber therefore slows nothing but itself, and pins at most
+ * its capacity of events in memory.
  */
-import type { Alert, Event, Notice } from "../types.ts";
+import type { Alert, Notice } from "../types.ts";
+import type { Batch } from "./journal.ts";
 
 export type Policy = "drop-oldest" | "disconnect" | "block";
 
-/** What flows through the hub. */
+/** What flows through the hub, in publish order. */
 export type Message =
+  | { readonly type: "batch"; readonly batch: Batch }
   | {
-    readonly type: "line";
-    readonly event: Event;
-    /** The event as JSON, made once for every sink and subscriber. */
-    readonly json?: string;
+    readonly type: "notice";
+    readonly seq: number;
+    /** The SSE id of the position just after it. */
+    readonly id: string;
+    readonly notice: Notice;
   }
-  | { readonly type: "notice"; readonly notice: Notice }
-  | { readonly type: "alert"; readonly alert: Alert }
   | {
-    readonly type: "dropped";
-    /** Messages this subscriber missed because its queue was full. */
-    readonly count: number;
-    /** How many of them were lines of standard input (which cannot be read back). */
-    readonly stdin: number;
+    readonly type: "alert";
+    readonly seq: number;
+    readonly id: string;
+    readonly alert: Alert;
   };
 
 /** Why a subscription ended. */
@@ -43,33 +50,50 @@ export type CloseReason =
   | "write-timeout"
   | "shutdown";
 
-export interface SubscribeOptions {
-  /** Messages queued at most. */
-  capacity: number;
-  policy: Policy;
-  /** Which messages this subscriber wants; evaluated in `publish`. @default all */
-  accept?: (message: Message) => boolean;
+/** What a subscriber lost when its queue overflowed. */
+export interface Overflow {
+  /** Events and messages dropped. */
+  readonly count: number;
+  /** How many of them were lines of standard input (which cannot be read back). */
+  readonly stdin: number;
 }
 
-/**
- * One subscriber's queue. The consumer awaits {@link next} in its own loop.
- */
+export interface SubscribeOptions {
+  /** Events queued at most (a notice or alert counts as one). */
+  capacity: number;
+  policy: Policy;
+  /** Which messages this subscriber wants; evaluated in `publish`, so keep it cheap. @default all */
+  accept?: (message: Message) => boolean;
+  /** The identity of standard input's batches, to count their lines apart. */
+  stdin?: unknown;
+}
+
+/** Events a message stands for in a queue. */
+function weightOf(m: Message): number {
+  return m.type === "batch" ? m.batch.events.length : 1;
+}
+
+/** One subscriber's queue. Its consumer takes messages in its own loop. */
 export class Subscription {
   readonly policy: Policy;
   readonly capacity: number;
   readonly #accept: (message: Message) => boolean;
-  readonly #ring: (Message | undefined)[];
   readonly #onClose: (s: Subscription) => void;
   readonly #onDrop: (count: number) => void;
+  readonly #stdin: unknown;
+  /** Queued messages, oldest first from #head; grows on demand, never past what the capacity allows. */
+  #ring: (Message | undefined)[] = new Array(4);
   #head = 0;
   #size = 0;
-  #dropped = 0;
-  #droppedStdin = 0;
+  #weight = 0;
+  #lost = 0;
+  #lostStdin = 0;
   #droppedTotal = 0;
   #reason: CloseReason | null = null;
   #waiter: PromiseWithResolvers<void> | null = null;
   #roomWaiter: PromiseWithResolvers<void> | null = null;
   #poked = false;
+  #wake: (() => void) | null = null;
 
   constructor(
     options: SubscribeOptions,
@@ -84,17 +108,17 @@ export class Subscription {
     this.policy = options.policy;
     this.capacity = options.capacity;
     this.#accept = options.accept ?? (() => true);
-    this.#ring = new Array(options.capacity);
     this.#onClose = onClose;
     this.#onDrop = onDrop;
+    this.#stdin = options.stdin;
   }
 
-  /** Messages waiting. */
+  /** Events waiting. */
   get depth(): number {
-    return this.#size;
+    return this.#weight;
   }
 
-  /** Messages dropped over the subscription's life. */
+  /** Events dropped over the subscription's life. */
   get dropped(): number {
     return this.#droppedTotal;
   }
@@ -104,13 +128,38 @@ export class Subscription {
     return this.#reason;
   }
 
+  /** What was dropped since the last call (then forgotten), or null. */
+  overflow(): Overflow | null {
+    if (this.#lost === 0) return null;
+    const out = { count: this.#lost, stdin: this.#lostStdin };
+    this.#lost = 0;
+    this.#lostStdin = 0;
+    return out;
+  }
+
+  /** Takes everything queued now, oldest first, without waiting. */
+  take(): Message[] {
+    const out: Message[] = new Array(this.#size);
+    const n = this.#ring.length;
+    for (let i = 0; i < this.#size; i++) {
+      const at = (this.#head + i) % n;
+      out[i] = this.#ring[at]!;
+      this.#ring[at] = undefined;
+    }
+    this.#head = 0;
+    this.#size = 0;
+    this.#weight = 0;
+    this.#roomWaiter?.resolve();
+    this.#roomWaiter = null;
+    return out;
+  }
+
   /**
-   * Everything queued, oldest first, waiting if nothing is; a `dropped`
-   * message leads when messages were lost. Null once closed and drained;
-   * an empty array after {@link poke}.
+   * Everything queued, waiting if nothing is (or something was lost). Null
+   * once closed and drained; an empty array after {@link poke}.
    */
-  async next(max = Infinity): Promise<Message[] | null> {
-    while (this.#size === 0 && this.#dropped === 0) {
+  async next(): Promise<Message[] | null> {
+    while (this.#size === 0 && this.#lost === 0) {
       if (this.#reason !== null) return null;
       if (this.#poked) {
         this.#poked = false;
@@ -120,71 +169,44 @@ export class Subscription {
       await this.#waiter.promise;
     }
     this.#poked = false;
-    const out: Message[] = [];
-    if (this.#dropped > 0) {
-      out.push({
-        type: "dropped",
-        count: this.#dropped,
-        stdin: this.#droppedStdin,
-      });
-      this.#dropped = 0;
-      this.#droppedStdin = 0;
-    }
-    const n = Math.min(this.#size, max);
-    for (let i = 0; i < n; i++) {
-      const at = (this.#head + i) % this.capacity;
-      out.push(this.#ring[at]!);
-      this.#ring[at] = undefined;
-    }
-    this.#head = (this.#head + n) % this.capacity;
-    this.#size -= n;
-    this.#roomWaiter?.resolve();
-    this.#roomWaiter = null;
-    return out;
+    return this.take();
   }
 
-  /** Resolves once `count` more messages fit (or the subscription ends). */
+  /**
+   * Calls `fn` (once) as soon as a message, a loss, a poke or the end
+   * arrives — synchronously, from `publish`, when it is the one to bring it.
+   */
+  whenReady(fn: () => void): void {
+    if (this.#size > 0 || this.#lost > 0 || this.#reason !== null) {
+      fn();
+    } else if (this.#poked) {
+      this.#poked = false;
+      fn();
+    } else {
+      this.#wake = fn;
+    }
+  }
+
+  /** Resolves once `count` more events fit (or the subscription ends). */
   async room(count: number): Promise<void> {
     const need = Math.min(count, this.capacity);
-    while (this.#reason === null && this.capacity - this.#size < need) {
+    while (this.#reason === null && this.capacity - this.#weight < need) {
       this.#roomWaiter ??= Promise.withResolvers<void>();
       await this.#roomWaiter.promise;
     }
   }
 
-  /** Takes everything queued now, without waiting (a `dropped` count is left for `next()`). */
-  takeQueued(): Message[] {
-    const out: Message[] = [];
-    for (let i = 0; i < this.#size; i++) {
-      const at = (this.#head + i) % this.capacity;
-      out.push(this.#ring[at]!);
-      this.#ring[at] = undefined;
-    }
-    this.#head = 0;
-    this.#size = 0;
-    this.#roomWaiter?.resolve();
-    this.#roomWaiter = null;
-    return out;
-  }
-
-  /** Takes the count of standard-input lines dropped and not yet reported. */
-  takeDroppedStdin(): number {
-    const n = this.#droppedStdin;
-    this.#droppedStdin = 0;
-    return n;
-  }
-
   /** Makes a waiting (or the next) `next()` return, empty if nothing is queued: time for a heartbeat. */
   poke(): void {
     this.#poked = true;
-    this.#wake();
+    this.#signal();
   }
 
-  /** Ends the subscription; what is queued can still be taken with `next()`. */
+  /** Ends the subscription; what is queued can still be taken. */
   close(reason: CloseReason = "unsubscribed"): void {
     if (this.#reason !== null) return;
     this.#reason = reason;
-    this.#wake();
+    this.#signal();
     this.#roomWaiter?.resolve();
     this.#roomWaiter = null;
     this.#onClose(this);
@@ -193,37 +215,65 @@ export class Subscription {
   /** Called by the hub: queue `message` under this subscriber's policy. */
   offer(message: Message): void {
     if (this.#reason !== null || !this.#accept(message)) return;
-    if (this.#size === this.capacity) {
+    const weight = weightOf(message);
+    if (this.#weight + weight > this.capacity && this.#size > 0) {
       if (this.policy === "disconnect") {
         this.close("queue-full");
         return;
       }
-      if (this.policy === "drop-oldest") {
-        const oldest = this.#ring[this.#head];
-        if (oldest?.type === "line" && oldest.event.source === "-") {
-          this.#droppedStdin++;
-        }
-        this.#ring[this.#head] = undefined;
-        this.#head = (this.#head + 1) % this.capacity;
-        this.#size--;
-        this.#dropped++;
-        this.#droppedTotal++;
-        this.#onDrop(1);
-      } else {
+      if (this.policy === "block") {
         throw new RangeError(
           "Cannot queue for a blocking subscriber without room: await Hub.ready() before publish()",
         );
       }
+      while (this.#size > 0 && this.#weight + weight > this.capacity) {
+        this.#dropOldest();
+      }
     }
-    this.#ring[(this.#head + this.#size) % this.capacity] = message;
+    if (this.#size === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#size) % this.#ring.length] = message;
     this.#size++;
-    this.#wake();
+    this.#weight += weight;
+    this.#signal();
   }
 
-  #wake(): void {
+  #dropOldest(): void {
+    const at = this.#head;
+    const oldest = this.#ring[at]!;
+    const weight = weightOf(oldest);
+    if (oldest.type === "batch" && oldest.batch.file === this.#stdin) {
+      this.#lostStdin += weight;
+    }
+    this.#ring[at] = undefined;
+    this.#head = (this.#head + 1) % this.#ring.length;
+    this.#size--;
+    this.#weight -= weight;
+    this.#lost += weight;
+    this.#droppedTotal += weight;
+    this.#onDrop(weight);
+  }
+
+  #grow(): void {
+    const old = this.#ring;
+    const ring: (Message | undefined)[] = new Array(old.length * 2);
+    for (let i = 0; i < this.#size; i++) {
+      ring[i] = old[(this.#head + i) % old.length];
+    }
+    this.#ring = ring;
+    this.#head = 0;
+  }
+
+  #signal(): void {
     const w = this.#waiter;
     this.#waiter = null;
     w?.resolve();
+    const wake = this.#wake;
+    this.#wake = null;
+    if (wake) {
+      // A poke is taken by the one it wakes.
+      this.#poked = false;
+      wake();
+    }
   }
 }
 
@@ -235,10 +285,10 @@ export class Subscription {
  * const hub = new Hub();
  * const sub = hub.subscribe({ capacity: 2, policy: "drop-oldest" });
  * for (const n of [1, 2, 3]) {
- *   hub.publish([{ type: "notice", notice: { kind: "vanish", source: `/${n}` } }]);
+ *   hub.publish({ type: "notice", seq: n, id: "", notice: { kind: "vanish", source: `/${n}` } });
  * }
- * const got = await sub.next();
- * assertEquals(got?.map((m) => m.type), ["dropped", "notice", "notice"]);
+ * assertEquals(sub.overflow(), { count: 1, stdin: 0 });
+ * assertEquals(sub.take().map((m) => m.type === "notice" && m.seq), [2, 3]);
  * hub.close();
  * ```
  */
@@ -268,23 +318,21 @@ export class Hub {
     return this.#subs.size;
   }
 
-  /** Queue depths of the current subscribers. */
+  /** The current subscriptions. */
   get subscriptions(): Iterable<Subscription> {
     return this.#subs;
   }
 
-  /** Resolves when every blocking subscriber has room for `count` messages. */
+  /** Resolves when every blocking subscriber has room for `count` events. */
   async ready(count: number): Promise<void> {
     for (const sub of this.#subs) {
       if (sub.policy === "block") await sub.room(count);
     }
   }
 
-  /** Offers every message to every subscriber. Never waits. */
-  publish(messages: readonly Message[]): void {
-    for (const sub of this.#subs) {
-      for (const m of messages) sub.offer(m);
-    }
+  /** Offers the message to every subscriber. Never waits. */
+  publish(message: Message): void {
+    for (const sub of this.#subs) sub.offer(message);
   }
 
   /** Ends every subscription with reason `shutdown`; queued messages can still be taken. */

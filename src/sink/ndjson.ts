@@ -1,31 +1,47 @@
 /**
- * NDJSON sink: one JSON object per line event, written to a byte stream
- * (stdout). It drains a `block` subscription, so when stdout is slow the
- * hub's dispatcher waits and the followers stop reading: nothing is dropped.
+ * NDJSON: one JSON object per event. For stdout, a sink that drains a
+ * `block` subscription, so when stdout is slow the dispatcher waits and the
+ * followers stop reading: nothing is dropped. A batch's NDJSON bytes are made
+ * once and shared with every subscriber that asked for NDJSON.
  */
-import type { Event } from "../types.ts";
-import { drainLines } from "./_drain.ts";
-import type { Message, Subscription } from "./hub.ts";
+import { drainBatches } from "./_drain.ts";
+import type { Subscription } from "./hub.ts";
+import type { Batch } from "./journal.ts";
+import { eventsJson, eventsText } from "./json.ts";
 
 const encoder = new TextEncoder();
+const jsonCache = new WeakMap<Batch, string[]>();
+const bytesCache = new WeakMap<Batch, Uint8Array>();
 
-/** Lines only: rotation and other notices go to stderr, not into the data. */
-export function isLine(message: Message): boolean {
-  return message.type === "line";
+/** The JSON of each event of `batch`, made once. */
+export function jsonOf(batch: Batch): readonly string[] {
+  let json = jsonCache.get(batch);
+  if (!json) jsonCache.set(batch, json = eventsJson(batch.events));
+  return json;
+}
+
+/** The NDJSON bytes of a whole batch, made once. */
+export function ndjsonOf(batch: Batch): Uint8Array {
+  let bytes = bytesCache.get(batch);
+  if (!bytes) {
+    const json = jsonCache.get(batch);
+    bytes = encoder.encode(
+      json ? json.join("\n") + "\n" : eventsText(batch.events, () => "", "\n"),
+    );
+    bytesCache.set(batch, bytes);
+  }
+  return bytes;
 }
 
 /**
- * Writes everything `sub` receives to `writable` until the subscription ends,
- * then closes the writer. Resolves once the last write is done.
+ * Writes every batch `sub` receives to `writable` as NDJSON until the
+ * subscription ends, then closes the writer. Resolves once the last write
+ * is done.
  */
 export function writeNdjson(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
-  onWritten: (events: readonly Event[]) => void = () => {},
+  onWritten: (batch: Batch) => void = () => {},
 ): Promise<void> {
-  return drainLines(sub, writable, (lines) => {
-    let text = "";
-    for (const m of lines) text += (m.json ?? JSON.stringify(m.event)) + "\n";
-    return encoder.encode(text);
-  }, onWritten);
+  return drainBatches(sub, writable, ndjsonOf, onWritten);
 }

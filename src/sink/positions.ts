@@ -1,15 +1,12 @@
 /**
  * Published positions: for every followed path, how far its events have been
- * handed to the hub, per file identity (the current file and rotated ones
- * still being drained). Updated by the dispatcher right before each publish,
- * so a snapshot taken in the same tick as a subscription is the exact seam
- * between what a subscriber must replay from disk and what it gets live.
+ * published, per file identity (the current file and rotated ones still
+ * being drained). The journal moves them as it records each batch, so a
+ * snapshot taken in the same tick as a subscription is the seam between what
+ * a subscriber replays from disk and what it gets live.
  */
 import { sameFile } from "../source/identity.ts";
 import {
-  END,
-  type Event,
-  FILE,
   type FileId,
   type FilePosition,
   MAX_FILES_PER_SOURCE,
@@ -18,18 +15,26 @@ import {
 
 export class Positions {
   readonly #bySource = new Map<string, FilePosition[]>();
+  #count = 0;
 
   /** A follower opened `file` for `source` at `from`. */
   appear(source: string, file: FileId, from: number): void {
     this.#set(source, file, from, false);
   }
 
-  /** An event is about to be published; returns the offset just past its line. */
-  record(event: Event): number {
-    const file = event[FILE];
-    const offset = event[END];
-    if (event.source !== "-") this.#set(event.source, file, offset, true);
-    return offset;
+  /** The events of `file` up to `offset` were published. */
+  advance(source: string, file: FileId, offset: number): void {
+    this.#set(source, file, offset, true);
+  }
+
+  /** Positions known, over all paths. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Every path's positions, live (not a copy): for reading in the same tick. */
+  get all(): ReadonlyMap<string, readonly FilePosition[]> {
+    return this.#bySource;
   }
 
   /** A copy of the positions of the paths `wanted` selects. */
@@ -47,7 +52,11 @@ export class Positions {
     const at = list.findIndex((p) => sameFile(p.file, file));
     if (at === -1) {
       list.push({ file, offset });
-      if (list.length > MAX_FILES_PER_SOURCE) list.shift();
+      this.#count++;
+      if (list.length > MAX_FILES_PER_SOURCE) {
+        list.shift();
+        this.#count--;
+      }
     } else if (advance) {
       // Truncation restarts a file at 0, so the newest event wins, not the largest offset.
       list[at] = { file, offset };

@@ -12,8 +12,9 @@
 import { isAbsolute, relative } from "node:path";
 import { dim, red, yellow } from "@std/fmt/colors";
 import { parsePattern } from "../source/discover.ts";
-import { END, type Event } from "../types.ts";
-import { drainLines } from "./_drain.ts";
+import { CRLF } from "../types.ts";
+import { drainBatches } from "./_drain.ts";
+import type { Batch } from "./journal.ts";
 import type { Subscription } from "./hub.ts";
 
 export interface TextOptions {
@@ -42,17 +43,18 @@ const COLORS: Readonly<Record<string, (text: string) => string>> = {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { eventId } from "../stage/parse.ts";
- * import { END, FILE } from "../types.ts";
  * import { Hub } from "./hub.ts";
+ * import { Journal } from "./journal.ts";
  * import { writeText } from "./text.ts";
+ * import { END, FILE } from "../types.ts";
  * const hub = new Hub();
  * const sub = hub.subscribe({ capacity: 8, policy: "block" });
  * const file = { dev: 1, ino: 2 };
- * hub.publish([{ type: "line", event: {
- *   id: eventId(file, 6), source: "/a.log", offset: 0, line: "hello", time: "",
+ * const event = {
+ *   id: "1.2:6", source: "/a.log", offset: 0, line: "hello", time: "",
  *   [FILE]: file, [END]: 6,
- * } }]);
+ * };
+ * hub.publish({ type: "batch", batch: new Journal().batch("/a.log", file, [event]) });
  * hub.close();
  * const out: Uint8Array[] = [];
  * await writeText(sub, new WritableStream({ write: (b) => void out.push(b) }), {
@@ -65,41 +67,25 @@ export function writeText(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
   options: TextOptions,
-  onWritten: (events: readonly Event[]) => void = () => {},
+  onWritten: (batch: Batch) => void = () => {},
 ): Promise<void> {
   const name = options.name ?? ((source: string) => source);
   let last: string | null = null;
-  return drainLines(sub, writable, (lines) => {
+  return drainBatches(sub, writable, (batch) => {
     let text = "";
-    for (const { event } of lines) {
-      if (options.headers && event.source !== last) {
-        text += `${last === null ? "" : "\n"}==> ${name(event.source)} <==\n`;
-      }
-      last = event.source;
+    if (options.headers && batch.source !== last) {
+      text += `${last === null ? "" : "\n"}==> ${name(batch.source)} <==\n`;
+    }
+    last = batch.source;
+    for (const event of batch.events) {
       const paint = options.color && event.level !== undefined
         ? COLORS[event.level]
         : undefined;
-      text += (paint ? paint(event.line) : event.line) + terminator(event);
+      text += (paint ? paint(event.line) : event.line) +
+        (event[CRLF] ? "\r\n" : "\n");
     }
     return encoder.encode(text);
   }, onWritten);
-}
-
-/**
- * `\r\n` for a line that ended so in the file, else `\n`. The event has the
- * line without its terminator; the bytes it took in the file (from its
- * offset to the end its id names) are the text's plus one or two.
- */
-function terminator(event: Event): string {
-  const took = event[END] - event.offset;
-  // Below this the line surely ended with \n alone (UTF-8 is never shorter).
-  if (
-    took < event.line.length + 2 || event.truncated || event.invalidUtf8 ||
-    event.partial
-  ) {
-    return "\n";
-  }
-  return took === encoder.encode(event.line).length + 2 ? "\r\n" : "\n";
 }
 
 /**

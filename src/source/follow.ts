@@ -13,9 +13,12 @@
  * drained, and is drained again on later wake-ups in case its writer is still
  * flushing) and the new file is read from 0. Reading waits while the stream's
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
+ * Notices (rotation, truncation, errors…) go into the same stream, in order
+ * with the bytes, so nothing downstream sees a rotation before the lines
+ * read before it; `notice` is told them too, as they happen.
  */
 import { describeError } from "../errors.ts";
-import type { Chunk, FileId, NoticeSink, StartAt } from "../types.ts";
+import type { Chunk, FileId, Notice, NoticeSink, StartAt } from "../types.ts";
 import { fileId, type Holders, sameFile } from "./identity.ts";
 import {
   lastLinesOffset,
@@ -35,7 +38,8 @@ export interface FollowerOptions {
   startAt: StartAt;
   wakeup: Wakeup;
   holders: Holders;
-  notice: NoticeSink;
+  /** Told every notice as it happens (they are in `readable` too, in order). */
+  notice?: NoticeSink;
   signal: AbortSignal;
   /** Bytes read per system call. @default 262144 */
   readBytes?: number;
@@ -88,6 +92,7 @@ const KNOWN_HEADS = 16;
  * import { assertEquals } from "@std/assert";
  * import { Follower } from "./follow.ts";
  * import { Holders } from "./identity.ts";
+ * import type { Chunk } from "../types.ts";
  * import { Watcher } from "./watch.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/a.log`, "one\n");
@@ -98,8 +103,9 @@ const KNOWN_HEADS = 16;
  *   wakeup: watcher.file(`${dir}/a.log`), notice: () => {}, signal: abort.signal,
  * });
  * const reader = follower.readable.getReader();
+ * await reader.read(); // the notice that it is followed from byte 0
  * const { value } = await reader.read();
- * assertEquals(new TextDecoder().decode(value!.bytes), "one\n");
+ * assertEquals(new TextDecoder().decode((value as Chunk).bytes), "one\n");
  * abort.abort();
  * while (!(await reader.read()).done);
  * await watcher.close();
@@ -108,16 +114,16 @@ const KNOWN_HEADS = 16;
  */
 export class Follower {
   readonly source: string;
-  readonly readable: ReadableStream<Chunk>;
+  readonly readable: ReadableStream<Chunk | Notice>;
   readonly #startAt: StartAt;
   readonly #wakeup: Wakeup;
   readonly #holders: Holders;
-  readonly #notice: NoticeSink;
+  readonly #observe: NoticeSink;
   readonly #signal: AbortSignal;
   readonly #buffer: Uint8Array;
   readonly #rotateWaitMs: number;
   readonly #maxRotated: number;
-  #controller!: ReadableStreamDefaultController<Chunk>;
+  #controller!: ReadableStreamDefaultController<Chunk | Notice>;
   #demand: PromiseWithResolvers<void> | null = null;
   #current: Reader | null = null;
   #rotated: Reader[] = [];
@@ -142,7 +148,7 @@ export class Follower {
     this.#startAt = options.startAt;
     this.#wakeup = options.wakeup;
     this.#holders = options.holders;
-    this.#notice = options.notice;
+    this.#observe = options.notice ?? (() => {});
     this.#signal = options.signal;
     this.#buffer = new Uint8Array(options.readBytes ?? 256 * 1024);
     this.#rotateWaitMs = options.rotateWaitMs ?? 1000;
@@ -151,7 +157,7 @@ export class Follower {
     this.#onHead = options.onHead ?? (() => {});
     this.#onForget = options.onForget ?? (() => {});
     this.#onFinish = options.onFinish ?? (() => {});
-    this.readable = new ReadableStream<Chunk>(
+    this.readable = new ReadableStream<Chunk | Notice>(
       {
         start: (controller) => {
           this.#controller = controller;
@@ -620,6 +626,16 @@ export class Follower {
       r.file.close();
     } catch {
       // Already closed.
+    }
+  }
+
+  /** Puts a notice into the stream, after the bytes read so far, and tells the observer. */
+  #notice(notice: Notice): void {
+    this.#observe(notice);
+    try {
+      this.#controller.enqueue(notice);
+    } catch {
+      // The consumer is gone; nothing to tell it.
     }
   }
 

@@ -1,13 +1,18 @@
 /**
  * Replay: reads byte ranges of followed files back from disk, for a
- * subscriber that resumes or asks for a backlog. A file is found by identity:
- * under its followed path, or among its rotated siblings in the same
- * directory (`app.log.1`, `app-2026-11-27.log`, …). Each replay owns the files
- * it opens and closes them when done or cancelled.
+ * subscriber that resumes or asks for a backlog. A file is found by identity
+ * among the files tailcast followed (see known.ts): under its followed path,
+ * or among its rotated siblings in the same directory (`app.log.1`,
+ * `app-2026-11-27.log`, …), and only if its first bytes are still the ones
+ * tailcast read. Each replay owns the files it opens and closes them when
+ * done or cancelled.
  */
 import { basename, dirname, extname, join } from "node:path";
-import type { Chunk, FileId } from "../types.ts";
+import type { Chunk, FileId, Mark } from "../types.ts";
+import { readAt } from "./bytes.ts";
 import { fileId, sameFile } from "./identity.ts";
+import type { KnownFiles } from "./known.ts";
+import { FINGERPRINT_BYTES } from "./state.ts";
 
 /** Bytes [from, to) of one file; `to` null reads to its current end. */
 export interface ReplayRange {
@@ -93,29 +98,58 @@ export async function current(source: string): Promise<Located | null> {
   }
 }
 
-/** Finds `file` under `source` or among its siblings. */
+/**
+ * Finds `file` under `source` or among its siblings: only a file tailcast
+ * followed there (`known`), and only while its first bytes are the ones it
+ * read.
+ */
 export async function locate(
   source: string,
   file: FileId,
+  known: KnownFiles,
 ): Promise<Located | null> {
+  if (!known.has(source, file)) return null;
   const now = await current(source);
-  if (now && sameFile(now.file, file)) return now;
-  return (await siblings(source)).find((s) => sameFile(s.file, file)) ?? null;
+  const found = now && sameFile(now.file, file)
+    ? now
+    : (await siblings(source)).find((s) => sameFile(s.file, file)) ?? null;
+  if (!found) return null;
+  let f: Deno.FsFile | null = null;
+  try {
+    f = await Deno.open(found.path, { read: true });
+    if (!sameFile(fileId(await f.stat()), file)) return null;
+    const head = await readAt(f, 0, FINGERPRINT_BYTES);
+    return known.matches(source, file, head) ? found : null;
+  } catch {
+    return null;
+  } finally {
+    f?.close();
+  }
 }
 
 /**
- * Streams the ranges in order as chunks. A file whose identity changed
- * under its path since it was located is skipped (`onMissing`).
+ * Streams the ranges in order as chunks, each range followed by a flush mark
+ * (its events were complete where it ends). A file whose identity changed
+ * under its path since it was located is skipped (`onMissing`). Consecutive
+ * ranges of one file share one open handle; the read buffer is sized by what
+ * a range holds, up to `readBytes`.
  */
 export function replayChunks(
-  ranges: readonly ReplayRange[],
+  ranges: Iterable<ReplayRange> | AsyncIterable<ReplayRange>,
   onMissing: (range: ReplayRange) => void,
   readBytes = 256 * 1024,
-): ReadableStream<Chunk> {
-  let index = 0;
-  let open: { file: Deno.FsFile; at: number } | null = null;
-  const buffer = new Uint8Array(readBytes);
-  const closeOpen = () => {
+): ReadableStream<Chunk | Mark> {
+  return ReadableStream.from(read(ranges, onMissing, readBytes));
+}
+
+async function* read(
+  ranges: Iterable<ReplayRange> | AsyncIterable<ReplayRange>,
+  onMissing: (range: ReplayRange) => void,
+  readBytes: number,
+): AsyncGenerator<Chunk | Mark, void, void> {
+  let open: { file: Deno.FsFile; path: string; id: FileId; at: number } | null =
+    null;
+  const close = () => {
     try {
       open?.file.close();
     } catch {
@@ -123,50 +157,52 @@ export function replayChunks(
     }
     open = null;
   };
-  return new ReadableStream<Chunk>({
-    async pull(controller) {
-      while (index < ranges.length) {
-        const range = ranges[index];
+  try {
+    for await (const range of ranges) {
+      if (
+        open && (open.path !== range.path || !sameFile(open.id, range.file))
+      ) {
+        close();
+      }
+      try {
         if (!open) {
-          try {
-            const file = await Deno.open(range.path, { read: true });
-            if (!sameFile(fileId(await file.stat()), range.file)) {
-              file.close();
-              throw new Deno.errors.NotFound("replaced");
-            }
-            await file.seek(range.from, Deno.SeekMode.Start);
-            open = { file, at: range.from };
-          } catch {
+          const file = await Deno.open(range.path, { read: true });
+          open = { file, path: range.path, id: range.file, at: -1 };
+          if (!sameFile(fileId(await file.stat()), range.file)) {
+            close();
             onMissing(range);
-            index++;
             continue;
           }
         }
+        if (open.at !== range.from) {
+          await open.file.seek(range.from, Deno.SeekMode.Start);
+          open.at = range.from;
+        }
+      } catch {
+        close();
+        onMissing(range);
+        continue;
+      }
+      const size = range.to === null ? readBytes : range.to - range.from;
+      const buffer = new Uint8Array(Math.max(1, Math.min(readBytes, size)));
+      while (range.to === null || open.at < range.to) {
         const want = range.to === null
           ? buffer.length
           : Math.min(buffer.length, range.to - open.at);
-        const n = want > 0
-          ? await open.file.read(buffer.subarray(0, want))
-          : null;
-        if (n === null || n === 0) {
-          closeOpen();
-          index++;
-          continue;
-        }
-        controller.enqueue({
+        const n = await open.file.read(buffer.subarray(0, want));
+        if (n === null || n === 0) break;
+        yield {
           source: range.source,
           file: range.file,
           offset: open.at,
           bytes: buffer.slice(0, n),
           noticed: performance.now(),
-        });
+        };
         open.at += n;
-        return;
       }
-      controller.close();
-    },
-    cancel() {
-      closeOpen();
-    },
-  }, new CountQueuingStrategy({ highWaterMark: 1 }));
+      yield { kind: "flush", source: range.source };
+    }
+  } finally {
+    close();
+  }
 }

@@ -1,6 +1,7 @@
 /**
  * Tail: the followers of everything the user named, merged into one stream of
- * chunks. Owns the watcher, the identity holders, one follower per followed
+ * chunks and notices (each follower's in order; the watcher's own, such as a
+ * switch to polling, as they come). Owns the watcher, the identity holders, one follower per followed
  * path, and one scan loop per glob. Literal paths are checked at start-up
  * (a directory or an unreadable file is a SourceError); files that do not
  * exist yet are waited for. Followers take their first look in turn, so the
@@ -11,13 +12,15 @@ import { SourceError } from "../errors.ts";
 import type {
   Chunk,
   FileId,
+  Notice,
   NoticeSink,
   StartAt,
   WatchMode,
 } from "../types.ts";
 import { expand, parsePattern, type Pattern } from "./discover.ts";
 import { Follower, type Position } from "./follow.ts";
-import { Holders, idKey } from "./identity.ts";
+import { Holders } from "./identity.ts";
+import { KnownFiles } from "./known.ts";
 import type { SavedFile } from "./state.ts";
 import { stdinChunks } from "./stdin.ts";
 import { Merge } from "./merge.ts";
@@ -31,7 +34,8 @@ export interface TailOptions {
   startAt: StartAt;
   /** Poll interval when polling is forced; null to watch events. */
   pollMs: number | null;
-  notice: NoticeSink;
+  /** Told every notice as it happens (they are in `readable` too, in order). */
+  notice?: NoticeSink;
   signal: AbortSignal;
   cwd?: string;
   /** Rotated-away files are closed after this long without new bytes. @default 1000 */
@@ -48,9 +52,6 @@ export interface TailOptions {
   onFinish?: (source: string, file: FileId, offset: number) => void;
 }
 
-/** Fingerprints remembered at most. */
-const MAX_HEADS = 4096;
-
 /** What `/healthz` and `/sources` tell about one followed path. */
 export interface SourceStatus {
   readonly path: string;
@@ -62,16 +63,18 @@ export interface SourceStatus {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { Tail } from "./tail.ts";
+ * import { type Chunk, isMark } from "../types.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/a.log`, "old\n");
  * const abort = new AbortController();
  * const tail = await Tail.start({
  *   paths: [`${dir}/*.log`], startAt: { kind: "start" }, pollMs: null,
- *   notice: () => {}, signal: abort.signal,
+ *   signal: abort.signal,
  * });
  * const reader = tail.readable.getReader();
- * const { value } = await reader.read();
- * assertEquals(new TextDecoder().decode(value!.bytes), "old\n");
+ * let value = (await reader.read()).value;
+ * while (value && isMark(value)) value = (await reader.read()).value;
+ * assertEquals(new TextDecoder().decode((value as Chunk).bytes), "old\n");
  * abort.abort();
  * while (!(await reader.read()).done);
  * await tail.done;
@@ -79,15 +82,17 @@ export interface SourceStatus {
  * ```
  */
 export class Tail {
-  readonly readable: ReadableStream<Chunk>;
+  readonly readable: ReadableStream<Chunk | Notice>;
   readonly #options: TailOptions;
   readonly #watcher: Watcher;
   readonly #holders = new Holders();
-  readonly #merge = new Merge<Chunk>();
+  readonly #merge = new Merge<Chunk | Notice>();
+  /** The watcher's notices, into the merged stream. */
+  #notices!: ReadableStreamDefaultController<Notice>;
   readonly #followers = new Map<string, Follower>();
   readonly #scans: Promise<void>[] = [];
-  /** First bytes of each file read, by identity (bounded): the fingerprints cursors are saved with. */
-  readonly #heads = new Map<string, Uint8Array>();
+  /** The files followed under each path, with their first bytes: what a resume may read, and the fingerprints cursors are saved with. */
+  readonly known = new KnownFiles();
   #done: Promise<void> = Promise.resolve();
   /** Resolves once the newest follower has taken its first look. */
   #turn: Promise<void> = Promise.resolve();
@@ -99,9 +104,23 @@ export class Tail {
       mode: options.pollMs === null ? "events" : "polling",
       pollMs: options.pollMs ?? undefined,
       safetyPollMs: options.safetyPollMs,
-      notice: options.notice,
+      notice: (n) => {
+        options.notice?.(n);
+        try {
+          this.#notices.enqueue(n);
+        } catch {
+          // Stopped: nobody reads notices any more.
+        }
+      },
       watchFs: options.watchFs,
     });
+    this.#merge.add(
+      new ReadableStream<Notice>({
+        start: (controller) => {
+          this.#notices = controller;
+        },
+      }),
+    );
     this.readable = this.#merge.readable;
   }
 
@@ -145,7 +164,7 @@ export class Tail {
 
   /** The first bytes of a file being read, if known. */
   headOf(file: FileId): Uint8Array | undefined {
-    return this.#heads.get(idKey(file));
+    return this.known.headOf(file);
   }
 
   /** Resolves once every follower and scan stopped and the watcher is closed. */
@@ -180,6 +199,7 @@ export class Tail {
         );
       }
       await Promise.all(this.#scans);
+      this.#notices.close();
       this.#merge.close();
       await Promise.all([...this.#followers.values()].map((f) => f.done));
       await this.#watcher.close();
@@ -200,19 +220,14 @@ export class Tail {
       startAt,
       wakeup,
       holders: this.#holders,
-      notice: this.#options.notice,
+      notice: (n) => {
+        if (n.kind === "appear") this.known.add(path, n.file, n.from);
+        this.#options.notice?.(n);
+      },
       signal: this.#options.signal,
       rotateWaitMs: this.#options.rotateWaitMs,
       saved: this.#options.saved?.(path) ?? [],
-      onHead: (file, head) => {
-        const key = idKey(file);
-        this.#heads.delete(key);
-        this.#heads.set(key, head);
-        if (this.#heads.size > MAX_HEADS) {
-          const oldest = this.#heads.keys().next().value;
-          if (oldest !== undefined) this.#heads.delete(oldest);
-        }
-      },
+      onHead: (file, head) => this.known.head(path, file, head),
       onForget: (file) => this.#options.onForget?.(path, file),
       onFinish: (file, offset) => this.#options.onFinish?.(path, file, offset),
     });

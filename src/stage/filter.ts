@@ -5,6 +5,7 @@
  * empty is dropped rather than passed on.
  */
 import { stateless } from "../pattern.ts";
+import type { Mark } from "../types.ts";
 import type { Filterable } from "./where.ts";
 
 export type { Filterable } from "./where.ts";
@@ -58,7 +59,8 @@ export function eventFilter<T extends Filterable>(
 /**
  * Keeps the events of each batch that pass {@link eventFilter}, in order.
  * A batch where every event passes is passed on as is; one where none does
- * is not passed on at all. An exception thrown by `where` errors the stream.
+ * is not passed on at all; notices pass through. An exception thrown by
+ * `where` errors the stream.
  *
  * @example
  * ```ts
@@ -69,18 +71,22 @@ export function eventFilter<T extends Filterable>(
  * const batches = await Array.fromAsync(
  *   ReadableStream.from([[e("a", "info"), e("b", "error")], [e("c", "debug")]])
  *     .pipeThrough(new FilterStream({ where: compileWhere("level=error") })),
- * );
+ * ) as { line: string }[][];
  * assertEquals(batches.map((b) => b.map((x) => x.line)), [["b"]]);
  * ```
  */
 export class FilterStream<T extends Filterable>
-  extends TransformStream<T[], T[]> {
+  extends TransformStream<T[] | Mark, T[] | Mark> {
   constructor(options: FilterStreamOptions<T> = {}) {
     const keep = eventFilter(options);
     const hwm = options.highWaterMark ?? 4;
     super(
       {
         transform: (batch, controller) => {
+          if (!Array.isArray(batch)) {
+            controller.enqueue(batch);
+            return;
+          }
           const kept = batch.filter(keep);
           if (kept.length === 0) return;
           controller.enqueue(kept.length === batch.length ? batch : kept);

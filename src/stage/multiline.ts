@@ -9,10 +9,13 @@
  * its file ends (a `partial` line) or restarts (a line that does not continue
  * it), after `flushMs` without a new line of its file, and at the end of the
  * stream. Lines before a file's first start line pass through on their own.
+ * A flush mark (a replay puts one where the live pipeline had published
+ * everything) first emits its source's pending events; other marks pass
+ * through.
  */
 import { stateless } from "../pattern.ts";
 import { fileKey } from "../source/identity.ts";
-import type { Line } from "../types.ts";
+import { isMark, type Line, type Mark } from "../types.ts";
 
 export interface MultilineStreamOptions {
   /** A line that matches begins an event. Flags `g` and `y` are ignored. */
@@ -43,52 +46,60 @@ interface Pending {
   readonly first: Line;
   /** The last line joined or dropped: gives `end`, `noticed` and `partial`. */
   last: Line;
-  /** Copies of continuation lines, each preceded by a `\n`, as kept. */
-  readonly parts: Uint8Array[];
-  /** Bytes of the event as kept: first line (capped) plus parts. */
+  /** The text of the event as kept: the first line (capped), then each continuation. */
+  readonly parts: string[];
+  /** UTF-8 bytes of the event as kept, joining `\n`s included. */
   length: number;
-  /** Bytes of the first line kept. */
-  readonly head: number;
   truncated: boolean;
+  invalid: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
-const NEWLINE = new Uint8Array([0x0a]);
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes a line took in its file, terminator excluded. */
+function bytesOf(line: Line): number {
+  if (line.truncated) return encoder.encode(line.text).length;
+  return line.end - line.offset - (line.partial ? 0 : line.crlf ? 2 : 1);
+}
+
+/** The longest start of `text` that fits in `room` UTF-8 bytes, and its bytes. */
+function fit(text: string, room: number): { text: string; bytes: number } {
+  const { read, written } = encoder.encodeInto(text, new Uint8Array(room));
+  return { text: text.slice(0, read), bytes: written };
+}
 
 /**
  * @example A Java stack trace becomes one event
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { MultilineStream } from "./multiline.ts";
+ * import type { Line } from "../types.ts";
  * const file = { dev: 1, ino: 2 };
  * let offset = 0;
  * const lines = ["Exception in thread \"main\" java.lang.Error", "\tat A.b(A.java:1)", "next"]
  *   .map((text) => {
- *     const bytes = new TextEncoder().encode(text);
- *     const line = { source: "/x", file, offset, end: offset + bytes.length + 1, bytes, noticed: 0 };
+ *     const line = { source: "/x", file, offset, end: offset + text.length + 1, text, noticed: 0 };
  *     offset = line.end;
  *     return line;
  *   });
  * const batches = await Array.fromAsync(
  *   ReadableStream.from([lines]).pipeThrough(new MultilineStream({ start: /^\S/ })),
  * );
- * const events = batches.flat();
+ * const events = batches.flat() as Line[];
  * assertEquals(events.map((e) => [e.offset, e.end]), [[0, 61], [61, 66]]);
- * assertEquals(
- *   new TextDecoder().decode(events[0].bytes),
- *   "Exception in thread \"main\" java.lang.Error\n\tat A.b(A.java:1)",
- * );
+ * assertEquals(events[0].text, "Exception in thread \"main\" java.lang.Error\n\tat A.b(A.java:1)");
  * ```
  */
-export class MultilineStream extends TransformStream<Line[], Line[]> {
+export class MultilineStream
+  extends TransformStream<Line[] | Mark, Line[] | Mark> {
   readonly #start: RegExp;
   readonly #startFor: ((source: string) => RegExp | null) | null;
   readonly #max: number;
   readonly #flushMs: number;
   readonly #signal: AbortSignal | undefined;
-  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   readonly #pending = new Map<string, Pending>();
-  #controller: TransformStreamDefaultController<Line[]> | undefined;
+  #controller: TransformStreamDefaultController<Line[] | Mark> | undefined;
   #timersOff = false;
   #closed = false;
 
@@ -114,10 +125,11 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     const hwm = options.highWaterMark ?? 4;
     super(
       {
-        transform: (lines, controller) => {
+        transform: (item, controller) => {
           // Kept for the flush timers, which enqueue outside `transform`.
           this.#controller = controller;
-          this.#join(lines, controller);
+          if (isMark(item)) this.#notice(item, controller);
+          else this.#join(item, controller);
         },
         flush: (controller) => this.#flushAll(controller),
         cancel: () => this.#stop(),
@@ -143,9 +155,26 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     for (const pending of this.#pending.values()) clearTimeout(pending.timer);
   };
 
+  /** A flush mark first emits its source's pending events; every mark then passes on. */
+  #notice(
+    notice: Mark,
+    controller: TransformStreamDefaultController<Line[] | Mark>,
+  ): void {
+    if (notice.kind === "flush") {
+      const out: Line[] = [];
+      for (const [key, pending] of [...this.#pending]) {
+        if (pending.first.source === notice.source) {
+          out.push(this.#emit(key, pending));
+        }
+      }
+      if (out.length > 0) controller.enqueue(out);
+    }
+    controller.enqueue(notice);
+  }
+
   #join(
     lines: Line[],
-    controller: TransformStreamDefaultController<Line[]>,
+    controller: TransformStreamDefaultController<Line[] | Mark>,
   ): void {
     const out: Line[] = [];
     const touched = new Set<string>();
@@ -162,7 +191,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
         out.push(this.#emit(key, pending));
         pending = undefined;
       }
-      if (start.test(this.#decoder.decode(line.bytes))) {
+      if (start.test(line.text)) {
         if (pending) out.push(this.#emit(key, pending));
         pending = this.#begin(line);
         this.#pending.set(key, pending);
@@ -187,14 +216,19 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
   }
 
   #begin(line: Line): Pending {
-    const head = Math.min(line.bytes.length, this.#max);
+    const whole = bytesOf(line);
+    const head = whole <= this.#max
+      ? { text: line.text, bytes: whole }
+      : fit(line.text, this.#max);
+    const cut = whole > this.#max;
     return {
       first: line,
       last: line,
-      parts: [],
-      length: head,
-      head,
-      truncated: (line.truncated ?? false) || head < line.bytes.length,
+      parts: [head.text],
+      // Once cut, nothing more is kept: the count says full.
+      length: cut ? this.#max : head.bytes,
+      truncated: (line.truncated ?? false) || cut,
+      invalid: line.invalidUtf8 ?? false,
       timer: undefined,
     };
   }
@@ -202,19 +236,20 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
   #append(pending: Pending, line: Line): void {
     pending.last = line;
     if (line.truncated) pending.truncated = true;
+    if (line.invalidUtf8) pending.invalid = true;
     const room = this.#max - pending.length;
-    const need = 1 + line.bytes.length;
+    const need = 1 + bytesOf(line);
     if (need <= room) {
-      pending.parts.push(NEWLINE, line.bytes.slice());
+      pending.parts.push(line.text);
       pending.length += need;
       return;
     }
     // Cut: keep what fits (a lone `\n` is not worth keeping), drop the rest.
     pending.truncated = true;
     if (room > 1) {
-      pending.parts.push(NEWLINE, line.bytes.slice(0, room - 1));
-      pending.length += room;
+      pending.parts.push(fit(line.text, room - 1).text);
     }
+    pending.length = this.#max;
   }
 
   /** Removes the pending event of `key` and makes its line. */
@@ -222,30 +257,32 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     clearTimeout(pending.timer);
     this.#pending.delete(key);
     const { first, last } = pending;
-    let bytes: Uint8Array;
-    if (pending.parts.length === 0) {
-      bytes = pending.head === first.bytes.length
-        ? first.bytes
-        : first.bytes.subarray(0, pending.head);
-    } else {
-      bytes = new Uint8Array(pending.length);
-      bytes.set(first.bytes.subarray(0, pending.head), 0);
-      let at = pending.head;
-      for (const part of pending.parts) {
-        bytes.set(part, at);
-        at += part.length;
-      }
-    }
-    return {
+    const out: {
+      source: string;
+      file: Line["file"];
+      offset: number;
+      end: number;
+      text: string;
+      noticed: number;
+      truncated?: true;
+      partial?: true;
+      invalidUtf8?: true;
+      crlf?: true;
+    } = {
       source: first.source,
       file: first.file,
       offset: first.offset,
       end: last.end,
-      bytes,
+      text: pending.parts.length === 1
+        ? pending.parts[0]
+        : pending.parts.join("\n"),
       noticed: last.noticed,
-      ...(pending.truncated ? { truncated: true } : {}),
-      ...(last.partial ? { partial: true } : {}),
     };
+    if (pending.truncated) out.truncated = true;
+    if (last.partial) out.partial = true;
+    if (pending.invalid) out.invalidUtf8 = true;
+    if (last.crlf) out.crlf = true;
+    return out;
   }
 
   #arm(key: string, pending: Pending): void {
@@ -266,7 +303,9 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     }
   }
 
-  #flushAll(controller: TransformStreamDefaultController<Line[]>): void {
+  #flushAll(
+    controller: TransformStreamDefaultController<Line[] | Mark>,
+  ): void {
     const out: Line[] = [];
     for (const [key, pending] of [...this.#pending]) {
       out.push(this.#emit(key, pending));

@@ -1,16 +1,20 @@
 /**
- * Parser: lines of bytes → events. Decodes UTF-8 (invalid sequences become
- * U+FFFD and the event is flagged), stamps the read time, gives every event
- * its cursor id, and parses the text in its source's format (`fields`,
- * `level`, `msg`, `logTime`; `parseError` when it does not parse). It never
- * throws on input: any bytes make an event.
+ * Parser: lines → events. Stamps the read time (once per batch), gives every
+ * event its `id` (the cursor of its line's end), and parses the text in its
+ * source's format (`fields`, `level`, `msg`, `logTime`; `parseError` when it
+ * does not parse). The file and end offset ride along under symbol keys, so
+ * nothing downstream parses an id back. It never throws on input: any line
+ * makes an event. Notices pass through in order.
  */
 import {
+  CRLF,
   END,
   type Event,
   FILE,
   type FileId,
+  isMark,
   type Line,
+  type Mark,
   NOTICED,
 } from "../types.ts";
 import { type Format, parseLine } from "./formats.ts";
@@ -24,64 +28,42 @@ export interface ParseStreamOptions {
   highWaterMark?: number;
 }
 
+/** An event's fields before it is frozen into its final shape. */
+type Building = {
+  -readonly [K in keyof Event]: Event[K];
+};
+
 /**
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { ParseStream } from "./parse.ts";
+ * import type { Event } from "../types.ts";
  * const line = {
  *   source: "/x.log", file: { dev: 1, ino: 35 }, offset: 0, end: 3,
- *   bytes: new TextEncoder().encode("hi"), noticed: 0,
+ *   text: "hi", noticed: 0,
  * };
  * const [[event]] = await Array.fromAsync(
  *   ReadableStream.from([[line]]).pipeThrough(new ParseStream()),
- * );
+ * ) as Event[][];
  * assertEquals(event.line, "hi");
  * assertEquals(event.id, "1.z:3");
  * ```
  */
-export class ParseStream extends TransformStream<Line[], Event[]> {
+export class ParseStream
+  extends TransformStream<Line[] | Mark, Event[] | Mark> {
   constructor(options: ParseStreamOptions = {}) {
     const now = options.now ?? (() => new Date());
-    const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-    const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
     const hwm = options.highWaterMark ?? 4;
     const formatFor = options.formatFor ?? null;
     super(
       {
-        transform: (lines, controller) => {
-          const time = now().toISOString();
-          const events: Event[] = new Array(lines.length);
-          for (let i = 0; i < lines.length; i++) {
-            const l = lines[i];
-            let text: string;
-            let invalid = false;
-            try {
-              text = strict.decode(l.bytes);
-            } catch {
-              text = lenient.decode(l.bytes);
-              invalid = true;
-            }
-            const format = formatFor?.(l.source);
-            const parsed = format && format.kind !== "raw"
-              ? parseLine(text, format)
-              : null;
-            events[i] = {
-              id: eventId(l.file, l.end),
-              source: l.source,
-              offset: l.offset,
-              line: text,
-              time,
-              ...(l.truncated ? { truncated: true } : {}),
-              ...(l.partial ? { partial: true } : {}),
-              ...(invalid ? { invalidUtf8: true } : {}),
-              ...parsed,
-              [NOTICED]: l.noticed,
-              [FILE]: l.file,
-              [END]: l.end,
-            };
+        transform: (item, controller) => {
+          if (isMark(item)) {
+            controller.enqueue(item);
+            return;
           }
-          controller.enqueue(events);
+          controller.enqueue(toEvents(item, now().toISOString(), formatFor));
         },
       },
       new CountQueuingStrategy({ highWaterMark: hwm }),
@@ -90,9 +72,55 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
   }
 }
 
+/** The events of a batch of lines read at `time`. */
+export function toEvents(
+  lines: readonly Line[],
+  time: string,
+  formatFor: ((source: string) => Format) | null = null,
+): Event[] {
+  const events: Event[] = new Array(lines.length);
+  let idOf: FileId | null = null;
+  let prefix = "";
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    // Lines of a batch share their file: its part of the id is made once.
+    if (l.file !== idOf) {
+      idOf = l.file;
+      prefix = idPrefix(l.file);
+    }
+    const e: Building = {
+      id: prefix + l.end.toString(36),
+      source: l.source,
+      offset: l.offset,
+      line: l.text,
+      time,
+      [NOTICED]: l.noticed,
+      [FILE]: l.file,
+      [END]: l.end,
+    };
+    if (l.truncated) e.truncated = true;
+    if (l.partial) e.partial = true;
+    if (l.invalidUtf8) e.invalidUtf8 = true;
+    if (l.crlf) e[CRLF] = true;
+    const format = formatFor?.(l.source);
+    if (format && format.kind !== "raw") {
+      const parsed = parseLine(l.text, format);
+      if (parsed.fields !== undefined) e.fields = parsed.fields;
+      if (parsed.level !== undefined) e.level = parsed.level;
+      if (parsed.msg !== undefined) e.msg = parsed.msg;
+      if (parsed.logTime !== undefined) e.logTime = parsed.logTime;
+      if (parsed.parseError !== undefined) e.parseError = parsed.parseError;
+    }
+    events[i] = e;
+  }
+  return events;
+}
+
+function idPrefix(file: FileId): string {
+  return `${file.dev.toString(36)}.${file.ino.toString(36)}:`;
+}
+
 /** The `id` field of the event for the line ending at `end` in `file`. */
 export function eventId(file: FileId, end: number): string {
-  return `${file.dev.toString(36)}.${file.ino.toString(36)}:${
-    end.toString(36)
-  }`;
+  return idPrefix(file) + end.toString(36);
 }

@@ -64,7 +64,9 @@ function seqOf(line: string, tag?: string): number | null {
 type Ev = Event;
 
 /** A subscriber's resume cursor, the SSE `id:` of a line event. */
-const CURSOR = /^1(~[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+)+$/;
+/** An SSE id: a journal position (with file entries) or a file cursor, never over 256 bytes. */
+const CURSOR =
+  /^(?=.{1,256}$)(2\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+|1)(~[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+)*$/;
 
 /** The line events a client received (kept frames). */
 function linesOf(client: CurlSse): Ev[] {

@@ -1,12 +1,13 @@
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
-import { Hub, type Message } from "../../src/sink/hub.ts";
+import { Hub } from "../../src/sink/hub.ts";
+import { type Batch, Journal } from "../../src/sink/journal.ts";
 import { SseRoute } from "../../src/http/route.ts";
-import { formatSse } from "../../src/http/format.ts";
 import { END, type Event, FILE, type Notice } from "../../src/types.ts";
 import { waitFor, within } from "../_fixtures/wait.ts";
 
 const decoder = new TextDecoder();
 const TIME = "2026-11-27T10:20:30.456Z";
+const ID = { dev: 1, ino: 2 };
 
 function event(n: number, source = "/logs/app.log", line = `line ${n}`): Event {
   return {
@@ -15,17 +16,29 @@ function event(n: number, source = "/logs/app.log", line = `line ${n}`): Event {
     offset: n,
     line,
     time: TIME,
-    [FILE]: { dev: 1, ino: 2 },
-    [END]: n,
+    [FILE]: ID,
+    [END]: n + 1,
   };
 }
 
-function line(n: number, source?: string, text?: string): Message {
-  return { type: "line", event: event(n, source, text) };
-}
+/** A hub and the journal that numbers what is published to it. */
+class Pub {
+  readonly hub = new Hub();
+  readonly journal = new Journal({ epoch: "e" });
+  readonly batches: Batch[] = [];
 
-function notice(n: Notice): Message {
-  return { type: "notice", notice: n };
+  /** Publishes one batch of the events (one source). */
+  lines(...events: Event[]): Batch {
+    const batch = this.journal.batch(events[0].source, ID, events);
+    this.batches.push(batch);
+    this.hub.publish({ type: "batch", batch });
+    return batch;
+  }
+
+  notice(notice: Notice): void {
+    const { seq, id } = this.journal.message({ type: "notice", notice });
+    this.hub.publish({ type: "notice", seq, id, notice });
+  }
 }
 
 function request(params = "", headers: Record<string, string> = {}): Request {
@@ -54,12 +67,16 @@ async function readChunk(
   return done ? null : decoder.decode(value);
 }
 
-function sseLine(e: Event): string {
-  return `event: line\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`;
+/** The SSE frames of a published batch's events. */
+function frames(batch: Batch): string {
+  return batch.events.map((e, i) =>
+    `event: line\nid: ${batch.id(i)}\ndata: ${JSON.stringify(e)}\n\n`
+  ).join("");
 }
 
 Deno.test("SseRoute streams retry first, then each published line as an SSE frame", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { retryMs: 1500, heartbeatMs: 60_000 });
   const response = route.handle(request());
   assertEquals(response.status, 200);
@@ -67,11 +84,13 @@ Deno.test("SseRoute streams retry first, then each published line as an SSE fram
   assertEquals(route.clients, 1);
   const reader = response.body!.getReader();
   assertEquals(await readChunk(reader), "retry: 1500\n: tailcast\n\n");
-  hub.publish([line(1)]);
-  assertEquals(await readChunk(reader), sseLine(event(1)));
-  hub.publish([line(2), line(3)]);
-  const expected = sseLine(event(2)) + sseLine(event(3));
+  const one = pub.lines(event(1));
+  assertEquals(await readChunk(reader), frames(one));
+  const two = pub.lines(event(2), event(3));
+  const expected = frames(two);
   assertEquals(await readText(reader, expected.length), expected);
+  // Every subscriber is sent the same bytes: journal ids, not cursors of its own.
+  assertMatch(expected, /^event: line\nid: 2\.e\.2\.3~/);
   await reader.cancel();
   assertEquals(hub.size, 0, "the subscription outlived the client");
   assertEquals(route.clients, 0);
@@ -79,7 +98,8 @@ Deno.test("SseRoute streams retry first, then each published line as an SSE fram
 });
 
 Deno.test("SseRoute sets the event-stream headers", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub);
   const response = route.handle(request());
   assertEquals(
@@ -94,7 +114,8 @@ Deno.test("SseRoute sets the event-stream headers", async () => {
 });
 
 Deno.test("SseRoute answers 503 beyond maxClients", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { maxClients: 2 });
   const a = route.handle(request());
   const b = route.handle(request());
@@ -112,7 +133,8 @@ Deno.test("SseRoute answers 503 beyond maxClients", async () => {
 });
 
 Deno.test("SseRoute answers 400 with the reason for a bad regex or policy", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub);
   const bad = route.handle(request("grep=%5B"));
   assertEquals(bad.status, 400);
@@ -126,47 +148,56 @@ Deno.test("SseRoute answers 400 with the reason for a bad regex or policy", asyn
 });
 
 Deno.test("SseRoute applies the source and grep of the request", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
   const response = route.handle(
     request(`source=${encodeURIComponent("/logs/a*.log")}&grep=keep`),
   );
   const reader = response.body!.getReader();
   await readChunk(reader);
-  hub.publish([
-    line(1, "/logs/app.log", "drop me"),
-    line(2, "/logs/b.log", "keep but wrong file"),
-    line(3, "/logs/app.log", "keep me"),
-  ]);
+  pub.lines(event(0, "/logs/b.log", "keep but wrong file"));
+  const batch = pub.lines(
+    event(1, "/logs/app.log", "drop me"),
+    event(3, "/logs/app.log", "keep me"),
+  );
+  const kept = batch.events[1];
   assertEquals(
     await readChunk(reader),
-    sseLine(event(3, "/logs/app.log", "keep me")),
+    `event: line\nid: ${batch.id(1)}\ndata: ${JSON.stringify(kept)}\n\n`,
   );
   await reader.cancel();
   await route.close(0);
 });
 
-Deno.test("SseRoute sends a gap frame to a slow client, then the newest lines", async () => {
-  const hub = new Hub();
+Deno.test("SseRoute without a journal to replay from sends a slow client a gap frame, then the newest lines", async () => {
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { queue: 2, heartbeatMs: 60_000 });
   const reader = route.handle(request()).body!.getReader();
   await readChunk(reader);
-  hub.publish([1, 2, 3, 4, 5].map((n) => line(n)));
-  const expected = formatSse([{ type: "dropped", count: 3, stdin: 0 }]) +
-    sseLine(event(4)) + sseLine(event(5));
+  const batches = [1, 2, 3, 4, 5].map((n) => pub.lines(event(n)));
+  const expected = `event: gap\ndata: ${
+    JSON.stringify({
+      cause: "slow-subscriber",
+      lines: 3,
+      message: "3 events were dropped because this client read too slowly",
+    })
+  }\n\n` + frames(batches[3]) + frames(batches[4]);
   assertEquals(await readText(reader, expected.length), expected);
   await reader.cancel();
   await route.close(0);
 });
 
 Deno.test("SseRoute says bye with queue-full to a disconnect-policy client that overflows", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { queue: 2, heartbeatMs: 60_000 });
   const reader = route.handle(request("policy=disconnect")).body!.getReader();
   await readChunk(reader);
-  hub.publish([1, 2, 3].map((n) => line(n)));
+  const batches = [1, 2, 3].map((n) => pub.lines(event(n)));
   assertEquals(hub.size, 0);
-  const expected = sseLine(event(1)) + sseLine(event(2)) +
+  const expected = frames(batches[0]) + frames(batches[1]) +
     'event: bye\ndata: {"reason":"queue-full"}\n\n';
   assertEquals(await readText(reader, expected.length), expected);
   assertEquals((await reader.read()).done, true);
@@ -174,13 +205,14 @@ Deno.test("SseRoute says bye with queue-full to a disconnect-policy client that 
 });
 
 Deno.test("SseRoute sends event: bye and ends the stream when the hub closes", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
   const reader = route.handle(request()).body!.getReader();
   await readChunk(reader);
-  hub.publish([line(1)]);
+  const one = pub.lines(event(1));
   hub.close();
-  const expected = sseLine(event(1)) +
+  const expected = frames(one) +
     'event: bye\ndata: {"reason":"shutdown"}\n\n';
   assertEquals(await readText(reader, expected.length), expected);
   assertEquals((await within(reader.read(), 5000, "end")).done, true);
@@ -192,29 +224,31 @@ Deno.test("SseRoute sends event: bye and ends the stream when the hub closes", a
 });
 
 Deno.test("SseRoute sends a : ping heartbeat to an idle client", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60, writeTimeoutMs: 60_000 });
   const reader = route.handle(request()).body!.getReader();
   await readChunk(reader);
   assertEquals(await readChunk(reader), ": ping\n\n");
   assertEquals(await readChunk(reader), ": ping\n\n");
-  hub.publish([line(1)]);
+  const one = pub.lines(event(1));
   // A heartbeat may come first if the timer fired in between.
   let text = await readChunk(reader);
-  while (text === ": ping\n\n") text = await readChunk(reader);
-  assertEquals(text, sseLine(event(1)));
+  while (text?.startsWith(": ping\n")) text = await readChunk(reader);
+  assertEquals(text, frames(one));
   await reader.cancel();
   await route.close(0);
 });
 
 Deno.test("SseRoute ends a subscriber whose body is not read after the first chunk", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
   const reader = route.handle(request()).body!.getReader();
   const sub = [...hub.subscriptions][0];
   assertEquals(await readChunk(reader), "retry: 2000\n: tailcast\n\n");
   // The client stalls: it never reads again.
-  hub.publish([line(1)]);
+  pub.lines(event(1));
   await waitFor(
     () => hub.size === 0,
     "the stalled subscriber to be ended",
@@ -230,15 +264,16 @@ Deno.test("SseRoute ends a subscriber whose body is not read after the first chu
 });
 
 Deno.test("SseRoute ends a subscriber that stops reading after a data chunk", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
   const reader = route.handle(request()).body!.getReader();
   const sub = [...hub.subscriptions][0];
   await readChunk(reader);
   const next = reader.read();
-  hub.publish([line(1)]);
-  assertEquals(decoder.decode((await next).value), sseLine(event(1)));
-  hub.publish([line(2)]);
+  const one = pub.lines(event(1));
+  assertEquals(decoder.decode((await next).value), frames(one));
+  pub.lines(event(2));
   await waitFor(
     () => hub.size === 0,
     "the stalled subscriber to be ended",
@@ -253,7 +288,8 @@ Deno.test("SseRoute ends a subscriber that stops reading after a data chunk", as
 });
 
 Deno.test("SseRoute keeps a client that is idle but reads every chunk it is sent", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
   const reader = route.handle(request()).body!.getReader();
   await readChunk(reader);
@@ -262,15 +298,16 @@ Deno.test("SseRoute keeps a client that is idle but reads every chunk it is sent
     // Idle for longer than the write timeout while its read is waiting.
     await new Promise((resolve) => setTimeout(resolve, 150));
     assertEquals(hub.size, 1, "an idle client was taken for a stalled one");
-    hub.publish([line(n)]);
-    assertEquals(await next, sseLine(event(n)));
+    const batch = pub.lines(event(n));
+    assertEquals(await next, frames(batch));
   }
   await reader.cancel();
   await route.close(0);
 });
 
-Deno.test("SseRoute streams NDJSON without preamble and is not stalled by heartbeats", async () => {
-  const hub = new Hub();
+Deno.test("SseRoute streams NDJSON without preamble, with ping records as heartbeats and no notices", async () => {
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60, writeTimeoutMs: 60_000 });
   const response = route.handle(
     request("", { accept: "application/x-ndjson" }),
@@ -287,18 +324,21 @@ Deno.test("SseRoute streams NDJSON without preamble and is not stalled by heartb
     pokes++;
     poke();
   };
-  const first = reader.read();
-  await waitFor(() => pokes >= 2, "two heartbeats");
-  hub.publish([line(1), notice({ kind: "vanish", source: "/logs/app.log" })]);
-  const { value } = await within(first, 3000, "the line after heartbeats");
-  assertEquals(decoder.decode(value), JSON.stringify(event(1)) + "\n");
+  assertEquals(await readChunk(reader), '{"type":"ping"}\n');
+  assertEquals(pokes >= 1, true);
+  pub.lines(event(1));
+  pub.notice({ kind: "vanish", source: "/logs/app.log" });
+  let text = await readChunk(reader);
+  while (text === '{"type":"ping"}\n') text = await readChunk(reader);
+  assertEquals(text, JSON.stringify(event(1)) + "\n");
   hub.close();
   assertEquals((await within(reader.read(), 3000, "end")).done, true);
   await route.close(0);
 });
 
 Deno.test("SseRoute close() cuts clients that do not take their bye within the grace time", async () => {
-  const hub = new Hub();
+  const pub = new Pub();
+  const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
   const reader = route.handle(request()).body!.getReader();
   const sub = [...hub.subscriptions][0];

@@ -32,7 +32,7 @@ import { fail } from "@std/assert";
 import { Tail } from "../../src/source/tail.ts";
 import { LineStream } from "../../src/stage/lines.ts";
 import { ParseStream } from "../../src/stage/parse.ts";
-import type { Event, Notice } from "../../src/types.ts";
+import { type Event, isMark, type Notice } from "../../src/types.ts";
 import type { Position } from "../../src/source/follow.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { waitFor } from "../_fixtures/wait.ts";
@@ -185,6 +185,7 @@ async function run(
             .pipeThrough(new ParseStream());
           pump = (async () => {
             for await (const batch of readable) {
+              if (isMark(batch)) continue;
               for (const e of batch) {
                 events.push(e);
                 delivered.add(e.line);

@@ -1,25 +1,28 @@
-import { assertEquals, fail } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { eventId } from "../../src/stage/parse.ts";
 import { Hub, type Message } from "../../src/sink/hub.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import {
   headerNames,
   type TextOptions,
   writeText,
 } from "../../src/sink/text.ts";
-import { END, type Event, FILE } from "../../src/types.ts";
+import { CRLF, END, type Event, FILE } from "../../src/types.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 const ID = { dev: 1, ino: 2 };
 
 /**
- * Line messages for `text` as it is in a file at `source`: split on `\n`,
- * a `\r` before it dropped from the line as the line splitter does.
+ * The events of `text` as it is in a file at `source`: split on `\n`, a
+ * `\r` before it dropped from the line and kept as the CRLF flag, as the
+ * line splitter and the parser do.
  */
-function linesOf(source: string, text: string, from = 0): Message[] {
-  const messages: Message[] = [];
+function eventsOf(source: string, text: string, from = 0): Event[] {
+  const events: Event[] = [];
   let offset = from;
   for (const raw of text.split(/(?<=\n)/)) {
+    if (raw === "") continue;
     const end = offset + encoder.encode(raw).length;
     const event: Event = {
       id: eventId(ID, end),
@@ -29,21 +32,28 @@ function linesOf(source: string, text: string, from = 0): Message[] {
       time: "",
       [FILE]: ID,
       [END]: end,
+      ...(raw.endsWith("\r\n") ? { [CRLF]: true as const } : {}),
     };
-    messages.push({ type: "line", event });
+    events.push(event);
     offset = end;
   }
-  return messages;
+  return events;
 }
 
-/** What writeText prints for `batches`, and the events it said it wrote. */
+/** What writeText prints for `batches` (each one file's events), and the events it said it wrote. */
 async function print(
-  batches: Message[][],
+  batches: Event[][],
   options: TextOptions,
-): Promise<{ text: string; written: Event[] }> {
+  extra: (hub: Hub, journal: Journal) => void = () => {},
+): Promise<{ text: string; written: Event[]; writes: number }> {
   const hub = new Hub();
+  const journal = new Journal();
   const sub = hub.subscribe({ capacity: 1000, policy: "block" });
-  for (const batch of batches) hub.publish(batch);
+  for (const events of batches) {
+    const batch = journal.batch(events[0].source, events[0][FILE], events);
+    hub.publish({ type: "batch", batch });
+    extra(hub, journal);
+  }
   hub.close();
   const chunks: Uint8Array[] = [];
   const written: Event[] = [];
@@ -51,30 +61,34 @@ async function print(
     sub,
     new WritableStream({ write: (chunk) => void chunks.push(chunk) }),
     options,
-    (events) => written.push(...events),
+    (batch) => written.push(...batch.events),
   );
   return {
     text: chunks.map((c) => decoder.decode(c, { stream: true })).join(""),
     written,
+    writes: chunks.length,
   };
 }
 
 Deno.test("writeText prints the lines as they are in the file, \\r\\n and non-ASCII included", async () => {
   const file = "plain\nwindows\r\nünïcødé\r\n€ and \\n\n\nlast\n";
-  const lines = linesOf("/a.log", file);
-  const { text, written } = await print([lines.slice(0, 2), lines.slice(2)], {
-    headers: false,
-    color: false,
-  });
+  const events = eventsOf("/a.log", file);
+  const { text, written, writes } = await print(
+    [events.slice(0, 2), events.slice(2)],
+    { headers: false, color: false },
+  );
   assertEquals(text, file);
-  assertEquals(written.length, lines.length);
+  assertEquals(written, events);
+  // One write per batch.
+  assertEquals(writes, 2);
 });
 
 Deno.test("writeText prints tail's header whenever the file changes, with a blank line between", async () => {
   const { text } = await print([
-    [...linesOf("/a.log", "a1\na2\n"), ...linesOf("/b.log", "b1\n")],
-    linesOf("/b.log", "b2\n", 3),
-    linesOf("/a.log", "a3\n", 6),
+    eventsOf("/a.log", "a1\na2\n"),
+    eventsOf("/b.log", "b1\n"),
+    eventsOf("/b.log", "b2\n", 3),
+    eventsOf("/a.log", "a3\n", 6),
   ], { headers: true, color: false, name: (s) => s.slice(1) });
   assertEquals(
     text,
@@ -84,21 +98,44 @@ Deno.test("writeText prints tail's header whenever the file changes, with a blan
 
 Deno.test("writeText prints no header when headers are off", async () => {
   const { text } = await print([
-    [...linesOf("/a.log", "a1\n"), ...linesOf("/b.log", "b1\n")],
+    eventsOf("/a.log", "a1\n"),
+    eventsOf("/b.log", "b1\n"),
   ], { headers: false, color: false });
   assertEquals(text, "a1\nb1\n");
 });
 
-Deno.test("writeText ends a cut, undecodable or partial line with \\n", async () => {
-  const [cut, bad, partial] = linesOf("/a.log", "x\r\ny\r\nz\r\n").map((m) =>
-    m.type === "line" ? m.event : fail()
-  );
+Deno.test("writeText ends a line with \\r\\n only when it ended so in its file; a cut, undecodable or partial line too", async () => {
+  const [cut, bad, partial, cutLf] = eventsOf("/a.log", "x\r\ny\r\nz\nw\n");
   const { text } = await print([[
-    { type: "line", event: { ...cut, line: "x\r", truncated: true } },
-    { type: "line", event: { ...bad, line: "\uFFFD", invalidUtf8: true } },
-    { type: "line", event: { ...partial, partial: true } },
+    { ...cut, line: "x", truncated: true },
+    { ...bad, line: "\uFFFD", invalidUtf8: true },
+    { ...partial, partial: true },
+    { ...cutLf, truncated: true },
   ]], { headers: false, color: false });
-  assertEquals(text, "x\r\n\uFFFD\nz\n");
+  assertEquals(text, "x\r\n\uFFFD\r\nz\nw\n");
+});
+
+Deno.test("writeText prints only lines: notices and alerts published between batches are left out", async () => {
+  const { text, written } = await print(
+    [eventsOf("/a.log", "one\n"), eventsOf("/a.log", "two\n", 4)],
+    { headers: true, color: false },
+    (hub, journal) => {
+      const notice = { kind: "vanish", source: "/a.log" } as const;
+      const n = journal.message({ type: "notice", notice });
+      hub.publish({ type: "notice", ...n, notice });
+      const alert = {
+        rule: "r",
+        kind: "rate",
+        message: "m",
+        window: "1m",
+        time: "",
+      } as const;
+      const a = journal.message({ type: "alert", alert });
+      hub.publish({ type: "alert", ...a, alert });
+    },
+  );
+  assertEquals(text, "==> /a.log <==\none\ntwo\n");
+  assertEquals(written.map((e) => e.line), ["one", "two"]);
 });
 
 Deno.test({
@@ -106,11 +143,9 @@ Deno.test({
   // std's colours are off for the whole process under NO_COLOR.
   ignore: Deno.noColor,
   fn: async () => {
-    const levelled = (level: string | undefined, line: string): Message => {
-      const [m] = linesOf("/a.log", `${line}\n`);
-      return m.type === "line"
-        ? { type: "line", event: { ...m.event, ...(level ? { level } : {}) } }
-        : fail();
+    const levelled = (level: string | undefined, line: string): Event => {
+      const [e] = eventsOf("/a.log", `${line}\n`);
+      return { ...e, ...(level ? { level } : {}) };
     };
     const batch = [
       levelled("error", "E"),
@@ -132,7 +167,12 @@ Deno.test({
 Deno.test("writeText ends quietly when stdout's reader is gone (EPIPE), closing its subscription", async () => {
   const hub = new Hub();
   const sub = hub.subscribe({ capacity: 8, policy: "block" });
-  hub.publish(linesOf("/a.log", "one\n"));
+  const events = eventsOf("/a.log", "one\n");
+  const message: Message = {
+    type: "batch",
+    batch: new Journal().batch("/a.log", ID, events),
+  };
+  hub.publish(message);
   await writeText(
     sub,
     new WritableStream({
@@ -142,6 +182,28 @@ Deno.test("writeText ends quietly when stdout's reader is gone (EPIPE), closing 
     }),
     { headers: false, color: false },
   );
+  assertEquals(sub.reason, "unsubscribed");
+  hub.close();
+});
+
+Deno.test("writeText passes on any other write error", async () => {
+  const hub = new Hub();
+  const sub = hub.subscribe({ capacity: 8, policy: "block" });
+  hub.publish({
+    type: "batch",
+    batch: new Journal().batch("/a.log", ID, eventsOf("/a.log", "one\n")),
+  });
+  let error: unknown = null;
+  await writeText(
+    sub,
+    new WritableStream({
+      write: () => {
+        throw new Error("disk on fire");
+      },
+    }),
+    { headers: false, color: false },
+  ).catch((e) => error = e);
+  assert(error instanceof Error && /disk on fire/.test(error.message));
   assertEquals(sub.reason, "unsubscribed");
   hub.close();
 });

@@ -7,7 +7,13 @@ import {
 } from "../../src/source/follow.ts";
 import { Holders } from "../../src/source/identity.ts";
 import { Watcher } from "../../src/source/watch.ts";
-import type { Chunk, FileId, Notice, StartAt } from "../../src/types.ts";
+import {
+  type Chunk,
+  type FileId,
+  isMark,
+  type Notice,
+  type StartAt,
+} from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { waitFor } from "../_fixtures/wait.ts";
 
@@ -40,7 +46,9 @@ class Run implements AsyncDisposable {
     });
     const readable = this.follower.readable;
     this.#reading = (async () => {
-      for await (const chunk of readable) this.chunks.push(chunk);
+      for await (const item of readable) {
+        if (!isMark(item)) this.chunks.push(item);
+      }
     })();
   }
 
@@ -465,20 +473,22 @@ Deno.test("Follower position reflects the offset read and the file size", async 
   const reader = follower.readable.getReader();
   try {
     const id = await idOf(path);
-    // Nobody reads: one 4-byte chunk is queued and reading pauses.
+    // Nobody reads: the notice that the file is followed fills the queue,
+    // and reading pauses before the first byte.
     await waitFor(() => follower.position !== null, "the file to be opened");
-    assertEquals(follower.position, { file: id, offset: 4, size: 11 });
+    assertEquals(follower.position, { file: id, offset: 0, size: 11 });
+    const next = async () => {
+      let item = (await reader.read()).value!;
+      while (isMark(item)) item = (await reader.read()).value!;
+      return decoder.decode((item as Chunk).bytes);
+    };
     let text = "";
-    while (text.length < 11) {
-      text += decoder.decode((await reader.read()).value!.bytes);
-    }
+    while (text.length < 11) text += await next();
     assertEquals(text, "0123456789\n");
     await waitFor(() => follower.position?.offset === 11, "offset 11");
     assertEquals(follower.position, { file: id, offset: 11, size: 11 });
     await dir.append("app.log", "ab\n");
-    while (text.length < 14) {
-      text += decoder.decode((await reader.read()).value!.bytes);
-    }
+    while (text.length < 14) text += await next();
     await waitFor(() => follower.position?.size === 14, "size 14");
     assertEquals(follower.position, { file: id, offset: 14, size: 14 });
   } finally {

@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
 import { Tail } from "../../src/source/tail.ts";
+import { isMark } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 
 Deno.test("Tail reads the files named at start-up in the order given, each to its end before the next, and ready says when", async () => {
@@ -25,6 +26,7 @@ Deno.test("Tail reads the files named at start-up in the order given, each to it
   const read = new Map<string, number>();
   const reading = (async () => {
     for await (const chunk of tail.readable) {
+      if (isMark(chunk)) continue;
       if (order.at(-1) !== chunk.source) order.push(chunk.source);
       read.set(
         chunk.source,
@@ -56,7 +58,9 @@ Deno.test("Tail.ready resolves for a missing file and for a glob's first matches
   });
   const sources: string[] = [];
   const reading = (async () => {
-    for await (const chunk of tail.readable) sources.push(chunk.source);
+    for await (const chunk of tail.readable) {
+      if (!isMark(chunk)) sources.push(chunk.source);
+    }
   })();
   await tail.ready;
   abort.abort();

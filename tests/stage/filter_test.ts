@@ -6,6 +6,7 @@ import {
   type FilterStreamOptions,
 } from "../../src/stage/filter.ts";
 import { compileWhere } from "../../src/stage/where.ts";
+import type { Mark } from "../../src/types.ts";
 
 interface TestEvent extends Filterable {
   readonly id: string;
@@ -16,12 +17,24 @@ function ev(line: string, extra: Partial<TestEvent> = {}): TestEvent {
   return { id: `e${next++}`, source: "/logs/app.log", line, ...extra };
 }
 
+/** The batches that come out for `batches` (which must hold no marks). */
 async function run(
   batches: TestEvent[][],
   options: FilterStreamOptions<TestEvent>,
 ): Promise<TestEvent[][]> {
+  const out = await items(batches, options);
+  return out.map((b) => {
+    assert(Array.isArray(b), `a mark came out of no mark: ${b}`);
+    return b;
+  });
+}
+
+async function items(
+  input: (TestEvent[] | Mark)[],
+  options: FilterStreamOptions<TestEvent>,
+): Promise<(TestEvent[] | Mark)[]> {
   return await Array.fromAsync(
-    ReadableStream.from(batches).pipeThrough(
+    ReadableStream.from(input).pipeThrough(
       new FilterStream<TestEvent>(options),
     ),
   );
@@ -149,6 +162,44 @@ Deno.test("FilterStream keeps pulling while everything is filtered out", async (
     { include: [/keep/] },
   );
   assertEquals(lines(out), [["keep"]]);
+});
+
+Deno.test("FilterStream passes marks through untouched and in order, even between batches it drops", async () => {
+  const rotate: Mark = {
+    kind: "rotate",
+    source: "/logs/app.log",
+    how: "renamed",
+  };
+  const flush: Mark = { kind: "flush", source: "/logs/app.log" };
+  const carry: Mark = { kind: "carry", value: [1, 2] };
+  const out = await items([
+    carry,
+    [ev("drop 1")],
+    rotate,
+    [ev("keep 1"), ev("drop 2")],
+    flush,
+    [ev("drop 3")],
+  ], { include: [/keep/] });
+  assertEquals(
+    out.map((b) => Array.isArray(b) ? b.map((e) => e.line) : b.kind),
+    ["carry", "rotate", ["keep 1"], "flush"],
+  );
+  assert(out[0] === carry && out[1] === rotate && out[3] === flush);
+});
+
+Deno.test("FilterStream never calls where on a mark", async () => {
+  const seen: unknown[] = [];
+  const out = await items([
+    { kind: "vanish", source: "/logs/app.log" },
+    [ev("a")],
+  ], {
+    where: (e) => {
+      seen.push(e);
+      return true;
+    },
+  });
+  assertEquals(seen.length, 1);
+  assertEquals(out.length, 2);
 });
 
 Deno.test("eventFilter: include, exclude and where each decide", () => {

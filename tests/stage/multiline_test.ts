@@ -3,10 +3,10 @@ import {
   MultilineStream,
   type MultilineStreamOptions,
 } from "../../src/stage/multiline.ts";
-import type { FileId, Line } from "../../src/types.ts";
+import { LineStream } from "../../src/stage/lines.ts";
+import type { Chunk, FileId, Line, Mark } from "../../src/types.ts";
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const FILE: FileId = { dev: 1, ino: 2 };
 const SOURCE = "/logs/app.log";
 
@@ -19,6 +19,8 @@ interface Seen {
   text: string;
   truncated: boolean;
   partial: boolean;
+  invalidUtf8: boolean;
+  crlf: boolean;
 }
 
 function seen(line: Line): Seen {
@@ -27,9 +29,11 @@ function seen(line: Line): Seen {
     file: `${line.file.dev}.${line.file.ino}`,
     offset: line.offset,
     end: line.end,
-    text: decoder.decode(line.bytes),
+    text: line.text,
     truncated: line.truncated ?? false,
     partial: line.partial ?? false,
+    invalidUtf8: line.invalidUtf8 ?? false,
+    crlf: line.crlf ?? false,
   };
 }
 
@@ -41,30 +45,49 @@ function linesOf(
 ): Line[] {
   let offset = options.from ?? 0;
   return texts.map((text) => {
-    const bytes = encoder.encode(text);
-    const end = offset + bytes.length + (options.crlf ? 2 : 1);
+    const end = offset + encoder.encode(text).length +
+      (options.crlf ? 2 : 1);
     const line: Line = {
       source: options.source ?? SOURCE,
       file: options.file ?? FILE,
       offset,
       end,
-      bytes,
+      text,
       noticed: 0,
+      ...(options.crlf ? { crlf: true } : {}),
     };
     offset = end;
     return line;
   });
 }
 
+/** The events joined from `batches`, all batches flattened (marks left out). */
 async function run(
-  batches: Line[][],
+  batches: (Line[] | Mark)[],
   options: MultilineStreamOptions,
 ): Promise<Seen[]> {
+  const out = await items(batches, options);
+  return out.filter((i) => Array.isArray(i)).flat().map(seen);
+}
+
+/** Everything that comes out for `input`, in order: batches of events and marks. */
+async function items(
+  input: (Line[] | Mark)[],
+  options: MultilineStreamOptions,
+): Promise<(Line[] | Mark)[]> {
   const out = await Array.fromAsync(
-    ReadableStream.from(batches).pipeThrough(new MultilineStream(options)),
+    ReadableStream.from(input).pipeThrough(new MultilineStream(options)),
   );
-  for (const batch of out) assert(batch.length > 0, "empty batch");
-  return out.flat().map(seen);
+  for (const item of out) {
+    if (Array.isArray(item)) assert(item.length > 0, "empty batch");
+  }
+  return out;
+}
+
+/** The events of one item read from the stream, which must be a batch. */
+function batchOf(item: Line[] | Mark | undefined): Seen[] {
+  assert(Array.isArray(item), `expected a batch of events, got ${item}`);
+  return item.map(seen);
 }
 
 function expect(
@@ -81,6 +104,8 @@ function expect(
     text,
     truncated: false,
     partial: false,
+    invalidUtf8: false,
+    crlf: false,
     ...flags,
   };
 }
@@ -148,8 +173,8 @@ Deno.test("offsets and end of a joined event are exact with CRLF and UTF-8", asy
   const events = await run([lines], { start: /^ERR/ });
   // 100 + (14+2) + (12+2) + (0+2) + (6+2) = 140: ï is 2 bytes, € 3, 😀 4.
   assertEquals(events, [
-    expect("ERR naïve €\n  😀 frame\n\n  last", 100, 140),
-    expect("ERR next", 140, 150),
+    expect("ERR naïve €\n  😀 frame\n\n  last", 100, 140, { crlf: true }),
+    expect("ERR next", 140, 150, { crlf: true }),
   ]);
 });
 
@@ -174,14 +199,14 @@ Deno.test("the flush timeout emits the last event while the stream stays open", 
   await writer.write(lines);
   // "first" is emitted at once by the next start line.
   const one = await reader.read();
-  assertEquals(one.value?.map(seen), [expect("first", 0, 6)]);
+  assertEquals(batchOf(one.value), [expect("first", 0, 6)]);
   // Nothing more is written: only the timer can emit "second".
   const two = await reader.read();
-  assertEquals(two.value?.map(seen), [expect("second\n  cont", 6, 20)]);
+  assertEquals(batchOf(two.value), [expect("second\n  cont", 6, 20)]);
   // A later continuation has no event to join: it passes through.
   await writer.write(linesOf(["  late"], { from: 20 }));
   const three = await reader.read();
-  assertEquals(three.value?.map(seen), [expect("  late", 20, 27)]);
+  assertEquals(batchOf(three.value), [expect("  late", 20, 27)]);
   await writer.close();
   assertEquals((await reader.read()).done, true);
 });
@@ -272,7 +297,7 @@ Deno.test("a partial line ends its event at once", async () => {
   const last: Line = { ...lines[1], end: lines[1].end - 1, partial: true };
   await writer.write([lines[0], last]);
   const { value } = await reader.read();
-  assertEquals(value?.map(seen), [
+  assertEquals(batchOf(value), [
     expect("E\n f", 0, 4, { partial: true }),
   ]);
   await writer.close();
@@ -332,7 +357,7 @@ Deno.test("aborting the signal stops the flush timers", async () => {
   clearTimeout(timer);
   // The event still comes out at the end of the stream.
   await writer.close();
-  assertEquals((await read).value?.map(seen), [
+  assertEquals(batchOf((await read).value), [
     expect("pending\n more", 0, 14),
   ]);
   assertEquals((await reader.read()).done, true);
@@ -360,3 +385,199 @@ Deno.test("options are checked with actionable messages", () => {
     );
   }
 });
+
+Deno.test("the size cap counts UTF-8 bytes and never splits a character", async () => {
+  // "S" (1) + "\n" (1) + "€" (3) = 5; a second "€" would make 8 > 6.
+  const lines = linesOf(["S", "€€€", "x", "S2"]);
+  const joined = await run([lines], { start: /^S/, maxBytes: 6 });
+  assertEquals(joined, [
+    expect("S\n€", 0, lines[2].end, { truncated: true }),
+    expect("S2", lines[3].offset, lines[3].end),
+  ]);
+  // A start line over the cap keeps whole characters only.
+  const head = await run([linesOf(["Séé", "S2"])], {
+    start: /^S/,
+    maxBytes: 4,
+  });
+  assertEquals(head, [
+    expect("Sé", 0, 6, { truncated: true }),
+    expect("S2", 6, 9),
+  ]);
+  // Bytes, not UTF-16 code units: "😀😀" is 4 units but 8 bytes.
+  const emoji = linesOf(["😀😀"]);
+  assertEquals(await run([emoji], { start: /^/, maxBytes: 8 }), [
+    expect("😀😀", 0, 9),
+  ]);
+  assertEquals(await run([emoji], { start: /^/, maxBytes: 7 }), [
+    expect("😀", 0, 9, { truncated: true }),
+  ]);
+});
+
+Deno.test("a cut event keeps none of the lines after the cut, even when the cut leaves a few bytes of room", async () => {
+  // Cutting "€€€" at a character boundary leaves 2 bytes of the cap of 7
+  // unused; "ab" must not slip into them: the rest of the event is dropped.
+  const lines = linesOf(["S", "€€€", "ab", "", "S2"]);
+  assertEquals(await run([lines], { start: /^S/, maxBytes: 7 }), [
+    expect("S\n€", 0, lines[3].end, { truncated: true }),
+    expect("S2", lines[4].offset, lines[4].end),
+  ]);
+  // The same when the start line itself is cut.
+  const head = linesOf(["€€€", "a", "€"]);
+  assertEquals(await run([head], { start: /^€/, maxBytes: 8 }), [
+    expect("€€", 0, head[1].end, { truncated: true }),
+    expect("€", head[2].offset, head[2].end),
+  ]);
+});
+
+Deno.test("the size cap does not count the CR of a CRLF line", async () => {
+  // "START\n0123456789" is 16 bytes: exactly the cap, so nothing is cut.
+  const lines = linesOf(["START", "0123456789"], { crlf: true });
+  assertEquals(await run([lines], { start: /^START/, maxBytes: 16 }), [
+    expect("START\n0123456789", 0, 19, { crlf: true }),
+  ]);
+  assertEquals(await run([lines], { start: /^START/, maxBytes: 15 }), [
+    expect("START\n012345678", 0, 19, { crlf: true, truncated: true }),
+  ]);
+});
+
+Deno.test("an event is flagged invalidUtf8 when any of its lines is, and crlf when its last line is", async () => {
+  const [start, bad, last] = linesOf(["E \uFFFD", "  frame", "  end"]);
+  const events = await run([[
+    { ...start, invalidUtf8: true },
+    bad,
+    { ...last, crlf: true, end: last.end + 1 },
+  ]], { start: /^E/ });
+  assertEquals(events, [
+    expect("E \uFFFD\n  frame\n  end", 0, last.end + 1, {
+      invalidUtf8: true,
+      crlf: true,
+    }),
+  ]);
+  const [a, b] = linesOf(["E", " \uFFFD"]);
+  assertEquals(
+    await run([[{ ...a, crlf: true, end: a.end + 1 }, {
+      ...b,
+      offset: b.offset + 1,
+      end: b.end + 1,
+      invalidUtf8: true,
+    }]], { start: /^E/ }),
+    [expect("E\n \uFFFD", 0, b.end + 1, { invalidUtf8: true })],
+  );
+});
+
+Deno.test("a flush mark first emits the pending events of its source (all its files), then passes on; a notice emits none", async () => {
+  const other: FileId = { dev: 1, ino: 3 };
+  const a = linesOf(["A", " a"]);
+  const rotated = linesOf(["R", " r"], { file: other, from: 100 });
+  const b = linesOf(["B", " b"], { source: "/logs/b.log" });
+  // A rotated file may still be drained: its event is not complete yet.
+  const rotate: Mark = { kind: "rotate", source: SOURCE, how: "renamed" };
+  const flushA: Mark = { kind: "flush", source: SOURCE };
+  const flushB: Mark = { kind: "flush", source: "/logs/b.log" };
+  const out = await items([[...a, ...rotated, ...b], rotate, flushA, flushB], {
+    start: /^\S/,
+    flushMs: Infinity,
+  });
+  assertEquals(out.map(describe), [
+    "rotate",
+    // Both files of the flushed source, not the other source's event.
+    "A\n a | R\n r",
+    "flush",
+    "B\n b",
+    "flush",
+  ]);
+  assert(out[0] === rotate && out[2] === flushA, "the marks themselves");
+});
+
+Deno.test("mode notices and carried values pass without emitting pending events", async () => {
+  const mode: Mark = { kind: "mode", mode: "polling", reason: "asked" };
+  const carry: Mark = { kind: "carry", value: 1 };
+  const out = await items(
+    [linesOf(["A"]), mode, carry, linesOf([" a"], { from: 2 })],
+    { start: /^\S/, flushMs: Infinity },
+  );
+  assertEquals(out.map(describe), ["mode", "carry", "A\n a"]);
+});
+
+Deno.test("a mark about a source with nothing pending passes on alone", async () => {
+  const gap: Mark = {
+    kind: "gap",
+    source: SOURCE,
+    offset: 0,
+    bytes: 3,
+    cause: "line-too-long",
+  };
+  const out = await items([gap, linesOf(["A", "B"])], {
+    start: /^\S/,
+    flushMs: Infinity,
+  });
+  assertEquals(out.map(describe), ["gap", "A", "B"]);
+});
+
+Deno.test("startFor gives each source its own start pattern, and null leaves a source's lines unjoined", async () => {
+  const java = linesOf(["2024 x", "\tat y", "2024 z"], {
+    source: "/logs/java.log",
+  });
+  const py = linesOf(["Traceback", "  File", "Error"], {
+    source: "/logs/py.log",
+  });
+  const raw = linesOf(["r1", "  r2"], { source: "/logs/raw.log" });
+  const events = await run([[...java, ...py, ...raw]], {
+    start: /never/,
+    startFor: (source) =>
+      source.endsWith("java.log")
+        ? /^\d{4} /
+        : source.endsWith("py.log")
+        ? /^\S/
+        : null,
+    flushMs: Infinity,
+  });
+  assertEquals(events.map((e) => [e.source, e.text]), [
+    ["/logs/java.log", "2024 x\n\tat y"],
+    ["/logs/py.log", "Traceback\n  File"],
+    ["/logs/raw.log", "r1"],
+    ["/logs/raw.log", "  r2"],
+    // The events still pending at the end, in the order they began.
+    ["/logs/java.log", "2024 z"],
+    ["/logs/py.log", "Error"],
+  ]);
+});
+
+Deno.test("an event with an over-long continuation line is the same whatever the chunk boundaries", async () => {
+  // The splitter cuts the 22-byte frame (cap 10) and says so with a gap
+  // notice; that notice must not end the event the frame belongs to.
+  const bytes = encoder.encode(
+    "START\n  frame 1\n  " + "x".repeat(20) + "\n  frame 3\nSTART 2\n",
+  );
+  const joined = async (cuts: number[]) => {
+    const points = [0, ...cuts, bytes.length];
+    const chunks: Chunk[] = points.slice(1).map((to, i) => ({
+      source: SOURCE,
+      file: FILE,
+      offset: points[i],
+      bytes: bytes.slice(points[i], to),
+      noticed: 0,
+    }));
+    const out = await Array.fromAsync(
+      ReadableStream.from(chunks)
+        .pipeThrough(new LineStream({ maxLineBytes: 10 }))
+        .pipeThrough(
+          new MultilineStream({ start: /^START/, flushMs: Infinity }),
+        ),
+    );
+    return out.filter((i) => Array.isArray(i)).flat().map(seen);
+  };
+  const whole = await joined([]);
+  assertEquals(whole.map((e) => e.text), [
+    "START\n  frame 1\n  xxxxxxxx\n  frame 3",
+    "START 2",
+  ]);
+  for (let cut = 1; cut < bytes.length; cut++) {
+    assertEquals(await joined([cut]), whole, `split at byte ${cut}`);
+  }
+});
+
+/** An item of the stream in brief: a batch's texts joined by ` | `, or a mark's kind. */
+function describe(item: Line[] | Mark): string {
+  return Array.isArray(item) ? item.map((l) => l.text).join(" | ") : item.kind;
+}

@@ -1,0 +1,103 @@
+/**
+ * Guards at the door, before a request costs anything: which `Host` names a
+ * server without a token answers (a browser page elsewhere cannot reach a
+ * loopback tailcast by DNS rebinding), how many connections one client
+ * address may hold, and how many subscribers the open-file limit allows.
+ */
+
+/** Host names that always mean this machine. */
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1"]);
+const WILDCARD = new Set(["0.0.0.0", "::", ""]);
+
+/** The host name of a `Host` header value, lower-case, without port or IPv6 brackets. */
+export function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end === -1 ? h : h.slice(1, end);
+  }
+  const colon = h.indexOf(":");
+  // One colon is a port; more is a bare IPv6 address.
+  return colon !== -1 && colon === h.lastIndexOf(":") ? h.slice(0, colon) : h;
+}
+
+/** Whether `name` is an IP address written out (no DNS name can be one). */
+function isIpLiteral(name: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":");
+}
+
+/**
+ * Which `Host` values a server listening on `listen` answers without a
+ * token: its own address, loopback names, and `allowed` (reverse proxies).
+ * Listening on every address, any IP address written out is its own too.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { hostCheck } from "./guard.ts";
+ * const ok = hostCheck("127.0.0.1", []);
+ * assert(ok("127.0.0.1:8787") && ok("localhost:8787"));
+ * assert(!ok("evil.example:8787"));
+ * ```
+ */
+export function hostCheck(
+  listen: string,
+  allowed: readonly string[],
+): (host: string | null) => boolean {
+  const own = hostName(listen);
+  const names = new Set([...LOOPBACK, own, ...allowed.map(hostName)]);
+  const anyIp = WILDCARD.has(own);
+  return (host) => {
+    if (host === null) return false;
+    const name = hostName(host);
+    return names.has(name) || (anyIp && isIpLiteral(name));
+  };
+}
+
+/** Open connections per client address, with a cap. */
+export class ClientCounter {
+  readonly #max: number;
+  readonly #open = new Map<string, number>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Takes a place for `address`; false when it holds the most already. */
+  take(address: string): boolean {
+    const n = this.#open.get(address) ?? 0;
+    if (n >= this.#max) return false;
+    this.#open.set(address, n + 1);
+    return true;
+  }
+
+  /** Gives back a place `take` gave. */
+  give(address: string): void {
+    const n = this.#open.get(address) ?? 0;
+    if (n <= 1) this.#open.delete(address);
+    else this.#open.set(address, n - 1);
+  }
+}
+
+/** The soft limit of open files of this process, where the platform says (Linux). */
+export async function openFileLimit(): Promise<number | null> {
+  try {
+    const text = await Deno.readTextFile("/proc/self/limits");
+    const line = text.split("\n").find((l) => l.startsWith("Max open files"));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === "unlimited" ? null : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Subscribers the open-file limit allows: a quarter of it (at least 64) is
+ * kept for followed files, rotated ones being drained, the state file, the
+ * watcher and short requests, so a flood of clients gets 503 before any
+ * file open fails.
+ */
+export function clientsWithin(limit: number): number {
+  const reserve = Math.max(64, Math.ceil(limit / 4));
+  return Math.max(1, limit - reserve);
+}
