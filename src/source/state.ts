@@ -197,7 +197,7 @@ export class StateStore {
         truncate: true,
       });
       try {
-        await f.write(new TextEncoder().encode(body + "\n"));
+        await writeAll(f, new TextEncoder().encode(body + "\n"));
         await f.sync();
       } finally {
         f.close();
@@ -289,6 +289,15 @@ export function parseState(
     });
   });
   return out;
+}
+
+/** Writes all of `bytes`: one write may take fewer (a signal, a full disk). */
+async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const n = await f.write(bytes.subarray(at));
+    if (n === 0) throw new Deno.errors.WriteZero("wrote no byte");
+    at += n;
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {
