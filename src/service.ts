@@ -38,6 +38,7 @@ import {
   END,
   type Event,
   FILE,
+  LAST_LINE,
   type Line,
   type Notice,
   NOTICED,
@@ -333,7 +334,8 @@ export class Service {
         file,
         this.#tail.headOf(file) ?? new Uint8Array(0),
         offset,
-        e.line,
+        // The line a restart finds before the cursor: a multi-line event's last.
+        e[LAST_LINE] ?? e.line,
       );
     }
   }

@@ -54,6 +54,11 @@ export interface Line {
   readonly truncated?: boolean;
   /** The file ended (rotated away or deleted) before this line's newline came. */
   readonly partial?: boolean;
+  /**
+   * Lines joined into one (a multi-line event): the bytes of the last of
+   * them, the one ending at `end`, which is what a restart finds there.
+   */
+  readonly last?: Uint8Array;
   readonly noticed: number;
 }
 
@@ -67,6 +72,12 @@ export const NOTICED: unique symbol = Symbol("noticed");
 export const FILE: unique symbol = Symbol("file");
 /** Byte offset just past the event's line in its file. A symbol key, like {@link FILE}. */
 export const END: unique symbol = Symbol("end");
+/**
+ * A multi-line event: the start of its last line, the one ending at
+ * {@link END}. The state keeps it to check, after a restart, that the file
+ * still holds that line before the cursor. A symbol key, like {@link FILE}.
+ */
+export const LAST_LINE: unique symbol = Symbol("lastLine");
 
 /** What a subscriber or stdout receives for every line. */
 export interface Event {
@@ -93,10 +104,14 @@ export interface Event {
   readonly [NOTICED]?: number;
   readonly [FILE]: FileId;
   readonly [END]: number;
+  readonly [LAST_LINE]?: string;
 }
 
 /** An event as its JSON is written (stdout, SSE `data:`): without the symbol-keyed parts. */
-export type EventJson = Omit<Event, typeof NOTICED | typeof FILE | typeof END>;
+export type EventJson = Omit<
+  Event,
+  typeof NOTICED | typeof FILE | typeof END | typeof LAST_LINE
+>;
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */
 export type Notice =

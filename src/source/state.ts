@@ -43,7 +43,11 @@ export interface SavedFile {
   /** The file's first bytes when the cursor was saved. */
   readonly head: Uint8Array;
   readonly offset: number;
-  /** The start of the last line delivered (up to {@link LINE_MARK} characters): checks the file still holds it. */
+  /**
+   * The start of the line ending at `offset` (up to {@link LINE_MARK}
+   * characters; of a multi-line event, its last line): checks the file
+   * still holds it.
+   */
   readonly line?: string;
 }
 

@@ -245,6 +245,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
       noticed: last.noticed,
       ...(pending.truncated ? { truncated: true } : {}),
       ...(last.partial ? { partial: true } : {}),
+      ...(last !== first ? { last: last.bytes } : {}),
     };
   }
 

@@ -10,10 +10,15 @@ import {
   type Event,
   FILE,
   type FileId,
+  LAST_LINE,
   type Line,
   NOTICED,
 } from "../types.ts";
+import { LINE_MARK } from "../source/state.ts";
 import { type Format, parseLine } from "./formats.ts";
+
+/** Bytes enough for the LINE_MARK characters the state keeps, whatever their UTF-8 length. */
+const MARK_BYTES = LINE_MARK * 4;
 
 export interface ParseStreamOptions {
   /** The format of each source's lines. @default raw for every source */
@@ -79,6 +84,12 @@ export class ParseStream extends TransformStream<Line[], Event[]> {
               [NOTICED]: l.noticed,
               [FILE]: l.file,
               [END]: l.end,
+              ...(l.last
+                ? {
+                  [LAST_LINE]: lenient.decode(l.last.subarray(0, MARK_BYTES))
+                    .slice(0, LINE_MARK),
+                }
+                : {}),
             };
           }
           controller.enqueue(events);

@@ -535,6 +535,42 @@ Deno.test("state: truncated while down and grown past the cursor again (same fir
   if (!reported) assertEquals(got.length, 40);
 });
 
+Deno.test("state: --multiline-start, SIGTERM and restart: nothing read again, no gap", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  const args = [
+    "--no-server",
+    "--from",
+    "start",
+    "--multiline-start",
+    "^\\S",
+    "--state",
+    state,
+    log,
+  ];
+  await dir.append("app.log", "ERROR boom\n  at a()\nINFO next\n  more\n");
+  await using before = await start(args, log);
+  await before.waitForLines(2);
+  assertEquals((await before.stop("SIGTERM")).code, 0);
+  // The cursor's mark is the physical line before it, as a restart reads it.
+  const saved = JSON.parse(await Deno.readTextFile(state)).files;
+  assertEquals(
+    saved.map((f: { offset: number; line: string }) => [f.offset, f.line]),
+    [[(await Deno.stat(log)).size, "  more"]],
+  );
+
+  await dir.append("app.log", "WARN later\n");
+  await using after = await start(args, log);
+  await after.waitForLines(1);
+  assertEquals((await after.stop("SIGTERM")).code, 0);
+  assertEquals(printed(after, false).map((e) => e.line), ["WARN later"]);
+  assertEquals(
+    after.stderr.filter((l) => / skipped | truncated /.test(l)),
+    [],
+  );
+});
+
 Deno.test("state: a corrupted state file exits 2 with one line naming it and --state-reset; --state-reset starts; a missing directory exits 2", async (t) => {
   await using dir = await LogDir.create();
   const log = dir.file("app.log");

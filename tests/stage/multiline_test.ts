@@ -217,6 +217,26 @@ Deno.test("the size cap cuts the event and drops the rest of it", async () => {
   assertEquals(long, [expect("START-01", 0, 25, { truncated: true })]);
 });
 
+Deno.test("a joined event carries its last line, the one ending where the event ends", async () => {
+  const texts = ["START", "  one", "  two", "START 2", "START 3", "  cut off"];
+  const lines = linesOf(texts);
+  const out = (await Array.fromAsync(
+    ReadableStream.from([lines]).pipeThrough(
+      new MultilineStream({ start: /^START/, maxBytes: 8 }),
+    ),
+  )).flat();
+  assertEquals(
+    out.map((l) => [l.end, l.last && decoder.decode(l.last)]),
+    [
+      [lines[2].end, "  two"],
+      // One line: it is its own last line.
+      [lines[3].end, undefined],
+      // Dropped by the cap, still the line the event ends with.
+      [lines[5].end, "  cut off"],
+    ],
+  );
+});
+
 Deno.test("the size cap bounds memory on an endless continuation", async () => {
   const cont = "  " + "x".repeat(1000);
   const batches: Line[][] = [linesOf(["START"])];

@@ -1,6 +1,12 @@
 import { assertEquals } from "@std/assert";
 import { ParseStream } from "../../src/stage/parse.ts";
-import type { Event, FileId, Line } from "../../src/types.ts";
+import { LINE_MARK } from "../../src/source/state.ts";
+import {
+  type Event,
+  type FileId,
+  LAST_LINE,
+  type Line,
+} from "../../src/types.ts";
 
 const FILE: FileId = { dev: 2049, ino: 1234567 };
 const TIME = new Date("2026-11-27T10:20:30.456Z");
@@ -101,4 +107,16 @@ Deno.test("ParseStream keeps batches: one event batch per line batch, in order",
   assertEquals(batches.map((b) => b.map((e) => e.line)), [["1", "2"], [
     "3",
   ]]);
+});
+
+Deno.test("ParseStream keeps the start of a joined event's last line, out of the JSON", async () => {
+  const long = "  " + "é".repeat(300);
+  const [[joined, single]] = await parse([[
+    line("E\n  at a\n" + long, { last: new TextEncoder().encode(long) }),
+    line("one line"),
+  ]]);
+  // As much as the state file keeps of it (LINE_MARK characters).
+  assertEquals(joined[LAST_LINE], long.slice(0, LINE_MARK));
+  assertEquals(single[LAST_LINE], undefined);
+  assertEquals("lastLine" in JSON.parse(JSON.stringify(joined)), false);
 });
