@@ -242,14 +242,9 @@ export class Service {
       }),
     );
     if (rules.multiline) {
-      const first = config.sources.find((r) => r.multiline)?.multiline;
       lines = lines.pipeThrough(
         new MultilineStream({
-          start: /^/,
-          startFor: (source) =>
-            rules.forSource(source).multiline?.start ?? null,
-          maxBytes: first?.maxBytes,
-          flushMs: first?.flushMs,
+          ruleFor: (source) => rules.forSource(source).multiline,
         }),
       );
     }

@@ -14,14 +14,30 @@ import { stateless } from "../pattern.ts";
 import { fileKey } from "../source/identity.ts";
 import type { Line } from "../types.ts";
 
-export interface MultilineStreamOptions {
+/** How one source's lines are joined. */
+export interface MultilineRule {
   /** A line that matches begins an event. Flags `g` and `y` are ignored. */
-  start: RegExp;
+  readonly start: RegExp;
+  /** Longest event kept, in bytes, joining `\n`s included. @default 1048576 */
+  readonly maxBytes?: number;
   /**
-   * The start pattern of each source, when sources differ; null lets that
-   * source's lines pass unjoined. Overrides `start` for every line.
+   * Time (ms) a pending event waits for a next line of its file before it is
+   * emitted. `Infinity` waits for the next start line or the end of the stream.
+   * @default 1000
    */
-  startFor?: (source: string) => RegExp | null;
+  readonly flushMs?: number;
+}
+
+export interface MultilineStreamOptions {
+  /** A line that matches begins an event (required without `ruleFor`). */
+  start?: RegExp;
+  /**
+   * The rule of each source, when sources differ; null lets that source's
+   * lines pass unjoined. Overrides `start` for every line; a rule without
+   * `maxBytes` or `flushMs` takes the stream's. Its values must be valid
+   * (the config checks them); they are not checked per line.
+   */
+  ruleFor?: (source: string) => MultilineRule | null;
   /** Longest event kept, in bytes, joining `\n`s included. @default 1048576 */
   maxBytes?: number;
   /**
@@ -40,6 +56,10 @@ export interface MultilineStreamOptions {
 }
 
 interface Pending {
+  /** Bytes this event may take, from its source's rule. */
+  readonly max: number;
+  /** Its source's flush time. */
+  readonly flushMs: number;
   readonly first: Line;
   /** The last line joined or dropped: gives `end`, `noticed` and `partial`. */
   last: Line;
@@ -81,8 +101,10 @@ const NEWLINE = new Uint8Array([0x0a]);
  * ```
  */
 export class MultilineStream extends TransformStream<Line[], Line[]> {
-  readonly #start: RegExp;
-  readonly #startFor: ((source: string) => RegExp | null) | null;
+  readonly #rule: MultilineRule | null;
+  readonly #ruleFor: ((source: string) => MultilineRule | null) | null;
+  /** Stateless copies of the rules' start patterns. */
+  readonly #starts = new WeakMap<RegExp, RegExp>();
   readonly #max: number;
   readonly #flushMs: number;
   readonly #signal: AbortSignal | undefined;
@@ -94,9 +116,9 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
 
   constructor(options: MultilineStreamOptions) {
     const start = options?.start;
-    if (!(start instanceof RegExp)) {
+    if (!(start instanceof RegExp) && typeof options?.ruleFor !== "function") {
       throw new TypeError(
-        `Cannot join lines without a start pattern: pass start as a RegExp, such as /^\\S/`,
+        `Cannot join lines without a start pattern: pass start as a RegExp, such as /^\\S/, or ruleFor`,
       );
     }
     const max = options.maxBytes ?? 1024 * 1024;
@@ -125,9 +147,8 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
       new CountQueuingStrategy({ highWaterMark: hwm }),
       new CountQueuingStrategy({ highWaterMark: hwm }),
     );
-    // A stateful (g or y) pattern would skip matches between lines.
-    this.#start = stateless(start);
-    this.#startFor = options.startFor ?? null;
+    this.#rule = start instanceof RegExp ? { start } : null;
+    this.#ruleFor = options.ruleFor ?? null;
     this.#max = max;
     this.#flushMs = flushMs;
     this.#signal = options.signal;
@@ -150,8 +171,8 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     const out: Line[] = [];
     const touched = new Set<string>();
     for (const line of lines) {
-      const start = this.#startFor ? this.#startFor(line.source) : this.#start;
-      if (start === null) {
+      const rule = this.#ruleFor ? this.#ruleFor(line.source) : this.#rule;
+      if (rule === null) {
         out.push(line);
         continue;
       }
@@ -162,9 +183,9 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
         out.push(this.#emit(key, pending));
         pending = undefined;
       }
-      if (start.test(this.#decoder.decode(line.bytes))) {
+      if (this.#startOf(rule).test(this.#decoder.decode(line.bytes))) {
         if (pending) out.push(this.#emit(key, pending));
-        pending = this.#begin(line);
+        pending = this.#begin(line, rule);
         this.#pending.set(key, pending);
       } else if (pending) {
         this.#append(pending, line);
@@ -186,9 +207,23 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
     }
   }
 
-  #begin(line: Line): Pending {
-    const head = Math.min(line.bytes.length, this.#max);
+  /** The rule's start pattern, made stateless once. */
+  #startOf(rule: MultilineRule): RegExp {
+    let start = this.#starts.get(rule.start);
+    if (!start) {
+      // A stateful (g or y) pattern would skip matches between lines.
+      start = stateless(rule.start);
+      this.#starts.set(rule.start, start);
+    }
+    return start;
+  }
+
+  #begin(line: Line, rule: MultilineRule): Pending {
+    const max = rule.maxBytes ?? this.#max;
+    const head = Math.min(line.bytes.length, max);
     return {
+      max,
+      flushMs: rule.flushMs ?? this.#flushMs,
       first: line,
       last: line,
       parts: [],
@@ -202,7 +237,7 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
   #append(pending: Pending, line: Line): void {
     pending.last = line;
     if (line.truncated) pending.truncated = true;
-    const room = this.#max - pending.length;
+    const room = pending.max - pending.length;
     const need = 1 + line.bytes.length;
     if (need <= room) {
       pending.parts.push(NEWLINE, line.bytes.slice());
@@ -252,8 +287,11 @@ export class MultilineStream extends TransformStream<Line[], Line[]> {
   #arm(key: string, pending: Pending): void {
     clearTimeout(pending.timer);
     pending.timer = undefined;
-    if (this.#timersOff || this.#closed || this.#flushMs === Infinity) return;
-    pending.timer = setTimeout(() => this.#expire(key, pending), this.#flushMs);
+    if (this.#timersOff || this.#closed || pending.flushMs === Infinity) return;
+    pending.timer = setTimeout(
+      () => this.#expire(key, pending),
+      pending.flushMs,
+    );
   }
 
   #expire(key: string, pending: Pending): void {

@@ -237,6 +237,49 @@ Deno.test("a joined event carries its last line, the one ending where the event 
   );
 });
 
+Deno.test("each source joins with its own rule: start, size cap and flush time", async () => {
+  const other = "/logs/other.log";
+  const plain = "/logs/plain.log";
+  const { readable, writable } = new TransformStream<Line[], Line[]>();
+  const reader = readable
+    .pipeThrough(
+      new MultilineStream({
+        ruleFor: (source) =>
+          source === SOURCE
+            ? { start: /^S/, maxBytes: 8, flushMs: 5 }
+            : source === other
+            ? { start: /^T/, flushMs: Infinity }
+            : null,
+      }),
+    )
+    .getReader();
+  const writer = writable.getWriter();
+  await writer.write([
+    ...linesOf(["S 123456789", " x"]),
+    ...linesOf(["T 123456789", " y"], { source: other }),
+    ...linesOf(["P", " p"], { source: plain }),
+  ]);
+  // Another source's lines pass unjoined, at once.
+  assertEquals((await reader.read()).value?.map(seen), [
+    expect("P", 0, 2, { source: plain }),
+    expect(" p", 2, 5, { source: plain }),
+  ]);
+  // The first source's event: cut at its own 8 bytes, flushed after its 5 ms.
+  assertEquals((await reader.read()).value?.map(seen), [
+    expect("S 123456", 0, 15, { truncated: true }),
+  ]);
+  // The second one waits for its next start line (flushMs Infinity), uncut.
+  await writer.write(linesOf(["T next"], { source: other, from: 15 }));
+  assertEquals((await reader.read()).value?.map(seen), [
+    expect("T 123456789\n y", 0, 15, { source: other }),
+  ]);
+  await writer.close();
+  assertEquals((await reader.read()).value?.map(seen), [
+    expect("T next", 15, 22, { source: other }),
+  ]);
+  assertEquals((await reader.read()).done, true);
+});
+
 Deno.test("the size cap bounds memory on an endless continuation", async () => {
   const cont = "  " + "x".repeat(1000);
   const batches: Line[][] = [linesOf(["START"])];
