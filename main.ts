@@ -1,7 +1,9 @@
 /**
  * tailcast entry point: parse the command line, start the service and the
- * HTTP server, stop cleanly on SIGINT/SIGTERM or once the --pid process has
- * ended. Exit codes: 0 after either, 2 for a bad command line or a source,
+ * HTTP server, stop cleanly on SIGINT/SIGTERM, once the --pid process has
+ * ended, or once stdout's reader went away. Exit codes: 0 after a signal or
+ * --pid, 141 after stdout closed (as a shell reports tail killed by SIGPIPE),
+ * 1 when a write to stdout failed, 2 for a bad command line or a source,
  * port or permission problem at start.
  */
 import meta from "./deno.json" with { type: "json" };
@@ -20,6 +22,14 @@ export const VERSION = `tailcast ${meta.version} (deno ${Deno.version.deno})`;
 
 /** Everything must be closed within this long after a signal. */
 const STOP_DEADLINE_MS = 1800;
+/**
+ * Exit status once the reader of stdout went away (`| head -1`): tail is
+ * killed by SIGPIPE then, which a shell reports as 128 + 13. Quietly, as
+ * tail: the reader left on purpose.
+ */
+const EXIT_STDOUT_CLOSED = 141;
+/** Exit status when stdout failed: lines read were not all written. */
+const EXIT_STDOUT_FAILED = 1;
 
 const encoder = new TextEncoder();
 
@@ -145,12 +155,11 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const onInt = onSignal("SIGINT");
-  const onTerm = onSignal("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
+  // Resolves with the exit status the reason to stop calls for.
+  const stopped = Promise.withResolvers<number>();
+  const onSignal = () => stopped.resolve(0);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
   // The end of the --pid process stops tailcast as a signal does, once the
   // files there at start-up were read (tail prints them even for a dead PID).
   const watching = new AbortController();
@@ -158,12 +167,18 @@ export async function main(args: readonly string[]): Promise<number> {
   if (target) {
     service.tail.ready
       .then(() => target.waitForEnd(config.pidCheckMs, watching.signal))
-      .then((ended) => ended && stopped.resolve("--pid"));
+      .then((ended) => ended && stopped.resolve(0));
   }
-  await stopped.promise;
+  // With nobody to write to, following is pointless: stop as tail does.
+  service.stdoutLost.then((why) =>
+    stopped.resolve(
+      why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_STDOUT_FAILED,
+    )
+  );
+  const code = await stopped.promise;
   watching.abort();
-  Deno.removeSignalListener("SIGINT", onInt);
-  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
 
   // Whatever is still stuck (a client that reads nothing, a stdout nobody
   // drains) must not keep the process alive past the deadline.
@@ -175,7 +190,7 @@ export async function main(args: readonly string[]): Promise<number> {
   // A connection whose socket is full never finishes; do not wait for it.
   if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
-  return 0;
+  return code;
 }
 
 function sleep(ms: number): Promise<void> {

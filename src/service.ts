@@ -89,6 +89,7 @@ export class Service {
   #state: StateStore | null = null;
   #saveTimer: ReturnType<typeof setInterval> | null = null;
   #saveProblem = "";
+  readonly #stdoutLost = Promise.withResolvers<"closed" | "failed">();
 
   private constructor(options: ServiceOptions) {
     this.#options = options;
@@ -114,6 +115,16 @@ export class Service {
   /** Aborted when the service stops. */
   get signal(): AbortSignal {
     return this.#abort.signal;
+  }
+
+  /**
+   * Resolves when stdout (with `--stdout`) can take no more lines: `closed`
+   * when its reader went away (EPIPE, as after `| head -1`), `failed` when a
+   * write failed (reported on the log). The run should then stop, as tail
+   * does. Pending for as long as stdout works.
+   */
+  get stdoutLost(): Promise<"closed" | "failed"> {
+    return this.#stdoutLost.promise;
   }
 
   async #start(): Promise<void> {
@@ -171,8 +182,11 @@ export class Service {
           name: headerNames(config.paths, cwd),
         }, delivered)
         : writeNdjson(sub, out, delivered);
-      this.#stdout = writing.catch((error) => {
+      this.#stdout = writing.then((end) => {
+        if (end === "closed") this.#stdoutLost.resolve("closed");
+      }, (error) => {
         this.#options.log(`tailcast: stdout: ${error}`);
+        this.#stdoutLost.resolve("failed");
       });
     }
     const hub = this.hub;

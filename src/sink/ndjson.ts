@@ -4,7 +4,7 @@
  * hub's dispatcher waits and the followers stop reading: nothing is dropped.
  */
 import type { Event } from "../types.ts";
-import { drainLines } from "./_drain.ts";
+import { type DrainEnd, drainLines } from "./_drain.ts";
 import type { Message, Subscription } from "./hub.ts";
 
 const encoder = new TextEncoder();
@@ -16,13 +16,14 @@ export function isLine(message: Message): boolean {
 
 /**
  * Writes everything `sub` receives to `writable` until the subscription ends,
- * then closes the writer. Resolves once the last write is done.
+ * then closes the writer. Resolves once the last write is done, saying how
+ * the sink ended (`closed`: its reader went away).
  */
 export function writeNdjson(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
   onWritten: (events: readonly Event[]) => void = () => {},
-): Promise<void> {
+): Promise<DrainEnd> {
   return drainLines(sub, writable, (lines) => {
     let text = "";
     for (const m of lines) text += (m.json ?? JSON.stringify(m.event)) + "\n";

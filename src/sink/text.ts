@@ -13,7 +13,7 @@ import { isAbsolute, relative } from "node:path";
 import { dim, red, yellow } from "@std/fmt/colors";
 import { parsePattern } from "../source/discover.ts";
 import { END, type Event } from "../types.ts";
-import { drainLines } from "./_drain.ts";
+import { type DrainEnd, drainLines } from "./_drain.ts";
 import type { Subscription } from "./hub.ts";
 
 export interface TextOptions {
@@ -37,7 +37,8 @@ const COLORS: Readonly<Record<string, (text: string) => string>> = {
 
 /**
  * Writes every line `sub` receives to `writable` as text until the
- * subscription ends, then closes the writer.
+ * subscription ends, then closes the writer; resolves as the NDJSON sink
+ * does.
  *
  * @example
  * ```ts
@@ -66,7 +67,7 @@ export function writeText(
   writable: WritableStream<Uint8Array>,
   options: TextOptions,
   onWritten: (events: readonly Event[]) => void = () => {},
-): Promise<void> {
+): Promise<DrainEnd> {
   const name = options.name ?? ((source: string) => source);
   let last: string | null = null;
   return drainLines(sub, writable, (lines) => {

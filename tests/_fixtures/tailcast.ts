@@ -36,6 +36,8 @@ export class TailcastProcess implements AsyncDisposable {
       prefix?: readonly string[];
       /** Start with V8's linear-time regex engine, as every task does. @default true */
       v8Flags?: boolean;
+      /** Close stdout once this many lines came, as `| head -n N` does. */
+      headLines?: number;
     } = {},
   ) {
     const entry = options.entry ?? Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
@@ -59,7 +61,12 @@ export class TailcastProcess implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     this.#reading = Promise.all([
-      collect(this.child.stdout, this.stdout, this.#stdoutChunks),
+      collect(
+        this.child.stdout,
+        this.stdout,
+        this.#stdoutChunks,
+        options.headLines,
+      ),
       collect(this.child.stderr, this.stderr),
     ]).then(() => {});
   }
@@ -147,6 +154,7 @@ async function collect(
   stream: ReadableStream<Uint8Array>,
   into: string[],
   raw: Uint8Array[] = [],
+  head = Infinity,
 ): Promise<void> {
   let carry = "";
   const kept = stream.pipeThrough(
@@ -161,6 +169,11 @@ async function collect(
     const parts = (carry + text).split("\n");
     carry = parts.pop() ?? "";
     into.push(...parts);
+    if (into.length >= head) {
+      // Leaving the loop cancels the stream, which closes the pipe.
+      into.splice(head);
+      return;
+    }
   }
   if (carry) into.push(carry);
 }

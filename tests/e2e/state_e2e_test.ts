@@ -24,7 +24,7 @@ import {
   WriterProcess,
 } from "../_fixtures/restart.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
-import { waitFor } from "../_fixtures/wait.ts";
+import { track, waitFor } from "../_fixtures/wait.ts";
 import { LINE_BYTES, lineText, parseSeq } from "../_fixtures/writer.ts";
 
 /** Lines per second the writer appends. */
@@ -674,6 +674,44 @@ Deno.test("state: SIGTERM then restart while a writer writes: no line lost, none
       f: { source: string; offset: number },
     ) => [f.source, f.offset]),
     [[log, written * LINE_BYTES]],
+  );
+});
+
+Deno.test("state: stdout closed by its reader (| head -1): tailcast stops by itself, quietly, exit 141, the cursor saved", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  await dir.append("app.log", lines(0, 10));
+  await using tc = new TailcastProcess(
+    ["--no-server", "--from", "start", "--state", state, log],
+    { headLines: 1 },
+  );
+  await tc.waitForLines(1);
+  // As tail, it notices the closed pipe at its next write: keep writing.
+  const exited = track(tc.exited());
+  let written = 10;
+  await waitFor(async () => {
+    if (exited.settled()) return true;
+    await dir.append("app.log", lines(written, written + 100));
+    written += 100;
+    return false;
+  }, "tailcast to exit once its stdout was closed");
+  const status = await tc.exited();
+  assertEquals(tc.stdout, [JSON.stringify(JSON.parse(tc.stdout[0]))]);
+  // tail killed by SIGPIPE: what a shell reports, and nothing said.
+  assertEquals(status.code, 141, tc.stderr.join("\n"));
+  assertEquals(
+    tc.stderr.filter((l) => !about(log, "following from byte 0$").test(l)),
+    [],
+  );
+  // Saved at the stop: the first lines (written whole before the reader
+  // left), and only what was written whole.
+  const [cursor, ...more] = JSON.parse(await Deno.readTextFile(state)).files;
+  assertEquals(more, []);
+  assert(
+    cursor.offset >= LINE_BYTES && cursor.offset < written * LINE_BYTES &&
+      cursor.offset % LINE_BYTES === 0,
+    `cursor at ${cursor.offset}`,
   );
 });
 
