@@ -3,8 +3,9 @@
  * HTTP server, stop cleanly on SIGINT/SIGTERM, once the --pid process has
  * ended, or once stdout's reader went away. Exit codes: 0 after a signal or
  * --pid, 141 after stdout closed (as a shell reports tail killed by SIGPIPE),
- * 1 when a write to stdout failed, 2 for a bad command line or a source,
- * port or permission problem at start.
+ * 1 when lines read were not all written to stdout (a write failed, or it
+ * took none before the stop deadline), 2 for a bad command line or a
+ * source, port or permission problem at start.
  */
 import meta from "./deno.json" with { type: "json" };
 import { createApp } from "./src/app.ts";
@@ -28,8 +29,12 @@ const STOP_DEADLINE_MS = 1800;
  * tail: the reader left on purpose.
  */
 const EXIT_STDOUT_CLOSED = 141;
-/** Exit status when stdout failed: lines read were not all written. */
-const EXIT_STDOUT_FAILED = 1;
+/**
+ * Exit status when lines read were not all written to stdout: a write
+ * failed, or stdout took none before the stop deadline (a pipe nobody
+ * reads). The cursors saved are those of what it took.
+ */
+const EXIT_UNWRITTEN = 1;
 
 const encoder = new TextEncoder();
 
@@ -172,19 +177,36 @@ export async function main(args: readonly string[]): Promise<number> {
   // With nobody to write to, following is pointless: stop as tail does.
   service.stdoutLost.then((why) =>
     stopped.resolve(
-      why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_STDOUT_FAILED,
+      why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_UNWRITTEN,
     )
   );
-  const code = await stopped.promise;
+  let code = await stopped.promise;
   watching.abort();
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
 
-  // Whatever is still stuck (a client that reads nothing, a stdout nobody
-  // drains) must not keep the process alive past the deadline.
-  const deadline = setTimeout(() => Deno.exit(0), STOP_DEADLINE_MS);
+  // Whatever is still stuck (a client that reads nothing, a connection that
+  // will not close) must not keep the process alive past the deadline; a
+  // service that did not even finish stopping did not stop cleanly.
+  let serviceStopped = false;
+  const deadline = setTimeout(
+    () => Deno.exit(serviceStopped ? code : EXIT_UNWRITTEN),
+    STOP_DEADLINE_MS,
+  );
   demoAbort.abort();
-  await service.stop();
+  // The service gives up on a stdout that takes nothing well before the
+  // deadline, and saves the cursors of what it took first.
+  if (!await service.stop()) {
+    log(
+      `tailcast: stdout did not take the last lines before the stop deadline; exiting without them${
+        config.state === null
+          ? ""
+          : " (the state file has the cursors of what it took: the next start resumes there)"
+      }`,
+    );
+    code = EXIT_UNWRITTEN;
+  }
+  serviceStopped = true;
   await stopDemo(demo, demoAbort);
   await sse?.close(300);
   // A connection whose socket is full never finishes; do not wait for it.

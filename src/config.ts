@@ -226,8 +226,9 @@ Server:
 
 Rotation, truncation and skipped bytes are reported on stderr.
 Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 141
-once stdout's reader went away (as tail | head), 1 when stdout failed, 2 for
-a bad command line or a path that cannot be followed.`;
+once stdout's reader went away (as tail | head), 1 when lines read were not
+all written to stdout, 2 for a bad command line or a path that cannot be
+followed.`;
 
 /** What the command line is read against, besides argv. */
 export interface Environment {

@@ -13,7 +13,7 @@
  * the cursors saved, alert timers and the webhook closed.
  */
 import type { Config } from "./config.ts";
-import { Hub } from "./sink/hub.ts";
+import { Hub, type Subscription } from "./sink/hub.ts";
 import { isLine, writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
 import { Positions } from "./sink/positions.ts";
@@ -55,6 +55,11 @@ export interface ServiceOptions {
   watchFs?: WatcherOptions["watchFs"];
   /** Rotated-away files are closed after this long without new bytes. */
   rotateWaitMs?: number;
+  /**
+   * How long `stop()` waits for stdout to take what was read before it
+   * gives up on it, ms. @default 1000
+   */
+  flushMs?: number;
 }
 
 /** Bytes of the line an event stands for, terminator included. */
@@ -66,6 +71,8 @@ function lineBytes(e: Event): number {
 const STDOUT_QUEUE = 8192;
 /** How often changed cursors are written to the state file. */
 const STATE_SAVE_MS = 1000;
+/** What `stop()` gives stdout by default, well inside main's 2 s to exit. */
+const FLUSH_MS = 1000;
 
 export class Service {
   /** Counters for /metrics. */
@@ -85,7 +92,8 @@ export class Service {
   #tail!: Tail;
   #pipeline: Promise<void> = Promise.resolve();
   #stdout: Promise<void> = Promise.resolve();
-  #stopping: Promise<void> | null = null;
+  #stdoutSub: Subscription | null = null;
+  #stopping: Promise<boolean> | null = null;
   #state: StateStore | null = null;
   #saveTimer: ReturnType<typeof setInterval> | null = null;
   #saveProblem = "";
@@ -174,6 +182,7 @@ export class Service {
         policy: "block",
         accept: isLine,
       });
+      this.#stdoutSub = sub;
       const out = this.#options.stdout;
       const writing = config.output === "text"
         ? writeText(sub, out, {
@@ -361,13 +370,26 @@ export class Service {
     }
   }
 
-  /** Stops reading, flushes what was read to the sinks, closes everything. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops reading, flushes what was read to the sinks, saves the cursors,
+   * closes everything. Resolves true once stdout took every line read; false
+   * when it took none for `flushMs` (a pipe nobody reads): it is then given
+   * up, and the cursors saved are those of what it took. Idempotent.
+   */
+  stop(): Promise<boolean> {
     this.#stopping ??= (async () => {
       this.#abort.abort();
-      await this.#tail.done;
-      await this.#pipeline;
-      await this.#stdout;
+      const flushing = (async () => {
+        await this.#tail.done;
+        await this.#pipeline;
+        await this.#stdout;
+      })();
+      const flushed = await settlesWithin(
+        flushing,
+        this.#options.flushMs ?? FLUSH_MS,
+      );
+      // The blocked sink keeps its last write; the pipeline no longer waits for it.
+      if (!flushed) this.#stdoutSub?.close();
       if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
       this.#saveTimer = null;
       await this.#save();
@@ -375,12 +397,30 @@ export class Service {
       this.#alertTimer = null;
       this.#alerts?.close();
       await this.#webhook?.close();
+      await this.#pipeline;
+      return flushed;
     })();
     return this.#stopping;
   }
 
-  /** Resolves when the pipeline has ended (after `stop()`). */
+  /** Resolves when the pipeline and stdout have ended (after `stop()`; never when stdout was given up). */
   get done(): Promise<void> {
     return Promise.all([this.#pipeline, this.#stdout]).then(() => {});
+  }
+}
+
+/** Whether `promise` settles within `ms` (it is awaited either way up to then). */
+async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -38,6 +38,12 @@ export class TailcastProcess implements AsyncDisposable {
       v8Flags?: boolean;
       /** Close stdout once this many lines came, as `| head -n N` does. */
       headLines?: number;
+      /**
+       * Read nothing from stdout until the process exits, as a reader that
+       * stopped: the pipe fills and tailcast's writes block. What the pipe
+       * held is read after the exit.
+       */
+      stdoutBlocked?: boolean;
     } = {},
   ) {
     const entry = options.entry ?? Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
@@ -60,13 +66,15 @@ export class TailcastProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    this.#reading = Promise.all([
+    const stdout = () =>
       collect(
         this.child.stdout,
         this.stdout,
         this.#stdoutChunks,
         options.headLines,
-      ),
+      );
+    this.#reading = Promise.all([
+      options.stdoutBlocked ? this.child.status.then(stdout) : stdout(),
       collect(this.child.stderr, this.stderr),
     ]).then(() => {});
   }

@@ -24,7 +24,7 @@ import {
   WriterProcess,
 } from "../_fixtures/restart.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
-import { track, waitFor } from "../_fixtures/wait.ts";
+import { track, waitFor, within } from "../_fixtures/wait.ts";
 import { LINE_BYTES, lineText, parseSeq } from "../_fixtures/writer.ts";
 
 /** Lines per second the writer appends. */
@@ -712,6 +712,44 @@ Deno.test("state: stdout closed by its reader (| head -1): tailcast stops by its
     cursor.offset >= LINE_BYTES && cursor.offset < written * LINE_BYTES &&
       cursor.offset % LINE_BYTES === 0,
     `cursor at ${cursor.offset}`,
+  );
+});
+
+Deno.test("state: SIGTERM while stdout is a pipe nobody reads: exit 1 within the deadline, the cursor of what was written saved", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  await dir.append("app.log", lines(0, 10));
+  // The server only to see, on /sources, what was published to stdout.
+  await using tc = new TailcastProcess(
+    ["--port", "0", "--stdout", "--from", "start", "--state", state, log],
+    { stdoutBlocked: true },
+  );
+  const url = await tc.url();
+  // The first lines went into the pipe and were saved; then far more than a
+  // pipe holds (64 KiB), all published to the stdout sink, which is stuck.
+  await waitFor(async () => {
+    const text = await Deno.readTextFile(state).catch(() => "{}");
+    return JSON.parse(text).files?.[0]?.offset === 10 * LINE_BYTES;
+  }, "the cursor of the first lines saved");
+  await dir.append("app.log", lines(10, 5000));
+  await waitFor(async () => {
+    const { sources: [source] } = await (await fetch(`${url}/sources`)).json();
+    return source.published[0]?.offset === 5000 * LINE_BYTES;
+  }, "every line published");
+  tc.child.kill("SIGTERM");
+  const status = await within(tc.exited(), 10_000, "the exit after SIGTERM");
+  assertEquals(status.code, 1, tc.stderr.join("\n"));
+  assertMatch(
+    tc.stderr.at(-1)!,
+    /^tailcast: stdout did not take the last lines .*state file/,
+  );
+  // The cursor is the end of a line that went whole into the pipe.
+  const [cursor] = JSON.parse(await Deno.readTextFile(state)).files;
+  const ends = printed(tc, true).map((e) => parseInt(e.id.split(":")[1], 36));
+  assert(
+    ends.includes(cursor.offset) && cursor.offset < 5000 * LINE_BYTES,
+    `cursor ${cursor.offset}, last end in the pipe ${ends.at(-1)}`,
   );
 });
 
