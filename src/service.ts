@@ -27,7 +27,8 @@ import { ConfigError } from "./errors.ts";
 import { ruleFromObject } from "./alerts/config.ts";
 import { AlertEngine } from "./alerts/engine.ts";
 import { parseRule } from "./alerts/grammar.ts";
-import { AlertRuleError } from "./alerts/rule.ts";
+import { type AlertRule, AlertRuleError } from "./alerts/rule.ts";
+import { followedSources } from "./alerts/deadman.ts";
 import { Metrics } from "./sink/metrics.ts";
 import { Webhook } from "./alerts/webhook.ts";
 import { eventFilter, FilterStream } from "./stage/filter.ts";
@@ -145,7 +146,7 @@ export class Service {
       ? undefined
       : where(config.where, "--where");
     this.#keep = eventFilter({ include, exclude, where: predicate });
-    this.#alerts = this.#startAlerts();
+    this.#alerts = this.#startAlerts(cwd);
     const notice = (n: Notice) => this.#notice(n);
     const state = config.state === null
       ? null
@@ -304,12 +305,16 @@ export class Service {
     this.hub.publish([{ type: "notice", notice: n }]);
   }
 
-  /** Compiles the alert rules; each alert goes to SSE, stderr, metrics and the webhook. */
-  #startAlerts(): AlertEngine | null {
+  /**
+   * Compiles the alert rules (deadman sources resolved against `cwd`, as
+   * the followed paths); each alert goes to SSE, stderr, metrics and the
+   * webhook.
+   */
+  #startAlerts(cwd: string): AlertEngine | null {
     const { config } = this.#options;
     if (config.alerts.length === 0) return null;
     const compileMatch = (text: string) => where(text, "--alert");
-    const rules = config.alerts.map((r, i) => {
+    const parsed = config.alerts.map((r, i) => {
       try {
         return typeof r === "string"
           ? parseRule(r, compileMatch)
@@ -324,6 +329,15 @@ export class Service {
         throw error;
       }
     });
+    let rules: AlertRule[];
+    try {
+      rules = followedSources(parsed, config.paths, cwd);
+    } catch (error) {
+      if (error instanceof AlertRuleError) {
+        throw new ConfigError("--alert", error.message);
+      }
+      throw error;
+    }
     if (config.alertWebhook !== null) {
       this.#webhook = new Webhook(config.alertWebhook, {
         log: this.#options.log,
