@@ -3,7 +3,7 @@
  * is a ConfigError naming the flag and what would be accepted.
  */
 import { parseArgs } from "@std/cli/parse-args";
-import type { FileConfig } from "./config_file.ts";
+import { type FileConfig, LIMITS } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import { isGlob } from "./pattern.ts";
 import type { SourceRules, StartAt } from "./types.ts";
@@ -301,7 +301,10 @@ export function parseCommandLine(
   refuseUnhonoured(value("follow"), flag("zero-terminated"));
   const maxUnchanged = value("max-unchanged-stats");
   if (maxUnchanged !== undefined) {
-    integer("--max-unchanged-stats", maxUnchanged, 0, 1_000_000_000);
+    integer("--max-unchanged-stats", maxUnchanged, {
+      min: 0,
+      max: 1_000_000_000,
+    });
   }
   const srv = f.server ?? {};
   const server = flag("server") ?? srv.enabled ?? true;
@@ -349,7 +352,9 @@ export function parseCommandLine(
     pidCheckMs: sleepMs ?? DEFAULT_PID_CHECK_MS,
     server,
     host: host(fromFile(value("host"), srv.host)),
-    port: port === undefined ? DEFAULT_PORT : integer("--port", port, 0, 65535),
+    port: port === undefined
+      ? DEFAULT_PORT
+      : integer("--port", port, LIMITS.port),
     pollMs: pollMs(
       value("poll") ?? (flag("-disable-inotify") ? "" : num(f.poll)),
       sleepMs,
@@ -357,22 +362,22 @@ export function parseCommandLine(
     ),
     maxLineBytes: maxLine === undefined
       ? DEFAULT_MAX_LINE_BYTES
-      : integer("--max-line-bytes", maxLine, 1, 256 * 1024 * 1024),
+      : integer("--max-line-bytes", maxLine, LIMITS.maxLineBytes),
     demo,
     queue: queue === undefined
       ? DEFAULT_QUEUE
-      : integer("--queue", queue, 1, 1_000_000),
+      : integer("--queue", queue, LIMITS.queue),
     maxClients: maxClients === undefined
       ? DEFAULT_MAX_CLIENTS
-      : integer("--max-clients", maxClients, 1, 1_000_000),
+      : integer("--max-clients", maxClients, LIMITS.maxClients),
     token: token(value("token") ?? env.TAILCAST_TOKEN ?? srv.token),
     corsOrigin: corsOrigin(fromFile(value("cors-origin"), srv.corsOrigin)),
     heartbeatMs: heartbeat === undefined
       ? 15_000
-      : integer("--heartbeat", heartbeat, 0, 86_400) * 1000,
+      : integer("--heartbeat", heartbeat, LIMITS.heartbeat) * 1000,
     writeTimeoutMs: writeTimeout === undefined
       ? 30_000
-      : integer("--write-timeout", writeTimeout, 1, 86_400) * 1000,
+      : integer("--write-timeout", writeTimeout, LIMITS.writeTimeout) * 1000,
     state: statePath(fromFile(value("state"), f.state)),
     stateReset: flag("state-reset") ?? false,
     sources: [
@@ -573,7 +578,7 @@ function startAt(
     );
   }
   if (lines !== undefined) {
-    const { plus, n } = count("--lines", lines, "line", 1_000_000_000);
+    const { plus, n } = count("--lines", lines, "line", LIMITS.lines.max);
     return plus
       ? { kind: "fromLine", line: Math.max(1, n) }
       : { kind: "lines", count: n };
@@ -656,7 +661,7 @@ function pollMs(
     }
     return sleepMs;
   }
-  return poll === "" ? DEFAULT_POLL_MS : integer("--poll", poll, 10, 3_600_000);
+  return poll === "" ? DEFAULT_POLL_MS : integer("--poll", poll, LIMITS.poll);
 }
 
 function outputOf(
@@ -694,7 +699,9 @@ function headers(
 }
 
 function fromPid(value: string | undefined): number | null {
-  return value === undefined ? null : integer("--pid", value, 1, 4_194_304);
+  return value === undefined
+    ? null
+    : integer("--pid", value, { min: 1, max: 4_194_304 });
 }
 
 function webhook(value: string | undefined): string | null {
@@ -758,8 +765,7 @@ function host(value: string | undefined): string {
 function integer(
   flag: string,
   value: string,
-  min: number,
-  max: number,
+  { min, max }: { readonly min: number; readonly max: number },
 ): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {

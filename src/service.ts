@@ -27,7 +27,7 @@ import { ConfigError } from "./errors.ts";
 import { ruleFromObject } from "./alerts/config.ts";
 import { AlertEngine } from "./alerts/engine.ts";
 import { parseRule } from "./alerts/grammar.ts";
-import { type AlertRule, AlertRuleError } from "./alerts/rule.ts";
+import { AlertRuleError } from "./alerts/rule.ts";
 import { followedSources } from "./alerts/deadman.ts";
 import { Metrics } from "./sink/metrics.ts";
 import { Webhook } from "./alerts/webhook.ts";
@@ -329,9 +329,17 @@ export class Service {
         throw error;
       }
     });
-    let rules: AlertRule[];
+    let engine: AlertEngine;
     try {
-      rules = followedSources(parsed, config.paths, cwd);
+      // The engine refuses rules that clash (two of one name).
+      engine = new AlertEngine(followedSources(parsed, config.paths, cwd), {
+        onAlert: (alert) => {
+          this.#options.log(`tailcast: alert: ${alert.message}`);
+          this.metrics.alert(alert.rule);
+          this.hub.publish([{ type: "alert", alert }]);
+          this.#webhook?.send(alert);
+        },
+      });
     } catch (error) {
       if (error instanceof AlertRuleError) {
         throw new ConfigError("--alert", error.message);
@@ -343,14 +351,6 @@ export class Service {
         log: this.#options.log,
       });
     }
-    const engine = new AlertEngine(rules, {
-      onAlert: (alert) => {
-        this.#options.log(`tailcast: alert: ${alert.message}`);
-        this.metrics.alert(alert.rule);
-        this.hub.publish([{ type: "alert", alert }]);
-        this.#webhook?.send(alert);
-      },
-    });
     this.#alertTimer = setInterval(() => engine.tick(), 1000);
     return engine;
   }
