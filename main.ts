@@ -4,7 +4,7 @@
  * ended, or once stdout's reader went away. Exit codes: 0 after a signal or
  * --pid, 141 after stdout closed (as a shell reports tail killed by SIGPIPE),
  * 1 when lines read were not all written to stdout (a write failed, or it
- * took none before the stop deadline), 2 for a bad command line or a
+ * did not take them before the stop deadline), 2 for a bad command line or a
  * source, port or permission problem at start.
  */
 import meta from "./deno.json" with { type: "json" };
@@ -31,7 +31,7 @@ const STOP_DEADLINE_MS = 1800;
 const EXIT_STDOUT_CLOSED = 141;
 /**
  * Exit status when lines read were not all written to stdout: a write
- * failed, or stdout took none before the stop deadline (a pipe nobody
+ * failed, or stdout did not take them before the stop deadline (a pipe nobody
  * reads). The cursors saved are those of what it took.
  */
 const EXIT_UNWRITTEN = 1;
@@ -194,8 +194,8 @@ export async function main(args: readonly string[]): Promise<number> {
     STOP_DEADLINE_MS,
   );
   demoAbort.abort();
-  // The service gives up on a stdout that takes nothing well before the
-  // deadline, and saves the cursors of what it took first.
+  // The service gives up on a stuck stdout well before the deadline, and
+  // saves the cursors of what it took first.
   if (!await service.stop()) {
     log(
       `tailcast: stdout did not take the last lines before the stop deadline; exiting without them${

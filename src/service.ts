@@ -387,7 +387,7 @@ export class Service {
   /**
    * Stops reading, flushes what was read to the sinks, saves the cursors,
    * closes everything. Resolves true once stdout took every line read; false
-   * when it took none for `flushMs` (a pipe nobody reads): it is then given
+   * when it did not within `flushMs` (a pipe nobody reads): it is then given
    * up, and the cursors saved are those of what it took. Idempotent.
    */
   stop(): Promise<boolean> {
@@ -398,10 +398,10 @@ export class Service {
         await this.#pipeline;
         await this.#stdout;
       })();
-      const flushed = await settlesWithin(
-        flushing,
-        this.#options.flushMs ?? FLUSH_MS,
-      );
+      // Only stdout (a blocking sink) can hold the pipeline up.
+      const flushed = this.#stdoutSub
+        ? await settlesWithin(flushing, this.#options.flushMs ?? FLUSH_MS)
+        : await flushing.then(() => true);
       // The blocked sink keeps its last write; the pipeline no longer waits for it.
       if (!flushed) this.#stdoutSub?.close();
       if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
@@ -417,7 +417,10 @@ export class Service {
     return this.#stopping;
   }
 
-  /** Resolves when the pipeline and stdout have ended (after `stop()`; never when stdout was given up). */
+  /**
+   * Resolves when the pipeline and stdout have ended (after `stop()`; never
+   * when stdout was given up).
+   */
   get done(): Promise<void> {
     return Promise.all([this.#pipeline, this.#stdout]).then(() => {});
   }
