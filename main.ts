@@ -1,8 +1,11 @@
 /**
  * tailcast entry point: parse the command line, start the service and the
- * HTTP server, stop cleanly on SIGINT/SIGTERM or once the --pid process has
- * ended. Exit codes: 0 after either, 2 for a bad command line or a source,
- * port or permission problem at start.
+ * HTTP server, stop cleanly on SIGINT/SIGTERM, once the --pid process has
+ * ended, or once stdout's reader went away. Exit codes: 0 after a signal or
+ * --pid, 141 after stdout closed (as a shell reports tail killed by SIGPIPE),
+ * 1 when lines read were not all written to stdout (a write failed, or it
+ * did not take them before the stop deadline), 2 for a bad command line or a
+ * source, port or permission problem at start.
  */
 import meta from "./deno.json" with { type: "json" };
 import { createApp } from "./src/app.ts";
@@ -28,6 +31,18 @@ export const VERSION = `tailcast ${meta.version} (deno ${Deno.version.deno})`;
 
 /** Everything must be closed within this long after a signal. */
 const STOP_DEADLINE_MS = 1800;
+/**
+ * Exit status once the reader of stdout went away (`| head -1`): tail is
+ * killed by SIGPIPE then, which a shell reports as 128 + 13. Quietly, as
+ * tail: the reader left on purpose.
+ */
+const EXIT_STDOUT_CLOSED = 141;
+/**
+ * Exit status when lines read were not all written to stdout: a write
+ * failed, or stdout did not take them before the stop deadline (a pipe nobody
+ * reads). The cursors saved are those of what it took.
+ */
+const EXIT_UNWRITTEN = 1;
 
 const encoder = new TextEncoder();
 
@@ -170,12 +185,11 @@ export async function main(args: readonly string[]): Promise<number> {
     }
   }
 
-  const stopped = Promise.withResolvers<string>();
-  const onSignal = (name: string) => () => stopped.resolve(name);
-  const onInt = onSignal("SIGINT");
-  const onTerm = onSignal("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
+  // Resolves with the exit status the reason to stop calls for.
+  const stopped = Promise.withResolvers<number>();
+  const onSignal = () => stopped.resolve(0);
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
   // The end of the --pid process stops tailcast as a signal does, once the
   // files there at start-up were read (tail prints them even for a dead PID).
   const watching = new AbortController();
@@ -183,24 +197,47 @@ export async function main(args: readonly string[]): Promise<number> {
   if (target) {
     service.tail.ready
       .then(() => target.waitForEnd(config.pidCheckMs, watching.signal))
-      .then((ended) => ended && stopped.resolve("--pid"));
+      .then((ended) => ended && stopped.resolve(0));
   }
-  await stopped.promise;
+  // With nobody to write to, following is pointless: stop as tail does.
+  service.stdoutLost.then((why) =>
+    stopped.resolve(
+      why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_UNWRITTEN,
+    )
+  );
+  let code = await stopped.promise;
   watching.abort();
-  Deno.removeSignalListener("SIGINT", onInt);
-  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
 
-  // Whatever is still stuck (a client that reads nothing, a stdout nobody
-  // drains) must not keep the process alive past the deadline.
-  const deadline = setTimeout(() => Deno.exit(0), STOP_DEADLINE_MS);
+  // Whatever is still stuck (a client that reads nothing, a connection that
+  // will not close) must not keep the process alive past the deadline; a
+  // service that did not even finish stopping did not stop cleanly.
+  let serviceStopped = false;
+  const deadline = setTimeout(
+    () => Deno.exit(serviceStopped ? code : EXIT_UNWRITTEN),
+    STOP_DEADLINE_MS,
+  );
   demoAbort.abort();
-  await service.stop();
+  // The service gives up on a stuck stdout well before the deadline, and
+  // saves the cursors of what it took first.
+  if (!await service.stop()) {
+    log(
+      `tailcast: stdout did not take the last lines before the stop deadline; exiting without them${
+        config.state === null
+          ? ""
+          : " (the state file has the cursors of what it took: the next start resumes there)"
+      }`,
+    );
+    code = EXIT_UNWRITTEN;
+  }
+  serviceStopped = true;
   await stopDemo(demo, demoAbort);
   await sse?.close(300);
   // A connection whose socket is full never finishes; do not wait for it.
   if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
-  return 0;
+  return code;
 }
 
 /** Whether `host` (a --host value) is a loopback address or name. */

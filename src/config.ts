@@ -3,7 +3,7 @@
  * is a ConfigError naming the flag and what would be accepted.
  */
 import { parseArgs } from "@std/cli/parse-args";
-import type { FileConfig } from "./config_file.ts";
+import { type FileConfig, LIMITS } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import { isGlob } from "./pattern.ts";
 import type { SourceRules, StartAt } from "./types.ts";
@@ -256,8 +256,10 @@ Server:
   -V, --version        show the version
 
 Rotation, truncation and skipped bytes are reported on stderr.
-Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 2 for
-a bad command line or a path that cannot be followed.`;
+Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 141
+once stdout's reader went away (as tail | head), 1 when lines read were not
+all written to stdout, 2 for a bad command line or a path that cannot be
+followed.`;
 
 /** What the command line is read against, besides argv. */
 export interface Environment {
@@ -330,7 +332,10 @@ export function parseCommandLine(
   refuseUnhonoured(value("follow"), flag("zero-terminated"));
   const maxUnchanged = value("max-unchanged-stats");
   if (maxUnchanged !== undefined) {
-    integer("--max-unchanged-stats", maxUnchanged, 0, 1_000_000_000);
+    integer("--max-unchanged-stats", maxUnchanged, {
+      min: 0,
+      max: 1_000_000_000,
+    });
   }
   const srv = f.server ?? {};
   const server = flag("server") ?? srv.enabled ?? true;
@@ -382,7 +387,9 @@ export function parseCommandLine(
     pidCheckMs: sleepMs ?? DEFAULT_PID_CHECK_MS,
     server,
     host: host(fromFile(value("host"), srv.host)),
-    port: port === undefined ? DEFAULT_PORT : integer("--port", port, 0, 65535),
+    port: port === undefined
+      ? DEFAULT_PORT
+      : integer("--port", port, LIMITS.port),
     pollMs: pollMs(
       value("poll") ?? (flag("-disable-inotify") ? "" : num(f.poll)),
       sleepMs,
@@ -390,35 +397,35 @@ export function parseCommandLine(
     ),
     maxLineBytes: maxLine === undefined
       ? DEFAULT_MAX_LINE_BYTES
-      : integer("--max-line-bytes", maxLine, 1, 256 * 1024 * 1024),
+      : integer("--max-line-bytes", maxLine, LIMITS.maxLineBytes),
     demo,
     queue: queue === undefined
       ? DEFAULT_QUEUE
-      : integer("--queue", queue, 1, 1_000_000),
+      : integer("--queue", queue, LIMITS.queue),
     maxClients: maxClients === undefined
       ? null
-      : integer("--max-clients", maxClients, 1, 1_000_000),
+      : integer("--max-clients", maxClients, LIMITS.maxClients),
     maxClientsPerIp: perIp === undefined
       ? DEFAULT_MAX_CLIENTS_PER_IP
-      : integer("--max-clients-per-ip", perIp, 1, 1_000_000),
+      : integer("--max-clients-per-ip", perIp, { min: 1, max: 1_000_000 }),
     maxBacklog: maxBacklog === undefined
       ? DEFAULT_MAX_BACKLOG
-      : integer("--max-backlog", maxBacklog, 0, 1_000_000_000),
+      : integer("--max-backlog", maxBacklog, { min: 0, max: 1_000_000_000 }),
     maxReplays: maxReplays === undefined
       ? DEFAULT_MAX_REPLAYS
-      : integer("--max-replays", maxReplays, 1, 10_000),
+      : integer("--max-replays", maxReplays, { min: 1, max: 10_000 }),
     resumeWindow: resumeWindow === undefined
       ? DEFAULT_RESUME_WINDOW
-      : integer("--resume-window", resumeWindow, 1, 16_777_216),
+      : integer("--resume-window", resumeWindow, { min: 1, max: 16_777_216 }),
     allowedHosts: (list("allowed-host") ?? []).map(allowedHost),
     token: token(value("token") ?? env.TAILCAST_TOKEN ?? srv.token),
     corsOrigin: corsOrigin(fromFile(value("cors-origin"), srv.corsOrigin)),
     heartbeatMs: heartbeat === undefined
       ? 15_000
-      : integer("--heartbeat", heartbeat, 0, 86_400) * 1000,
+      : integer("--heartbeat", heartbeat, LIMITS.heartbeat) * 1000,
     writeTimeoutMs: writeTimeout === undefined
       ? 30_000
-      : integer("--write-timeout", writeTimeout, 1, 86_400) * 1000,
+      : integer("--write-timeout", writeTimeout, LIMITS.writeTimeout) * 1000,
     state: statePath(fromFile(value("state"), f.state)),
     stateReset: flag("state-reset") ?? false,
     sources: [
@@ -619,7 +626,7 @@ function startAt(
     );
   }
   if (lines !== undefined) {
-    const { plus, n } = count("--lines", lines, "line", 1_000_000_000);
+    const { plus, n } = count("--lines", lines, "line", LIMITS.lines.max);
     return plus
       ? { kind: "fromLine", line: Math.max(1, n) }
       : { kind: "lines", count: n };
@@ -702,7 +709,7 @@ function pollMs(
     }
     return sleepMs;
   }
-  return poll === "" ? DEFAULT_POLL_MS : integer("--poll", poll, 10, 3_600_000);
+  return poll === "" ? DEFAULT_POLL_MS : integer("--poll", poll, LIMITS.poll);
 }
 
 function outputOf(
@@ -740,7 +747,9 @@ function headers(
 }
 
 function fromPid(value: string | undefined): number | null {
-  return value === undefined ? null : integer("--pid", value, 1, 4_194_304);
+  return value === undefined
+    ? null
+    : integer("--pid", value, { min: 1, max: 4_194_304 });
 }
 
 function webhook(value: string | undefined): string | null {
@@ -814,8 +823,7 @@ function host(value: string | undefined): string {
 function integer(
   flag: string,
   value: string,
-  min: number,
-  max: number,
+  { min, max }: { readonly min: number; readonly max: number },
 ): number {
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {

@@ -49,12 +49,35 @@ export interface FileConfig {
   };
 }
 
+/**
+ * Bounds of the options that are whole numbers, for the file and the flags
+ * of the same name alike, so a value that passes is one the service takes.
+ */
+export const LIMITS = {
+  lines: { min: 0, max: 1_000_000_000, unit: "lines" },
+  poll: { min: 10, max: 3_600_000, unit: "milliseconds" },
+  maxLineBytes: { min: 1, max: 256 * 1024 * 1024, unit: "bytes" },
+  port: { min: 0, max: 65535, unit: "" },
+  queue: { min: 1, max: 1_000_000, unit: "events" },
+  maxClients: { min: 1, max: 1_000_000, unit: "subscribers" },
+  heartbeat: { min: 0, max: 86_400, unit: "seconds" },
+  writeTimeout: { min: 1, max: 86_400, unit: "seconds" },
+} as const;
+
 /** Largest multi-line event, in bytes (as --max-line-bytes). */
-const MAX_MULTILINE_BYTES = 256 * 1024 * 1024;
+const MAX_MULTILINE_BYTES = LIMITS.maxLineBytes.max;
 /** Longest wait before a pending multi-line event is flushed. */
 const MAX_FLUSH_MS = 3_600_000;
 
 type Kind = "string" | "number" | "boolean" | "strings" | "object";
+
+/** The bounds of one whole-number option. */
+interface Limit {
+  readonly min: number;
+  readonly max: number;
+  /** What it counts, for messages; empty for a plain number. */
+  readonly unit: string;
+}
 
 const TOP: Record<string, Kind | "sources" | "alerts" | "server"> = {
   sources: "sources",
@@ -177,7 +200,36 @@ export function parseConfigFile(path: string, text: string): FileConfig {
       }
     });
   }
-  if (root.server !== undefined) check(root.server, SERVER, "server", fail);
+  const whole = (value: unknown, key: string, limit: Limit) => {
+    if (value === undefined) return;
+    const n = value as number;
+    if (!Number.isInteger(n) || n < limit.min || n > limit.max) {
+      throw fail(
+        key,
+        `must be a whole number${
+          limit.unit === "" ? "" : ` of ${limit.unit}`
+        } from ${limit.min} to ${limit.max}, not ${JSON.stringify(value)}`,
+      );
+    }
+  };
+  whole(root.lines, "lines", LIMITS.lines);
+  whole(root.poll, "poll", LIMITS.poll);
+  whole(root.maxLineBytes, "maxLineBytes", LIMITS.maxLineBytes);
+  if (root.server !== undefined) {
+    check(root.server, SERVER, "server", fail);
+    const server = root.server as Record<string, unknown>;
+    for (
+      const key of [
+        "port",
+        "queue",
+        "maxClients",
+        "heartbeat",
+        "writeTimeout",
+      ] as const
+    ) {
+      whole(server[key], `server.${key}`, LIMITS[key]);
+    }
+  }
   if (root.from !== undefined && root.from !== "start" && root.from !== "end") {
     throw fail("from", 'must be "start" or "end"');
   }

@@ -16,7 +16,7 @@
  */
 import type { Config } from "./config.ts";
 import { isBatch } from "./sink/_drain.ts";
-import { Hub } from "./sink/hub.ts";
+import { Hub, type Subscription } from "./sink/hub.ts";
 import { type Batch, Journal } from "./sink/journal.ts";
 import { writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
@@ -33,6 +33,7 @@ import { ruleFromObject } from "./alerts/config.ts";
 import { AlertEngine } from "./alerts/engine.ts";
 import { parseRule } from "./alerts/grammar.ts";
 import { AlertRuleError } from "./alerts/rule.ts";
+import { followedSources } from "./alerts/deadman.ts";
 import { Metrics } from "./sink/metrics.ts";
 import { Webhook } from "./alerts/webhook.ts";
 import { eventFilter, FilterStream } from "./stage/filter.ts";
@@ -45,6 +46,7 @@ import {
   type Event,
   FILE,
   isMark,
+  LAST_LINE,
   type Line,
   type Mark,
   type Notice,
@@ -64,6 +66,11 @@ export interface ServiceOptions {
   rotateWaitMs?: number;
   /** Journal entries kept (the resume window). @default DEFAULT_JOURNAL_CAPACITY */
   journalCapacity?: number;
+  /**
+   * How long `stop()` waits for stdout to take what was read before it
+   * gives up on it, ms. @default 1000
+   */
+  flushMs?: number;
 }
 
 /** Bytes of the line an event stands for, terminator included. */
@@ -75,6 +82,8 @@ function lineBytes(e: Event): number {
 const STDOUT_QUEUE = 8192;
 /** How often changed cursors are written to the state file. */
 const STATE_SAVE_MS = 1000;
+/** What `stop()` gives stdout by default, well inside main's 2 s to exit. */
+const FLUSH_MS = 1000;
 
 export class Service {
   /** Counters for /metrics. */
@@ -96,10 +105,12 @@ export class Service {
   #tail!: Tail;
   #pipeline: Promise<void> = Promise.resolve();
   #stdout: Promise<void> = Promise.resolve();
-  #stopping: Promise<void> | null = null;
+  #stdoutSub: Subscription | null = null;
+  #stopping: Promise<boolean> | null = null;
   #state: StateStore | null = null;
   #saveTimer: ReturnType<typeof setInterval> | null = null;
   #saveProblem = "";
+  readonly #stdoutLost = Promise.withResolvers<"closed" | "failed">();
 
   private constructor(options: ServiceOptions) {
     this.#options = options;
@@ -133,6 +144,16 @@ export class Service {
     return this.#abort.signal;
   }
 
+  /**
+   * Resolves when stdout (with `--stdout`) can take no more lines: `closed`
+   * when its reader went away (EPIPE, as after `| head -1`), `failed` when a
+   * write failed (reported on the log). The run should then stop, as tail
+   * does. Pending for as long as stdout works.
+   */
+  get stdoutLost(): Promise<"closed" | "failed"> {
+    return this.#stdoutLost.promise;
+  }
+
   async #start(): Promise<void> {
     const { config } = this.#options;
     const cwd = this.#options.cwd ?? Deno.cwd();
@@ -143,7 +164,7 @@ export class Service {
       ? undefined
       : where(config.where, "--where");
     this.#keep = eventFilter({ include, exclude, where: predicate });
-    this.#alerts = this.#startAlerts();
+    this.#alerts = this.#startAlerts(cwd);
     const state = config.state === null
       ? null
       : await StateStore.open(config.state, config.stateReset);
@@ -177,7 +198,9 @@ export class Service {
         capacity: STDOUT_QUEUE,
         policy: "block",
         accept: isBatch,
+        stdin: STDIN_ID,
       });
+      this.#stdoutSub = sub;
       const out = this.#options.stdout;
       const writing = config.output === "text"
         ? writeText(sub, out, {
@@ -186,8 +209,11 @@ export class Service {
           name: headerNames(config.paths, cwd),
         }, delivered)
         : writeNdjson(sub, out, delivered);
-      this.#stdout = writing.catch((error) => {
+      this.#stdout = writing.then((end) => {
+        if (end === "closed") this.#stdoutLost.resolve("closed");
+      }, (error) => {
         this.#options.log(`tailcast: stdout: ${error}`);
+        this.#stdoutLost.resolve("failed");
       });
     }
     const published = config.stdout ? undefined : delivered;
@@ -267,14 +293,9 @@ export class Service {
       new LineStream({ maxLineBytes: config.maxLineBytes }),
     );
     if (rules.multiline) {
-      const first = config.sources.find((r) => r.multiline)?.multiline;
       lines = lines.pipeThrough(
         new MultilineStream({
-          start: /^/,
-          startFor: (source) =>
-            rules.forSource(source).multiline?.start ?? null,
-          maxBytes: first?.maxBytes,
-          flushMs: first?.flushMs,
+          ruleFor: (source) => rules.forSource(source).multiline,
         }),
       );
     }
@@ -320,11 +341,16 @@ export class Service {
   }
 
   /** Compiles the alert rules; each alert goes to SSE, stderr, metrics and the webhook. */
-  #startAlerts(): AlertEngine | null {
+  /**
+   * Compiles the alert rules (deadman sources resolved against `cwd`, as
+   * the followed paths); each alert goes to SSE, stderr, metrics and the
+   * webhook.
+   */
+  #startAlerts(cwd: string): AlertEngine | null {
     const { config } = this.#options;
     if (config.alerts.length === 0) return null;
     const compileMatch = (text: string) => where(text, "--alert");
-    const rules = config.alerts.map((r, i) => {
+    const parsed = config.alerts.map((r, i) => {
       try {
         return typeof r === "string"
           ? parseRule(r, compileMatch)
@@ -339,16 +365,25 @@ export class Service {
         throw error;
       }
     });
+    let engine: AlertEngine;
+    try {
+      // The engine refuses rules that clash (two of one name).
+      engine = new AlertEngine(followedSources(parsed, config.paths, cwd), {
+        // Alerts a batch fires wait for it to be published; the timer's go now.
+        onAlert: (alert) =>
+          this.#fired ? this.#fired.push(alert) : this.#alert(alert),
+      });
+    } catch (error) {
+      if (error instanceof AlertRuleError) {
+        throw new ConfigError("--alert", error.message);
+      }
+      throw error;
+    }
     if (config.alertWebhook !== null) {
       this.#webhook = new Webhook(config.alertWebhook, {
         log: this.#options.log,
       });
     }
-    const engine = new AlertEngine(rules, {
-      // Alerts a batch fires wait for it to be published; the timer's go now.
-      onAlert: (alert) =>
-        this.#fired ? this.#fired.push(alert) : this.#alert(alert),
-    });
     this.#alertTimer = setInterval(() => engine.tick(), 1000);
     return engine;
   }
@@ -362,7 +397,8 @@ export class Service {
       batch.file,
       this.#tail.headOf(batch.file) ?? new Uint8Array(0),
       last[END],
-      last.line,
+      // The line a restart finds before the cursor: a multi-line event's last.
+      last[LAST_LINE] ?? last.line,
     );
   }
 
@@ -378,13 +414,26 @@ export class Service {
     }
   }
 
-  /** Stops reading, flushes what was read to the sinks, closes everything. Idempotent. */
-  stop(): Promise<void> {
+  /**
+   * Stops reading, flushes what was read to the sinks, saves the cursors,
+   * closes everything. Resolves true once stdout took every line read; false
+   * when it did not within `flushMs` (a pipe nobody reads): it is then given
+   * up, and the cursors saved are those of what it took. Idempotent.
+   */
+  stop(): Promise<boolean> {
     this.#stopping ??= (async () => {
       this.#abort.abort();
-      await this.#tail.done;
-      await this.#pipeline;
-      await this.#stdout;
+      const flushing = (async () => {
+        await this.#tail.done;
+        await this.#pipeline;
+        await this.#stdout;
+      })();
+      // Only stdout (a blocking sink) can hold the pipeline up.
+      const flushed = this.#stdoutSub
+        ? await settlesWithin(flushing, this.#options.flushMs ?? FLUSH_MS)
+        : await flushing.then(() => true);
+      // The blocked sink keeps its last write; the pipeline no longer waits for it.
+      if (!flushed) this.#stdoutSub?.close();
       if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
       this.#saveTimer = null;
       await this.#save();
@@ -392,12 +441,33 @@ export class Service {
       this.#alertTimer = null;
       this.#alerts?.close();
       await this.#webhook?.close();
+      await this.#pipeline;
+      return flushed;
     })();
     return this.#stopping;
   }
 
-  /** Resolves when the pipeline has ended (after `stop()`). */
+  /**
+   * Resolves when the pipeline and stdout have ended (after `stop()`; never
+   * when stdout was given up).
+   */
   get done(): Promise<void> {
     return Promise.all([this.#pipeline, this.#stdout]).then(() => {});
+  }
+}
+
+/** Whether `promise` settles within `ms` (it is awaited either way up to then). */
+async function settlesWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

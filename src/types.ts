@@ -59,6 +59,11 @@ export interface Line {
   readonly invalidUtf8?: true;
   /** The line ended with `\r\n`. */
   readonly crlf?: true;
+  /**
+   * Lines joined into one (a multi-line event): the text of the last of
+   * them, the one ending at `end`, which is what a restart finds there.
+   */
+  readonly last?: string;
   readonly noticed: number;
 }
 
@@ -74,6 +79,12 @@ export const FILE: unique symbol = Symbol("file");
 export const END: unique symbol = Symbol("end");
 /** The event's line ended with `\r\n` in its file. A symbol key, like {@link FILE}. */
 export const CRLF: unique symbol = Symbol("crlf");
+/**
+ * A multi-line event: the start of its last line, the one ending at
+ * {@link END}. The state keeps it to check, after a restart, that the file
+ * still holds that line before the cursor. A symbol key, like {@link FILE}.
+ */
+export const LAST_LINE: unique symbol = Symbol("lastLine");
 
 /** What a subscriber or stdout receives for every line. */
 export interface Event {
@@ -101,12 +112,13 @@ export interface Event {
   readonly [FILE]: FileId;
   readonly [END]: number;
   readonly [CRLF]?: true;
+  readonly [LAST_LINE]?: string;
 }
 
 /** An event as its JSON is written (stdout, SSE `data:`): without the symbol-keyed parts. */
 export type EventJson = Omit<
   Event,
-  typeof NOTICED | typeof FILE | typeof END | typeof CRLF
+  typeof NOTICED | typeof FILE | typeof END | typeof CRLF | typeof LAST_LINE
 >;
 
 /** Something noteworthy that is not a line: rotation, truncation, loss, errors. */

@@ -14,7 +14,9 @@ import {
   normalizeArgs,
   parseCommandLine,
 } from "../src/config.ts";
+import { parseConfigFile } from "../src/config_file.ts";
 import { ConfigError } from "../src/errors.ts";
+import { Service } from "../src/service.ts";
 
 /** The config of a run command line; fails for help and version. */
 function config(args: string[], env: Environment = {}): Config {
@@ -110,6 +112,15 @@ Deno.test("parseCommandLine refuses bad values, naming the flag", () => {
     [["--max-line-bytes", "0", "a"], "--max-line-bytes"],
     [["--host", "a b", "a"], "--host"],
     [["--host=", "a"], "--host"],
+    // Each would make a constructor throw later (a subscriber queue, timers).
+    [["--queue", "0", "a"], "--queue"],
+    [["--max-clients", "0", "a"], "--max-clients"],
+    [["--heartbeat", "86401", "a"], "--heartbeat"],
+    [["--heartbeat", "0.5", "a"], "--heartbeat"],
+    [["--write-timeout", "0", "a"], "--write-timeout"],
+    [["-s", "0", "a"], "--sleep-interval"],
+    [["--pid", "0", "a"], "--pid"],
+    [["-n", "2000000000", "a"], "--lines"],
   ];
   for (const [args, flag] of table) refused(args, flag);
   refused(["--port", "99999", "a"], "--port", /from 0 to 65535/);
@@ -323,4 +334,102 @@ Deno.test("text output starts with the last 10 lines like tail; NDJSON and the s
     kind: "lines",
     count: 3,
   });
+});
+
+/** The ConfigError `fn` throws (or rejects with); fails on anything else. */
+async function configError(
+  fn: () => unknown,
+  what: string,
+): Promise<ConfigError> {
+  let caught: unknown = null;
+  try {
+    await fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert(caught instanceof ConfigError, `${what}: ${caught}`);
+  assert(!caught.message.includes("\n"), `${what}: one line`);
+  return caught;
+}
+
+Deno.test("a bad value of the config file is a ConfigError naming its key, whatever it is", async () => {
+  // [the file, the key path the error names, what it says is allowed]
+  const table: Array<[Record<string, unknown>, string, RegExp]> = [
+    [{ lines: 1.5 }, "lines", /whole number of lines from 0 to/],
+    [{ lines: 2e9 }, "lines", /from 0 to 1000000000/],
+    [{ poll: 5 }, "poll", /milliseconds from 10 to/],
+    [{ poll: 99.5 }, "poll", /whole number/],
+    [{ maxLineBytes: 0 }, "maxLineBytes", /bytes from 1 to/],
+    [{ maxLineBytes: 2 ** 40 }, "maxLineBytes", /bytes from 1 to/],
+    [{ server: { port: 65536 } }, "server.port", /from 0 to 65535/],
+    [{ server: { port: 80.5 } }, "server.port", /whole number/],
+    [{ server: { queue: 0 } }, "server.queue", /from 1 to/],
+    [{ server: { maxClients: 0 } }, "server.maxClients", /from 1 to/],
+    [{ server: { heartbeat: 0.5 } }, "server.heartbeat", /seconds from 0/],
+    [{ server: { heartbeat: 1e6 } }, "server.heartbeat", /to 86400/],
+    [{ server: { writeTimeout: 0 } }, "server.writeTimeout", /seconds from 1/],
+    [{ server: { port: -1 } }, "server.port", /at least 0/],
+    [
+      { sources: [{ path: "a", multiline: { start: "x", maxBytes: 0 } }] },
+      "sources[0].multiline.maxBytes",
+      /from 1 to/,
+    ],
+    [
+      { sources: [{ path: "a", multiline: { start: "x", flushMs: 4e6 } }] },
+      "sources[0].multiline.flushMs",
+      /from 0 to/,
+    ],
+  ];
+  for (const [file, key, allowed] of table) {
+    const text = JSON.stringify(file);
+    const error = await configError(
+      () => parseConfigFile("t.json", text),
+      text,
+    );
+    assertEquals(error.flag, "--config", text);
+    assertMatch(
+      error.message,
+      new RegExp(
+        `^Invalid config file "t\\.json": ${key.replace(/[.[\]]/g, "\\$&")} `,
+      ),
+      text,
+    );
+    assertMatch(error.message, allowed, text);
+  }
+});
+
+Deno.test("what only the service can check is a ConfigError at Service.start naming the flag", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tailcast-config-" });
+  // [the command line, the flag named, what the message says]
+  const table: Array<[string[], string, RegExp]> = [
+    // Checked in the alert engine's constructor: was a stack trace, exit 1.
+    [
+      ["--alert", "a: boom 1 in 1m", "--alert", "a: bang 2 in 1m"],
+      "--alert",
+      /Two alert rules are named "a"/,
+    ],
+    [["--alert", "a: boom 1 in 1x"], "--alert", /invalid duration "1x"/],
+    [["--format", "regex:x"], "--format", /no named groups/],
+    [["--multiline-start", "("], "--multiline-start", /\(/],
+    [["--include", "["], "--include", /\[/],
+    [["--where", "level=="], "--where", /column/],
+  ];
+  try {
+    for (const [flags, flag, says] of table) {
+      const what = flags.join(" ");
+      const error = await configError(async () => {
+        const service = await Service.start({
+          config: config(["--no-server", ...flags, "app.log"]),
+          stdout: new WritableStream(),
+          log: () => {},
+          cwd: dir,
+        });
+        await service.stop();
+      }, what);
+      assertEquals(error.flag, flag, what);
+      assertMatch(error.message, says, what);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

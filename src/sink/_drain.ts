@@ -12,17 +12,24 @@ export function isBatch(message: Message): boolean {
 }
 
 /**
+ * How a stdout sink ended: `ended` when its subscription did (the service
+ * stopped), `closed` when the reader went away (EPIPE, as after `| head`).
+ */
+export type DrainEnd = "ended" | "closed";
+
+/**
  * Writes `render` of every batch `sub` receives to `writable` until the
  * subscription ends, then closes the writer; `onWritten` is told each batch
- * once it is written. A closed reader (EPIPE) ends the sink, not the service.
- * Resolves once the last write is done.
+ * once it is written. A closed reader (EPIPE) ends the sink, resolving
+ * `closed`: what follows is the service's decision. Resolves once the last
+ * write is done; rejects, the subscription closed, if a write fails otherwise.
  */
 export async function drainBatches(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
   render: (batch: Batch) => Uint8Array,
   onWritten: (batch: Batch) => void,
-): Promise<void> {
+): Promise<DrainEnd> {
   const writer = writable.getWriter();
   try {
     for (
@@ -37,9 +44,11 @@ export async function drainBatches(
       }
     }
     await writer.close();
+    return "ended";
   } catch (error) {
     sub.close();
     if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    return "closed";
   } finally {
     writer.releaseLock();
   }

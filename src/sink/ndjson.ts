@@ -4,7 +4,7 @@
  * followers stop reading: nothing is dropped. A batch's NDJSON bytes are made
  * once and shared with every subscriber that asked for NDJSON.
  */
-import { drainBatches } from "./_drain.ts";
+import { drainBatches, type DrainEnd } from "./_drain.ts";
 import type { Subscription } from "./hub.ts";
 import type { Batch } from "./journal.ts";
 import { eventsJson, eventsText } from "./json.ts";
@@ -36,12 +36,12 @@ export function ndjsonOf(batch: Batch): Uint8Array {
 /**
  * Writes every batch `sub` receives to `writable` as NDJSON until the
  * subscription ends, then closes the writer. Resolves once the last write
- * is done.
+ * is done, saying how the sink ended (`closed`: its reader went away).
  */
 export function writeNdjson(
   sub: Subscription,
   writable: WritableStream<Uint8Array>,
   onWritten: (batch: Batch) => void = () => {},
-): Promise<void> {
+): Promise<DrainEnd> {
   return drainBatches(sub, writable, ndjsonOf, onWritten);
 }

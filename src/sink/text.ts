@@ -13,7 +13,7 @@ import { isAbsolute, relative } from "node:path";
 import { dim, red, yellow } from "@std/fmt/colors";
 import { parsePattern } from "../source/discover.ts";
 import { CRLF } from "../types.ts";
-import { drainBatches } from "./_drain.ts";
+import { drainBatches, type DrainEnd } from "./_drain.ts";
 import type { Batch } from "./journal.ts";
 import type { Subscription } from "./hub.ts";
 
@@ -38,7 +38,8 @@ const COLORS: Readonly<Record<string, (text: string) => string>> = {
 
 /**
  * Writes every line `sub` receives to `writable` as text until the
- * subscription ends, then closes the writer.
+ * subscription ends, then closes the writer; resolves as the NDJSON sink
+ * does.
  *
  * @example
  * ```ts
@@ -68,7 +69,7 @@ export function writeText(
   writable: WritableStream<Uint8Array>,
   options: TextOptions,
   onWritten: (batch: Batch) => void = () => {},
-): Promise<void> {
+): Promise<DrainEnd> {
   const name = options.name ?? ((source: string) => source);
   let last: string | null = null;
   return drainBatches(sub, writable, (batch) => {

@@ -24,6 +24,8 @@ export interface Candidate extends Located {
 /** Whether `c` still holds, just before `saved.offset`, the last line delivered from it. */
 function holdsCursor(saved: SavedFile, c: Candidate): boolean {
   if (saved.line === undefined || saved.offset === 0 || !c.before) return true;
+  // A whole multi-line event, as earlier versions saved it: not one line, so not comparable.
+  if (saved.line.includes("\n")) return true;
   if (!c.before.has(saved.offset)) return true;
   const text = c.before.get(saved.offset);
   // undefined: the line is longer than what was read back, so it cannot be compared.

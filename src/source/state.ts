@@ -43,7 +43,11 @@ export interface SavedFile {
   /** The file's first bytes when the cursor was saved. */
   readonly head: Uint8Array;
   readonly offset: number;
-  /** The start of the last line delivered (up to {@link LINE_MARK} characters): checks the file still holds it. */
+  /**
+   * The start of the line ending at `offset` (up to {@link LINE_MARK}
+   * characters; of a multi-line event, its last line): checks the file
+   * still holds it.
+   */
   readonly line?: string;
 }
 
@@ -197,7 +201,7 @@ export class StateStore {
         truncate: true,
       });
       try {
-        await f.write(new TextEncoder().encode(body + "\n"));
+        await writeAll(f, new TextEncoder().encode(body + "\n"));
         await f.sync();
       } finally {
         f.close();
@@ -289,6 +293,15 @@ export function parseState(
     });
   });
   return out;
+}
+
+/** Writes all of `bytes`: one write may take fewer (a signal, a full disk). */
+async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const n = await f.write(bytes.subarray(at));
+    if (n === 0) throw new Deno.errors.WriteZero("wrote no byte");
+    at += n;
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -17,14 +17,30 @@ import { stateless } from "../pattern.ts";
 import { fileKey } from "../source/identity.ts";
 import { isMark, type Line, type Mark } from "../types.ts";
 
-export interface MultilineStreamOptions {
+/** How one source's lines are joined. */
+export interface MultilineRule {
   /** A line that matches begins an event. Flags `g` and `y` are ignored. */
-  start: RegExp;
+  readonly start: RegExp;
+  /** Longest event kept, in bytes, joining `\n`s included. @default 1048576 */
+  readonly maxBytes?: number;
   /**
-   * The start pattern of each source, when sources differ; null lets that
-   * source's lines pass unjoined. Overrides `start` for every line.
+   * Time (ms) a pending event waits for a next line of its file before it is
+   * emitted. `Infinity` waits for the next start line or the end of the stream.
+   * @default 1000
    */
-  startFor?: (source: string) => RegExp | null;
+  readonly flushMs?: number;
+}
+
+export interface MultilineStreamOptions {
+  /** A line that matches begins an event (required without `ruleFor`). */
+  start?: RegExp;
+  /**
+   * The rule of each source, when sources differ; null lets that source's
+   * lines pass unjoined. Overrides `start` for every line; a rule without
+   * `maxBytes` or `flushMs` takes the stream's. Its values must be valid
+   * (the config checks them); they are not checked per line.
+   */
+  ruleFor?: (source: string) => MultilineRule | null;
   /** Longest event kept, in bytes, joining `\n`s included. @default 1048576 */
   maxBytes?: number;
   /**
@@ -43,6 +59,10 @@ export interface MultilineStreamOptions {
 }
 
 interface Pending {
+  /** Bytes this event may take, from its source's rule. */
+  readonly max: number;
+  /** Its source's flush time. */
+  readonly flushMs: number;
   readonly first: Line;
   /** The last line joined or dropped: gives `end`, `noticed` and `partial`. */
   last: Line;
@@ -93,8 +113,10 @@ function fit(text: string, room: number): { text: string; bytes: number } {
  */
 export class MultilineStream
   extends TransformStream<Line[] | Mark, Line[] | Mark> {
-  readonly #start: RegExp;
-  readonly #startFor: ((source: string) => RegExp | null) | null;
+  readonly #rule: MultilineRule | null;
+  readonly #ruleFor: ((source: string) => MultilineRule | null) | null;
+  /** Stateless copies of the rules' start patterns. */
+  readonly #starts = new WeakMap<RegExp, RegExp>();
   readonly #max: number;
   readonly #flushMs: number;
   readonly #signal: AbortSignal | undefined;
@@ -105,9 +127,9 @@ export class MultilineStream
 
   constructor(options: MultilineStreamOptions) {
     const start = options?.start;
-    if (!(start instanceof RegExp)) {
+    if (!(start instanceof RegExp) && typeof options?.ruleFor !== "function") {
       throw new TypeError(
-        `Cannot join lines without a start pattern: pass start as a RegExp, such as /^\\S/`,
+        `Cannot join lines without a start pattern: pass start as a RegExp, such as /^\\S/, or ruleFor`,
       );
     }
     const max = options.maxBytes ?? 1024 * 1024;
@@ -137,9 +159,8 @@ export class MultilineStream
       new CountQueuingStrategy({ highWaterMark: hwm }),
       new CountQueuingStrategy({ highWaterMark: hwm }),
     );
-    // A stateful (g or y) pattern would skip matches between lines.
-    this.#start = stateless(start);
-    this.#startFor = options.startFor ?? null;
+    this.#rule = start instanceof RegExp ? { start } : null;
+    this.#ruleFor = options.ruleFor ?? null;
     this.#max = max;
     this.#flushMs = flushMs;
     this.#signal = options.signal;
@@ -179,8 +200,8 @@ export class MultilineStream
     const out: Line[] = [];
     const touched = new Set<string>();
     for (const line of lines) {
-      const start = this.#startFor ? this.#startFor(line.source) : this.#start;
-      if (start === null) {
+      const rule = this.#ruleFor ? this.#ruleFor(line.source) : this.#rule;
+      if (rule === null) {
         out.push(line);
         continue;
       }
@@ -191,9 +212,9 @@ export class MultilineStream
         out.push(this.#emit(key, pending));
         pending = undefined;
       }
-      if (start.test(line.text)) {
+      if (this.#startOf(rule).test(line.text)) {
         if (pending) out.push(this.#emit(key, pending));
-        pending = this.#begin(line);
+        pending = this.#begin(line, rule);
         this.#pending.set(key, pending);
       } else if (pending) {
         this.#append(pending, line);
@@ -215,18 +236,32 @@ export class MultilineStream
     }
   }
 
-  #begin(line: Line): Pending {
+  /** The rule's start pattern, made stateless once. */
+  #startOf(rule: MultilineRule): RegExp {
+    let start = this.#starts.get(rule.start);
+    if (!start) {
+      // A stateful (g or y) pattern would skip matches between lines.
+      start = stateless(rule.start);
+      this.#starts.set(rule.start, start);
+    }
+    return start;
+  }
+
+  #begin(line: Line, rule: MultilineRule): Pending {
+    const max = rule.maxBytes ?? this.#max;
     const whole = bytesOf(line);
-    const head = whole <= this.#max
+    const head = whole <= max
       ? { text: line.text, bytes: whole }
-      : fit(line.text, this.#max);
-    const cut = whole > this.#max;
+      : fit(line.text, max);
+    const cut = whole > max;
     return {
+      max,
+      flushMs: rule.flushMs ?? this.#flushMs,
       first: line,
       last: line,
       parts: [head.text],
       // Once cut, nothing more is kept: the count says full.
-      length: cut ? this.#max : head.bytes,
+      length: cut ? max : head.bytes,
       truncated: (line.truncated ?? false) || cut,
       invalid: line.invalidUtf8 ?? false,
       timer: undefined,
@@ -237,7 +272,7 @@ export class MultilineStream
     pending.last = line;
     if (line.truncated) pending.truncated = true;
     if (line.invalidUtf8) pending.invalid = true;
-    const room = this.#max - pending.length;
+    const room = pending.max - pending.length;
     const need = 1 + bytesOf(line);
     if (need <= room) {
       pending.parts.push(line.text);
@@ -249,7 +284,7 @@ export class MultilineStream
     if (room > 1) {
       pending.parts.push(fit(line.text, room - 1).text);
     }
-    pending.length = this.#max;
+    pending.length = pending.max;
   }
 
   /** Removes the pending event of `key` and makes its line. */
@@ -268,6 +303,7 @@ export class MultilineStream
       partial?: true;
       invalidUtf8?: true;
       crlf?: true;
+      last?: string;
     } = {
       source: first.source,
       file: first.file,
@@ -282,14 +318,21 @@ export class MultilineStream
     if (last.partial) out.partial = true;
     if (pending.invalid) out.invalidUtf8 = true;
     if (last.crlf) out.crlf = true;
+    // What a restart finds before the cursor: the last line as it is in the file.
+    if (last !== first) out.last = last.last ?? last.text;
     return out;
   }
 
   #arm(key: string, pending: Pending): void {
     clearTimeout(pending.timer);
     pending.timer = undefined;
-    if (this.#timersOff || this.#closed || this.#flushMs === Infinity) return;
-    pending.timer = setTimeout(() => this.#expire(key, pending), this.#flushMs);
+    if (this.#timersOff || this.#closed || pending.flushMs === Infinity) {
+      return;
+    }
+    pending.timer = setTimeout(
+      () => this.#expire(key, pending),
+      pending.flushMs,
+    );
   }
 
   #expire(key: string, pending: Pending): void {

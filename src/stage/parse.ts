@@ -13,10 +13,12 @@ import {
   FILE,
   type FileId,
   isMark,
+  LAST_LINE,
   type Line,
   type Mark,
   NOTICED,
 } from "../types.ts";
+import { LINE_MARK } from "../source/state.ts";
 import { type Format, parseLine } from "./formats.ts";
 
 export interface ParseStreamOptions {
@@ -102,6 +104,8 @@ export function toEvents(
     if (l.partial) e.partial = true;
     if (l.invalidUtf8) e.invalidUtf8 = true;
     if (l.crlf) e[CRLF] = true;
+    // A joined event: the state checks its last line after a restart.
+    if (l.last !== undefined) e[LAST_LINE] = l.last.slice(0, LINE_MARK);
     const format = formatFor?.(l.source);
     if (format && format.kind !== "raw") {
       const parsed = parseLine(l.text, format);

@@ -36,6 +36,14 @@ export class TailcastProcess implements AsyncDisposable {
       prefix?: readonly string[];
       /** Start with V8's linear-time regex engine, as every task does. @default true */
       v8Flags?: boolean;
+      /** Close stdout once this many lines came, as `| head -n N` does. */
+      headLines?: number;
+      /**
+       * Read nothing from stdout until the process exits, as a reader that
+       * stopped: the pipe fills and tailcast's writes block. What the pipe
+       * held is read after the exit.
+       */
+      stdoutBlocked?: boolean;
     } = {},
   ) {
     const entry = options.entry ?? Deno.env.get("TAILCAST_ENTRY") ?? "main.ts";
@@ -58,8 +66,15 @@ export class TailcastProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const stdout = () =>
+      collect(
+        this.child.stdout,
+        this.stdout,
+        this.#stdoutChunks,
+        options.headLines,
+      );
     this.#reading = Promise.all([
-      collect(this.child.stdout, this.stdout, this.#stdoutChunks),
+      options.stdoutBlocked ? this.child.status.then(stdout) : stdout(),
       collect(this.child.stderr, this.stderr),
     ]).then(() => {});
   }
@@ -147,6 +162,7 @@ async function collect(
   stream: ReadableStream<Uint8Array>,
   into: string[],
   raw: Uint8Array[] = [],
+  head = Infinity,
 ): Promise<void> {
   let carry = "";
   const kept = stream.pipeThrough(
@@ -161,6 +177,11 @@ async function collect(
     const parts = (carry + text).split("\n");
     carry = parts.pop() ?? "";
     into.push(...parts);
+    if (into.length >= head) {
+      // Leaving the loop cancels the stream, which closes the pipe.
+      into.splice(head);
+      return;
+    }
   }
   if (carry) into.push(carry);
 }

@@ -24,7 +24,7 @@ import {
   WriterProcess,
 } from "../_fixtures/restart.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
-import { waitFor } from "../_fixtures/wait.ts";
+import { track, waitFor, within } from "../_fixtures/wait.ts";
 import { LINE_BYTES, lineText, parseSeq } from "../_fixtures/writer.ts";
 
 /** Lines per second the writer appends. */
@@ -535,6 +535,42 @@ Deno.test("state: truncated while down and grown past the cursor again (same fir
   if (!reported) assertEquals(got.length, 40);
 });
 
+Deno.test("state: --multiline-start, SIGTERM and restart: nothing read again, no gap", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  const args = [
+    "--no-server",
+    "--from",
+    "start",
+    "--multiline-start",
+    "^\\S",
+    "--state",
+    state,
+    log,
+  ];
+  await dir.append("app.log", "ERROR boom\n  at a()\nINFO next\n  more\n");
+  await using before = await start(args, log);
+  await before.waitForLines(2);
+  assertEquals((await before.stop("SIGTERM")).code, 0);
+  // The cursor's mark is the physical line before it, as a restart reads it.
+  const saved = JSON.parse(await Deno.readTextFile(state)).files;
+  assertEquals(
+    saved.map((f: { offset: number; line: string }) => [f.offset, f.line]),
+    [[(await Deno.stat(log)).size, "  more"]],
+  );
+
+  await dir.append("app.log", "WARN later\n");
+  await using after = await start(args, log);
+  await after.waitForLines(1);
+  assertEquals((await after.stop("SIGTERM")).code, 0);
+  assertEquals(printed(after, false).map((e) => e.line), ["WARN later"]);
+  assertEquals(
+    after.stderr.filter((l) => / skipped | truncated /.test(l)),
+    [],
+  );
+});
+
 Deno.test("state: a corrupted state file exits 2 with one line naming it and --state-reset; --state-reset starts; a missing directory exits 2", async (t) => {
   await using dir = await LogDir.create();
   const log = dir.file("app.log");
@@ -638,6 +674,82 @@ Deno.test("state: SIGTERM then restart while a writer writes: no line lost, none
       f: { source: string; offset: number },
     ) => [f.source, f.offset]),
     [[log, written * LINE_BYTES]],
+  );
+});
+
+Deno.test("state: stdout closed by its reader (| head -1): tailcast stops by itself, quietly, exit 141, the cursor saved", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  await dir.append("app.log", lines(0, 10));
+  await using tc = new TailcastProcess(
+    ["--no-server", "--from", "start", "--state", state, log],
+    { headLines: 1 },
+  );
+  await tc.waitForLines(1);
+  // As tail, it notices the closed pipe at its next write: keep writing.
+  const exited = track(tc.exited());
+  let written = 10;
+  await waitFor(async () => {
+    if (exited.settled()) return true;
+    await dir.append("app.log", lines(written, written + 100));
+    written += 100;
+    return false;
+  }, "tailcast to exit once its stdout was closed");
+  const status = await tc.exited();
+  assertEquals(tc.stdout, [JSON.stringify(JSON.parse(tc.stdout[0]))]);
+  // tail killed by SIGPIPE: what a shell reports, and nothing said.
+  assertEquals(status.code, 141, tc.stderr.join("\n"));
+  assertEquals(
+    tc.stderr.filter((l) => !about(log, "following from byte 0$").test(l)),
+    [],
+  );
+  // Saved at the stop: the first lines (written whole before the reader
+  // left), and only what was written whole.
+  const [cursor, ...more] = JSON.parse(await Deno.readTextFile(state)).files;
+  assertEquals(more, []);
+  assert(
+    cursor.offset >= LINE_BYTES && cursor.offset < written * LINE_BYTES &&
+      cursor.offset % LINE_BYTES === 0,
+    `cursor at ${cursor.offset}`,
+  );
+});
+
+Deno.test("state: SIGTERM while stdout is a pipe nobody reads: exit 1 within the deadline, the cursor of what was written saved", async () => {
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  await dir.append("app.log", lines(0, 10));
+  // The server only to see, on /sources, what was published to stdout.
+  await using tc = new TailcastProcess(
+    ["--port", "0", "--stdout", "--from", "start", "--state", state, log],
+    { stdoutBlocked: true },
+  );
+  const url = await tc.url();
+  // The first lines went into the pipe and were saved; then far more than a
+  // pipe holds (64 KiB), all published to the stdout sink, which is stuck.
+  await waitFor(async () => {
+    const text = await Deno.readTextFile(state).catch(() => "{}");
+    return JSON.parse(text).files?.[0]?.offset === 10 * LINE_BYTES;
+  }, "the cursor of the first lines saved");
+  await dir.append("app.log", lines(10, 5000));
+  await waitFor(async () => {
+    const { sources: [source] } = await (await fetch(`${url}/sources`)).json();
+    return source.published[0]?.offset === 5000 * LINE_BYTES;
+  }, "every line published");
+  tc.child.kill("SIGTERM");
+  const status = await within(tc.exited(), 10_000, "the exit after SIGTERM");
+  assertEquals(status.code, 1, tc.stderr.join("\n"));
+  assertMatch(
+    tc.stderr.at(-1)!,
+    /^tailcast: stdout did not take the last lines .*state file/,
+  );
+  // The cursor is the end of a line that went whole into the pipe.
+  const [cursor] = JSON.parse(await Deno.readTextFile(state)).files;
+  const ends = printed(tc, true).map((e) => parseInt(e.id.split(":")[1], 36));
+  assert(
+    ends.includes(cursor.offset) && cursor.offset < 5000 * LINE_BYTES,
+    `cursor ${cursor.offset}, last end in the pipe ${ends.at(-1)}`,
   );
 });
 

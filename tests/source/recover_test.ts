@@ -7,7 +7,9 @@ import {
   type Candidate,
   decideStart,
   isSameFile,
+  withHead,
 } from "../../src/source/recover.ts";
+import { locatedOf } from "../../src/source/replay.ts";
 import { FINGERPRINT_BYTES, type SavedFile } from "../../src/source/state.ts";
 import type { FileId } from "../../src/types.ts";
 
@@ -318,6 +320,49 @@ for (const row of rows) {
     });
   });
 }
+
+Deno.test("decideStart with the lines on disk: a cursor after a multi-line event resumes; one whose line is gone is a gap", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "tailcast-recover-" });
+  const path = `${dir}/app.log`;
+  const text = "ERROR boom\n  at a()\n  at b()\nINFO next\n  more\n";
+  await Deno.writeTextFile(path, text);
+  const info = await Deno.stat(path);
+  const saved = (offset: number, line: string): SavedFile => ({
+    source: path,
+    file: { dev: info.dev ?? 0, ino: info.ino ?? 0 },
+    head: encoder.encode(text).slice(0, FINGERPRINT_BYTES),
+    offset,
+    line,
+  });
+  const decide = async (s: SavedFile) => {
+    const now = await withHead(locatedOf(path, info), [s.offset]);
+    return decideStart([s], now, []);
+  };
+  try {
+    const end = encoder.encode(text).length;
+    const first = encoder.encode("ERROR boom\n  at a()\n  at b()\n").length;
+    await t.step("the mark is the event's last line: resume", async () => {
+      assertEquals((await decide(saved(first, "  at b()"))).offset, first);
+      assertEquals((await decide(saved(end, "  more"))).offset, end);
+    });
+    await t.step(
+      "the mark is a whole joined event (saved so by an earlier tailcast): resume, no gap",
+      async () => {
+        const got = await decide(
+          saved(first, "ERROR boom\n  at a()\n  at b()"),
+        );
+        assertEquals([got.offset, got.notes], [first, []]);
+      },
+    );
+    await t.step("the line before the cursor is another: a gap", async () => {
+      const got = await decide(saved(end, "  less"));
+      assertEquals(got.offset, 0);
+      assertEquals(got.notes.map((n) => n.kind), ["gap"]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("isSameFile: only the first FINGERPRINT_BYTES bytes identify a file", () => {
   const text = "h".repeat(FINGERPRINT_BYTES) + "tail one\n";

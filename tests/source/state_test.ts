@@ -10,6 +10,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import { stub } from "@std/testing/mock";
 import {
   FINGERPRINT_BYTES,
   parseState,
@@ -172,6 +173,31 @@ Deno.test("StateStore: saves are atomic (temp file + rename), never a partial fi
     assert(reads > 0);
     assertEquals((await readJson(path)).files[0].offset, 110);
     assertEquals(await names(dir), ["state.json"], "no temp file left");
+  });
+});
+
+Deno.test("StateStore: a save whose writes are short still writes the whole file", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/state.json`;
+    const store = await StateStore.open(path, false);
+    for (let i = 0; i < 3; i++) {
+      store.delivered(`/logs/${i}.log`, id(200 + i), HEAD1, 1000 + i);
+    }
+    // write(2) may take fewer bytes than given (a signal, a full disk, a
+    // quota); here every write to the state file takes at most 7.
+    const open = Deno.open;
+    using _ = stub(Deno, "open", async (file, options) => {
+      const f = await open(file, options);
+      if (!String(file).startsWith(path)) return f;
+      return {
+        write: (p: Uint8Array) => f.write(p.subarray(0, 7)),
+        sync: () => f.sync(),
+        close: () => f.close(),
+      } as unknown as Deno.FsFile;
+    });
+    await store.save();
+    const json = await readJson(path);
+    assertEquals(json.files.map((f) => f.offset), [1000, 1001, 1002]);
   });
 });
 

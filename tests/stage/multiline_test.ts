@@ -190,7 +190,10 @@ Deno.test("lines before the first start line pass through on their own", async (
 });
 
 Deno.test("the flush timeout emits the last event while the stream stays open", async () => {
-  const { readable, writable } = new TransformStream<Line[], Line[]>();
+  const { readable, writable } = new TransformStream<
+    Line[] | Mark,
+    Line[] | Mark
+  >();
   const reader = readable
     .pipeThrough(new MultilineStream({ start: /^\S/, flushMs: 10 }))
     .getReader();
@@ -242,6 +245,72 @@ Deno.test("the size cap cuts the event and drops the rest of it", async () => {
   assertEquals(long, [expect("START-01", 0, 25, { truncated: true })]);
 });
 
+Deno.test("a joined event carries its last line, the one ending where the event ends", async () => {
+  const texts = ["START", "  one", "  two", "START 2", "START 3", "  cut off"];
+  const lines = linesOf(texts);
+  const out = (await Array.fromAsync(
+    ReadableStream.from([lines]).pipeThrough(
+      new MultilineStream({ start: /^START/, maxBytes: 8 }),
+    ),
+  )).flat() as Line[];
+  assertEquals(
+    out.map((l) => [l.end, l.last]),
+    [
+      [lines[2].end, "  two"],
+      // One line: it is its own last line.
+      [lines[3].end, undefined],
+      // Dropped by the cap, still the line the event ends with.
+      [lines[5].end, "  cut off"],
+    ],
+  );
+});
+
+Deno.test("each source joins with its own rule: start, size cap and flush time", async () => {
+  const other = "/logs/other.log";
+  const plain = "/logs/plain.log";
+  const { readable, writable } = new TransformStream<
+    Line[] | Mark,
+    Line[] | Mark
+  >();
+  const reader = readable
+    .pipeThrough(
+      new MultilineStream({
+        ruleFor: (source) =>
+          source === SOURCE
+            ? { start: /^S/, maxBytes: 8, flushMs: 5 }
+            : source === other
+            ? { start: /^T/, flushMs: Infinity }
+            : null,
+      }),
+    )
+    .getReader();
+  const writer = writable.getWriter();
+  await writer.write([
+    ...linesOf(["S 123456789", " x"]),
+    ...linesOf(["T 123456789", " y"], { source: other }),
+    ...linesOf(["P", " p"], { source: plain }),
+  ]);
+  // Another source's lines pass unjoined, at once.
+  assertEquals(((await reader.read()).value as Line[]).map(seen), [
+    expect("P", 0, 2, { source: plain }),
+    expect(" p", 2, 5, { source: plain }),
+  ]);
+  // The first source's event: cut at its own 8 bytes, flushed after its 5 ms.
+  assertEquals(((await reader.read()).value as Line[]).map(seen), [
+    expect("S 123456", 0, 15, { truncated: true }),
+  ]);
+  // The second one waits for its next start line (flushMs Infinity), uncut.
+  await writer.write(linesOf(["T next"], { source: other, from: 15 }));
+  assertEquals(((await reader.read()).value as Line[]).map(seen), [
+    expect("T 123456789\n y", 0, 15, { source: other }),
+  ]);
+  await writer.close();
+  assertEquals(((await reader.read()).value as Line[]).map(seen), [
+    expect("T next", 15, 22, { source: other }),
+  ]);
+  assertEquals((await reader.read()).done, true);
+});
+
 Deno.test("the size cap bounds memory on an endless continuation", async () => {
   const cont = "  " + "x".repeat(1000);
   const batches: Line[][] = [linesOf(["START"])];
@@ -288,7 +357,10 @@ Deno.test("two interleaved files each keep their own event", async () => {
 });
 
 Deno.test("a partial line ends its event at once", async () => {
-  const { readable, writable } = new TransformStream<Line[], Line[]>();
+  const { readable, writable } = new TransformStream<
+    Line[] | Mark,
+    Line[] | Mark
+  >();
   const reader = readable
     .pipeThrough(new MultilineStream({ start: /^\S/, flushMs: Infinity }))
     .getReader();
@@ -324,7 +396,10 @@ Deno.test("a global start pattern matches every line", async () => {
 });
 
 Deno.test("cancel clears the pending timers", async () => {
-  const { readable, writable } = new TransformStream<Line[], Line[]>();
+  const { readable, writable } = new TransformStream<
+    Line[] | Mark,
+    Line[] | Mark
+  >();
   const stream = readable.pipeThrough(
     new MultilineStream({ start: /^\S/, flushMs: 60_000 }),
   );
@@ -337,7 +412,10 @@ Deno.test("cancel clears the pending timers", async () => {
 
 Deno.test("aborting the signal stops the flush timers", async () => {
   const abort = new AbortController();
-  const { readable, writable } = new TransformStream<Line[], Line[]>();
+  const { readable, writable } = new TransformStream<
+    Line[] | Mark,
+    Line[] | Mark
+  >();
   const reader = readable
     .pipeThrough(
       new MultilineStream({ start: /^\S/, flushMs: 5, signal: abort.signal }),
@@ -514,7 +592,7 @@ Deno.test("a mark about a source with nothing pending passes on alone", async ()
   assertEquals(out.map(describe), ["gap", "A", "B"]);
 });
 
-Deno.test("startFor gives each source its own start pattern, and null leaves a source's lines unjoined", async () => {
+Deno.test("ruleFor gives each source its own start pattern, and null leaves a source's lines unjoined", async () => {
   const java = linesOf(["2024 x", "\tat y", "2024 z"], {
     source: "/logs/java.log",
   });
@@ -523,12 +601,11 @@ Deno.test("startFor gives each source its own start pattern, and null leaves a s
   });
   const raw = linesOf(["r1", "  r2"], { source: "/logs/raw.log" });
   const events = await run([[...java, ...py, ...raw]], {
-    start: /never/,
-    startFor: (source) =>
+    ruleFor: (source) =>
       source.endsWith("java.log")
-        ? /^\d{4} /
+        ? { start: /^\d{4} / }
         : source.endsWith("py.log")
-        ? /^\S/
+        ? { start: /^\S/ }
         : null,
     flushMs: Infinity,
   });

@@ -1,12 +1,14 @@
 import { assert, assertEquals } from "@std/assert";
 import { eventId, ParseStream, toEvents } from "../../src/stage/parse.ts";
 import { type Format, parseLine } from "../../src/stage/formats.ts";
+import { LINE_MARK } from "../../src/source/state.ts";
 import {
   CRLF,
   END,
   type Event,
   FILE,
   type FileId,
+  LAST_LINE,
   type Line,
   type Mark,
   NOTICED,
@@ -227,4 +229,16 @@ Deno.test("toEvents makes the events of a batch at the given time, raw without f
   assertEquals(parsed[1].fields, { x: 1 });
   assertEquals(typeof parsed[0].parseError, "string");
   assertEquals(toEvents([], "t"), []);
+});
+
+Deno.test("toEvents keeps the start of a joined event's last line, out of the JSON", () => {
+  const long = "  " + "é".repeat(300);
+  const [joined, single] = toEvents([
+    line("E\n  at a\n" + long, { last: long }),
+    line("one line"),
+  ], "t");
+  // As much as the state file keeps of it (LINE_MARK characters).
+  assertEquals(joined[LAST_LINE], long.slice(0, LINE_MARK));
+  assertEquals(single[LAST_LINE], undefined);
+  assertEquals("lastLine" in JSON.parse(JSON.stringify(joined)), false);
 });
