@@ -124,6 +124,7 @@ export async function main(args: readonly string[]): Promise<number> {
       version: VERSION,
       token: config.token,
       corsOrigin: config.corsOrigin,
+      events: (chunks) => service.events(chunks),
     });
     try {
       server = await listen(config, app.fetch, demo !== null);

@@ -1,19 +1,23 @@
 /**
  * The HTTP app: routes and the security defaults, no logic of its own.
  * `/events` streams (sse.ts); `/healthz` and `/sources` report the followers;
- * `/` is a small viewer page (EventSource, resumes by itself).
- * With a token, every route requires `Authorization: Bearer <token>` (or
- * `?token=` for EventSource, which cannot set headers), compared in constant
- * time. CORS headers are sent only for the origin given with --cors-origin.
+ * `/context` gives the lines around one event (context.ts); `/` is the
+ * viewer page. With a token, every route but the page requires
+ * `Authorization: Bearer <token>` (or `?token=` for EventSource, which cannot
+ * set headers), compared in constant time; the page holds no data and asks
+ * for the token itself. CORS headers are sent only for the origin given with
+ * --cors-origin.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
+import { contextHandler } from "./http/context.ts";
 import type { Metrics } from "./sink/metrics.ts";
 import type { Positions } from "./sink/positions.ts";
 import type { SseRoute } from "./sink/sse.ts";
 import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
+import type { Chunk, Event } from "./types.ts";
 
 export interface AppParts {
   tail: Tail;
@@ -24,6 +28,8 @@ export interface AppParts {
   corsOrigin?: string | null;
   state?: StateStore | null;
   metrics?: Metrics;
+  /** Chunks → events through the live stages, for `/context`. @default raw lines */
+  events?: (chunks: ReadableStream<Chunk>) => ReadableStream<Event[]>;
 }
 
 /** Builds the Hono app over the running parts. */
@@ -44,6 +50,9 @@ export function createApp(parts: AppParts): Hono {
       }
     });
   }
+  // The viewer page is embedded in the module graph: nothing is read from
+  // disk. It is served without the token so that it can ask for it.
+  app.get("/", (c) => c.html(page));
   const token = parts.token ?? null;
   if (token !== null) {
     const expected = digest(token);
@@ -63,6 +72,11 @@ export function createApp(parts: AppParts): Hono {
     });
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw));
+  const context = contextHandler({
+    sources: () => parts.tail.sources.map((s) => s.path),
+    events: parts.events,
+  });
+  app.get("/context", (c) => context(c.req.raw));
   app.get("/metrics", (c) => {
     const metrics = parts.metrics;
     if (!metrics) return c.text("metrics are off\n", 404);
@@ -93,8 +107,6 @@ export function createApp(parts: AppParts): Hono {
       state: state(parts),
     });
   });
-  // The viewer page is embedded in the module graph: nothing is read from disk.
-  app.get("/", (c) => c.html(page));
   return app;
 }
 
