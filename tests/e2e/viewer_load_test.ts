@@ -1,0 +1,111 @@
+/**
+ * The viewer page under load: 10,000 lines/s for 10 s into an open page in
+ * Chromium. The issue's own criteria, measured inside the page: no long
+ * task (PerformanceObserver `longtask`, which reports tasks over 50 ms) and
+ * a DOM that stays the same size however many lines arrive.
+ */
+import assert from "node:assert/strict";
+import { launch, pageLines, viewer } from "../_fixtures/browser.ts";
+import { LogDir } from "../_fixtures/log_dir.ts";
+import { WriterProcess } from "../_fixtures/restart.ts";
+import { TailcastProcess } from "../_fixtures/tailcast.ts";
+import { track, waitFor } from "../_fixtures/wait.ts";
+import { parseSeq } from "../_fixtures/writer.ts";
+
+/** Elements the page may have, whatever the number of lines: the rows in view and the page itself. */
+const MAX_ELEMENTS = 1500;
+
+Deno.test({
+  name:
+    "the viewer takes 10,000 lines/s for 10 s with no long task and a bounded DOM, keeping the newest lines in order",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await using dir = await LogDir.create();
+    const path = dir.file("app.log");
+    await dir.append("app.log", "");
+    await using server = new TailcastProcess(["--port", "0", path]);
+    const url = await server.url();
+    const browser = await launch();
+    try {
+      const page = await browser.newPage({
+        viewport: { width: 1200, height: 700 },
+      });
+      await page.goto(`${url}/`);
+      await waitFor(
+        async () => await viewer(page, "state") === "live",
+        "the page connected",
+      );
+      // From here on: the page is open, the lines are about to come.
+      // Long animation frames say which script a long task ran, for the
+      // message when one appears.
+      await page.evaluate(`
+        globalThis.longTasks = [];
+        globalThis.longFrames = [];
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) longTasks.push(Math.round(e.duration));
+        }).observe({ type: "longtask" });
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) {
+            if (e.blockingDuration === 0 || longFrames.length >= 20) continue;
+            const render = e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0;
+            longFrames.push(Math.round(e.duration) + " ms: render " + render + " ms; " +
+              e.scripts.map((s) => s.invoker + " " + Math.round(s.duration) + " ms").join(", "));
+          }
+        }).observe({ type: "long-animation-frame" });
+      `);
+      const keep = await viewer(page, "keep");
+
+      await using writer = new WriterProcess([
+        "--path",
+        path,
+        "--rate",
+        "10000",
+        "--seconds",
+        "10",
+      ]);
+      const result = writer.result();
+      const done = track(result);
+      let maxElements = 0;
+      let samples = 0;
+      while (!done.settled()) {
+        const count = await page.evaluate(
+          "document.getElementsByTagName('*').length",
+        ) as number;
+        maxElements = Math.max(maxElements, count);
+        samples++;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const { written } = await result;
+      assert.ok(written >= 90_000, `the writer wrote ${written} lines`);
+      await waitFor(
+        async () => await viewer(page, "received") === written,
+        `all ${written} lines received`,
+        30_000,
+      );
+
+      const longTasks = await page.evaluate("longTasks") as number[];
+      const frames = await page.evaluate("longFrames") as string[];
+      assert.deepEqual(
+        longTasks,
+        [],
+        `long tasks (ms): ${longTasks}; long frames:\n${frames.join("\n")}`,
+      );
+      assert.ok(samples >= 20, `${samples} samples of the DOM`);
+      assert.ok(
+        maxElements <= MAX_ELEMENTS,
+        `${maxElements} elements at most during the run`,
+      );
+      const lines = await pageLines(page);
+      assert.equal(lines.length, keep);
+      const seqs = lines.map(parseSeq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: keep }, (_, i) => written - keep + i),
+      );
+    } finally {
+      await browser.close();
+    }
+    assert.equal((await server.stop()).code, 0);
+  },
+});
