@@ -72,7 +72,7 @@ const API = [
 ].map((o) => JSON.stringify(o));
 
 browserTest(
-  "the viewer picks a source, filters by grep, where and level on the server, keeps them in the URL, and shows a filtered line in context",
+  "the viewer picks a source, filters by grep, where and level on the server, keeps them in the URL, and copies a line and shows it in context",
   async () => {
     await using dir = await LogDir.create();
     await dir.append("api.log", text(API));
@@ -100,6 +100,10 @@ browserTest(
           ),
         "the alert marker",
       );
+
+      await page.keyboard.press("/");
+      assert.equal(await page.evaluate("document.activeElement.id"), "grep");
+      await page.keyboard.press("Escape");
 
       // The picker offers all files, the directory's glob and each file.
       const options = await page.evaluate(
@@ -159,8 +163,27 @@ browserTest(
       assert.equal(await page.inputValue("#level"), "warn");
       assert.equal(await page.inputValue("#source"), api);
 
-      // Show in context: the lines around the filtered one, from the file.
+      // Reading: times, wrap, copy.
+      await page.check("#time");
+      await waitFor(
+        async () => await page.locator("#rows .row time.ts").count() === 2,
+        "a time on every row",
+      );
+      await page.check("#wrap");
+      assert.equal(await page.getAttribute("#view", "class"), "wrap");
+      await page.context().grantPermissions([
+        "clipboard-read",
+        "clipboard-write",
+      ]);
       const last = page.locator("#rows .row").last();
+      await last.hover();
+      await last.locator("button.copy").click();
+      assert.equal(
+        await page.evaluate("navigator.clipboard.readText()"),
+        API[6],
+      );
+
+      // Show in context: the lines around the filtered one, from the file.
       await last.hover();
       await last.locator("button.context").click();
       await page.waitForSelector("#context[open] .row.target");
@@ -259,6 +282,16 @@ browserTest(
         async () =>
           (await viewer(page, "markers")).some((m) => m.type === "rotate"),
         "the rotate marker",
+      );
+
+      // g goes to the oldest line kept, which stops following.
+      await page.keyboard.press("g");
+      await waitFor(
+        async () =>
+          !(await viewer(page, "following")) &&
+          await page.evaluate("document.getElementById('view').scrollTop") ===
+            0,
+        "the top",
       );
     });
   },
@@ -380,6 +413,13 @@ browserTest(
       const open = page.locator("#rows .row.lv-error").last();
       await open.hover();
       await open.locator("button.exp").click();
+      await waitFor(
+        async () =>
+          (await page.locator("#rows dl.fields dt").allTextContents())
+            .join() ===
+            "time,level,msg,method,path,status,ms",
+        "the fields of the line",
+      );
       await page.mouse.move(0, 0);
       await page.evaluate("document.activeElement.blur()");
       // The rate in the status line reads 0/s once the lines stopped.
