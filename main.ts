@@ -173,6 +173,7 @@ export async function main(args: readonly string[]): Promise<number> {
       corsOrigin: config.corsOrigin,
       listen: config.host,
       allowedHosts: config.allowedHosts,
+      events: (chunks) => service.events(chunks),
     });
     try {
       server = await listen(config, app.fetch, demo !== null);

@@ -1,24 +1,27 @@
 /**
  * The HTTP app: routes and the security defaults, no logic of its own.
  * `/events` streams (http/route.ts); `/healthz` and `/sources` report the
- * followers; `/` is a small viewer page (EventSource, resumes by itself).
- * With a token, every route requires `Authorization: Bearer <token>` (the
- * scheme in any case, RFC 7235; or `?token=` for EventSource, which cannot
- * set headers), compared in constant time. Without one, only requests for
- * this server's own address, a loopback name or an `--allowed-host` are
- * answered (no DNS rebinding). CORS headers are sent only for the origin
- * given with --cors-origin. A request line or headers beyond a few KiB are
- * refused before routing.
+ * followers; `/context` gives the lines around one event (http/context.ts);
+ * `/` is the viewer page. With a token, every route but the page requires
+ * `Authorization: Bearer <token>` (the scheme in any case, RFC 7235; or
+ * `?token=` for EventSource, which cannot set headers), compared in constant
+ * time; the page holds no data and asks for the token itself. Without a
+ * token, only requests for this server's own address, a loopback name or an
+ * `--allowed-host` are answered (no DNS rebinding). CORS headers are sent
+ * only for the origin given with --cors-origin. A request URL beyond 8 KiB
+ * is refused before routing.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
 import { hostCheck } from "./http/guard.ts";
+import { contextHandler } from "./http/context.ts";
 import type { Metrics } from "./sink/metrics.ts";
 import type { Journal } from "./sink/journal.ts";
 import type { SseRoute } from "./http/route.ts";
 import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
+import type { Chunk, Event, Mark } from "./types.ts";
 
 export interface AppParts {
   tail: Tail;
@@ -32,6 +35,10 @@ export interface AppParts {
   allowedHosts?: readonly string[];
   state?: StateStore | null;
   metrics?: Metrics;
+  /** Chunks → events through the live stages, for `/context`. @default raw lines */
+  events?: (
+    chunks: ReadableStream<Chunk | Mark>,
+  ) => ReadableStream<Event[] | Mark>;
 }
 
 /** Builds the Hono app over the running parts. */
@@ -92,6 +99,9 @@ export function createApp(parts: AppParts): Hono {
       }
     });
   }
+  // The viewer page is embedded in the module graph: nothing is read from
+  // disk. It is served without the token so that it can ask for it.
+  app.get("/", (c) => c.html(page));
   if (token !== null) {
     const expected = digest(token);
     app.use("*", async (c, next) => {
@@ -111,6 +121,12 @@ export function createApp(parts: AppParts): Hono {
     });
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
+  const context = contextHandler({
+    sources: () => parts.tail.sources.map((s) => s.path),
+    known: parts.tail.known,
+    events: parts.events,
+  });
+  app.get("/context", (c) => context(c.req.raw));
   app.get("/metrics", (c) => {
     const metrics = parts.metrics;
     if (!metrics) return c.text("metrics are off\n", 404);
@@ -141,8 +157,6 @@ export function createApp(parts: AppParts): Hono {
       state: state(parts),
     });
   });
-  // The viewer page is embedded in the module graph: nothing is read from disk.
-  app.get("/", (c) => c.html(page));
   return app;
 }
 

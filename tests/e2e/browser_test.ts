@@ -1,46 +1,14 @@
 /**
- * The viewer page in a real browser (Debian Chromium through playwright-core):
- * EventSource receives lines, and after a server restart reconnects by
- * itself with Last-Event-ID and gets what it missed, exactly once.
+ * A real browser (Debian Chromium through playwright-core) across a server
+ * restart: the viewer page (which reads /events with fetch and resumes with
+ * `since=`) and a plain EventSource beside it (which reconnects by itself
+ * with Last-Event-ID) both get what they missed, exactly once.
  */
 import { assertEquals } from "@std/assert";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { launch, pageLines as received, viewer } from "../_fixtures/browser.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-
-async function launch(): Promise<Browser> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch {
-    throw new Error(
-      `${CHROMIUM} is missing: install it with apt-get install -y chromium (.ci/run does)`,
-    );
-  }
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--headless",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
-
-/** The lines the page's EventSource received, in order. */
-function received(page: Page): Promise<string[]> {
-  return page.evaluate(() =>
-    (globalThis as unknown as { tailcast: { lines: string[] } }).tailcast
-      .lines
-  );
-}
 
 function numbered(prefix: string, from: number, to: number): string {
   let text = "";
@@ -50,7 +18,7 @@ function numbered(prefix: string, from: number, to: number): string {
 
 Deno.test({
   name:
-    "browser EventSource shows live lines and resumes exactly once after a server restart",
+    "the viewer page and a browser EventSource resume exactly once after a server restart; the page marks the server's bye",
   // playwright-core keeps its own pipes and timers alive between calls; the
   // browser and every process are closed explicitly below.
   sanitizeOps: false,
@@ -66,19 +34,37 @@ Deno.test({
     try {
       const page = await browser.newPage();
       await page.goto(`${url}/`);
-      // The page asks for a backlog of 50 lines first.
+      await page.evaluate(`
+        globalThis.sourceLines = [];
+        new EventSource("events?backlog=50").addEventListener("line", (e) => {
+          sourceLines.push(JSON.parse(e.data).line);
+        });
+      `);
+      const both = async () => [
+        await received(page),
+        await page.evaluate("sourceLines") as string[],
+      ];
+      // Both ask for a backlog first.
       await waitFor(
-        async () => (await received(page)).length === 3,
+        async () => (await both()).every((lines) => lines.length === 3),
         "the backlog",
       );
       await dir.append("app.log", numbered("live", 0, 5));
       await waitFor(
-        async () => (await received(page)).length === 8,
+        async () => (await both()).every((lines) => lines.length === 8),
         "live lines",
       );
       assertEquals(await page.textContent("#state"), "live");
 
       assertEquals((await first.stop()).code, 0);
+      // The server said goodbye; the page shows it and reconnects by itself.
+      await waitFor(
+        async () =>
+          (await viewer(page, "markers")).some((m) =>
+            m.type === "bye" && m.text.includes("shutdown")
+          ),
+        "the bye marker",
+      );
       await dir.append("app.log", numbered("down", 0, 4));
       await using second = new TailcastProcess([
         "--port",
@@ -89,18 +75,20 @@ Deno.test({
       ]);
       await second.url();
       await dir.append("app.log", numbered("after", 0, 2));
-      // EventSource retries after the `retry:` delay (2 s) with Last-Event-ID.
+      // Both retry after the `retry:` delay (2 s): the page with since=,
+      // EventSource with Last-Event-ID.
       await waitFor(
-        async () => (await received(page)).length >= 14,
+        async () => (await both()).every((lines) => lines.length >= 14),
         "the reconnect",
         15_000,
       );
-      assertEquals(await received(page), [
+      const expected = [
         ...numbered("old", 0, 3).trim().split("\n"),
         ...numbered("live", 0, 5).trim().split("\n"),
         ...numbered("down", 0, 4).trim().split("\n"),
         ...numbered("after", 0, 2).trim().split("\n"),
-      ]);
+      ];
+      assertEquals(await both(), [expected, expected]);
       assertEquals(await page.textContent("#state"), "live");
       assertEquals((await second.stop()).code, 0);
     } finally {
