@@ -30,7 +30,7 @@ import { concat } from "@std/bytes/concat";
 import type { DecodedCursor } from "../sink/cursor.ts";
 import { MAX_ID_BYTES, positionId } from "../sink/cursor.ts";
 import type { Hub, Message, Subscription } from "../sink/hub.ts";
-import type { Journal, ReplayStep } from "../sink/journal.ts";
+import type { ReplayLog, ReplayStep } from "../sink/journal.ts";
 import { eventJson } from "../sink/json.ts";
 import type { KnownFiles } from "../source/known.ts";
 import { ClientCounter } from "./guard.ts";
@@ -88,7 +88,7 @@ export interface SseOptions {
    * replayed anything: it gets a gap.
    */
   replay?: {
-    readonly journal: Journal;
+    readonly journal: ReplayLog;
     readonly known: KnownFiles;
     readonly events: (
       chunks: ReadableStream<Chunk | Mark>,
@@ -330,7 +330,7 @@ export class SseRoute {
     // Ranges become chunks (with a carried mark where each starts); the rest
     // is carried through the stages as is, so the order is kept.
     async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
-      for (const step of steps) {
+      for await (const step of steps) {
         if (step.kind !== "range" || step.stdin) {
           yield { kind: "carry", value: step };
           if (step.kind === "expired") return;

@@ -123,6 +123,27 @@ export type ReplayStep =
     readonly seq: number;
   };
 
+/**
+ * What a subscriber is replayed from: the order things were published in,
+ * numbered (the SSE ids name positions in it). The journal is one; a NATS
+ * JetStream stream read by a gateway can be another.
+ */
+export interface ReplayLog {
+  /** Names the numbering: an id of another epoch is not a position here. */
+  readonly epoch: string;
+  /** The newest position: what a new subscriber's replay runs up to. */
+  readonly head: number;
+  /** Whether what came after `seq`/`end` of `epoch` can still be replayed. */
+  holds(epoch: string, seq: number, end?: number): boolean;
+  /** The entries after `after`, up to and including `until`, in order. */
+  replay(
+    after: { seq: number; end: number },
+    until: number,
+  ): Iterable<ReplayStep> | AsyncIterable<ReplayStep>;
+  /** The published positions in the files of the paths `wanted` selects. */
+  seam(wanted?: (source: string) => boolean): ResumeCursor;
+}
+
 export interface JournalOptions {
   /** Entries kept. @default DEFAULT_JOURNAL_CAPACITY */
   capacity?: number;
@@ -162,7 +183,7 @@ const MESSAGE = 1;
  * assertEquals(step.kind === "batch" && step.after, 2);
  * ```
  */
-export class Journal {
+export class Journal implements ReplayLog {
   readonly epoch: string;
   readonly capacity: number;
   /** How far each file's events were published: the seam and the ids' file entries. */
