@@ -208,7 +208,7 @@ function corsHeaders(
 
 function sources(parts: AppParts) {
   const published = parts.journal.seam();
-  return parts.tail.sources.map(({ path, position }) => ({
+  return parts.tail.sources.map(({ path, position, buffered }) => ({
     path,
     identity: position
       ? { dev: position.file.dev, ino: position.file.ino }
@@ -216,6 +216,7 @@ function sources(parts: AppParts) {
     offset: position?.offset ?? null,
     size: position?.size ?? null,
     lag: position ? Math.max(0, position.size - position.offset) : null,
+    buffered,
     published: (published.get(path) ?? []).map((p) => ({
       dev: p.file.dev,
       ino: p.file.ino,

@@ -6,12 +6,16 @@
  * seeks, reads or closes them.
  *
  * On every wake-up it (1) drains rotated-away files, closing each once it has
- * been quiet for `rotateWaitMs`; (2) checks the open file for truncation
- * (size below the offset: restart at 0, report it) and reads it from the
- * offset to EOF; (3) stats the path: if it now names another file (rename or
- * delete rotation), the open file joins the rotated-away ones (it was just
- * drained, and is drained again on later wake-ups in case its writer is still
- * flushing) and the new file is read from 0. Reading waits while the stream's
+ * been quiet for `rotateWaitMs`; (2) reads the open file from the offset to
+ * EOF, and only when there was nothing to read checks it for truncation
+ * (size below the offset: restart at 0, report it) — one system call per
+ * wake-up on the common path; (3) when the wake-up may have changed which
+ * file the path names (a directory event, a poll tick), stats the path: if
+ * it now names another file (rename or delete rotation), the open file joins
+ * the rotated-away ones (it was just drained, and is drained again on later
+ * wake-ups in case its writer is still flushing) and the new file is read
+ * from 0. The read buffer grows with what there is to read and shrinks when
+ * the file goes quiet, so an idle follower holds little memory. Reading waits while the stream's
  * queue is full, so a slow consumer leaves the data in the file, not in memory.
  * Notices (rotation, truncation, errors…) go into the same stream, in order
  * with the bytes, so nothing downstream sees a rotation before the lines
@@ -41,7 +45,7 @@ export interface FollowerOptions {
   /** Told every notice as it happens (they are in `readable` too, in order). */
   notice?: NoticeSink;
   signal: AbortSignal;
-  /** Bytes read per system call. @default 262144 */
+  /** Bytes read per system call at most. @default 262144 */
   readBytes?: number;
   /** How long a rotated-away file must be quiet before it is closed. @default 1000 */
   rotateWaitMs?: number;
@@ -78,6 +82,9 @@ interface Reader {
   head: Uint8Array;
   tail: Uint8Array;
 }
+
+/** The read buffer's smallest size (an idle follower's). */
+const MIN_READ = 16 * 1024;
 
 /** Bytes kept to recognise a copy of the file (and to fingerprint it, see state.ts). */
 const MARK_BYTES = FINGERPRINT_BYTES;
@@ -120,7 +127,9 @@ export class Follower {
   readonly #holders: Holders;
   readonly #observe: NoticeSink;
   readonly #signal: AbortSignal;
-  readonly #buffer: Uint8Array;
+  /** The read buffer: sized by what the last reads found, between MIN_READ and #maxRead. */
+  #buffer: Uint8Array;
+  readonly #maxRead: number;
   readonly #rotateWaitMs: number;
   readonly #maxRotated: number;
   #controller!: ReadableStreamDefaultController<Chunk | Notice>;
@@ -150,7 +159,8 @@ export class Follower {
     this.#holders = options.holders;
     this.#observe = options.notice ?? (() => {});
     this.#signal = options.signal;
-    this.#buffer = new Uint8Array(options.readBytes ?? 256 * 1024);
+    this.#maxRead = options.readBytes ?? 256 * 1024;
+    this.#buffer = new Uint8Array(Math.min(MIN_READ, this.#maxRead));
     this.#rotateWaitMs = options.rotateWaitMs ?? 1000;
     this.#maxRotated = options.maxRotated ?? 8;
     this.#saved = options.saved ?? [];
@@ -185,6 +195,21 @@ export class Follower {
     return this.#done;
   }
 
+  /** Bytes of read buffer it holds now (little while its files are quiet). */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  /** Whether the path names no file now and no rotated one is being drained. */
+  get idle(): boolean {
+    return this.#current === null && this.#rotated.length === 0;
+  }
+
+  /** Stops following (a path that no longer matters): its stream ends. */
+  retire(): void {
+    this.#stop();
+  }
+
   #satisfy(): void {
     const demand = this.#demand;
     this.#demand = null;
@@ -203,7 +228,7 @@ export class Follower {
       while (!this.#stopped && await this.#wakeup.next()) {
         if (this.#stopped) break;
         try {
-          await this.#check(performance.now());
+          await this.#check(performance.now(), this.#wakeup.takeMembership());
         } catch (error) {
           // A file that cannot be read now is retried on the next wake-up,
           // from the same offset: reported, never fatal.
@@ -225,7 +250,7 @@ export class Follower {
     }
   }
 
-  async #check(noticed: number): Promise<void> {
+  async #check(noticed: number, membership: boolean): Promise<void> {
     for (const r of [...this.#rotated]) {
       if (await this.#drain(r, noticed) > 0) r.quietSince = performance.now();
       if (this.#stopped) return;
@@ -234,7 +259,9 @@ export class Follower {
       }
     }
     const current = this.#current;
-    if (current) {
+    // Read first: only a read that finds nothing needs the file's size.
+    if (current && await this.#drain(current, noticed) === 0) {
+      if (this.#stopped) return;
       const size = (await current.file.stat()).size;
       current.size = size;
       if (size < current.offset) {
@@ -252,10 +279,13 @@ export class Follower {
         current.head = new Uint8Array(0);
         current.tail = new Uint8Array(0);
         await current.file.seek(0, Deno.SeekMode.Start);
+        await this.#drain(current, noticed);
       }
-      await this.#drain(current, noticed);
-      if (this.#stopped) return;
     }
+    if (this.#stopped) return;
+    // A change to the bytes of the file it has open cannot change which file
+    // the path names: only a directory event or a poll tick can.
+    if (current && !membership && this.#saved.length === 0) return;
     const first = this.#first;
     this.#first = false;
     const info = await this.#statPath();
@@ -516,15 +546,19 @@ export class Follower {
     return true;
   }
 
-  /** Reads `r` from its offset to EOF, waiting while the queue is full. Returns bytes read. */
+  /**
+   * Reads `r` from its offset to EOF, waiting while the queue is full; a
+   * short read is taken as EOF (more bytes wake it again). Returns bytes read.
+   */
   async #drain(r: Reader, noticed: number): Promise<number> {
     let total = 0;
     while (!this.#stopped) {
       await this.#room();
       if (this.#stopped) break;
-      const n = await r.file.read(this.#buffer);
+      const buffer = this.#buffer;
+      const n = await r.file.read(buffer);
       if (n === null || n === 0) break;
-      const bytes = this.#buffer.slice(0, n);
+      const bytes = buffer.slice(0, n);
       this.#controller.enqueue({
         source: this.source,
         file: r.id,
@@ -535,8 +569,21 @@ export class Follower {
       if (remember(r, bytes)) this.#onHead(r.id, r.head);
       r.offset += n;
       total += n;
+      if (n < buffer.length) break;
+      // A full buffer: there is more; read bigger.
+      if (buffer.length < this.#maxRead) {
+        this.#buffer = new Uint8Array(
+          Math.min(buffer.length * 2, this.#maxRead),
+        );
+      }
     }
     if (r.offset > r.size) r.size = r.offset;
+    // Quiet again: give the big buffer back.
+    if (total < this.#buffer.length / 4 && this.#buffer.length > MIN_READ) {
+      this.#buffer = new Uint8Array(
+        Math.max(MIN_READ, this.#buffer.length / 2),
+      );
+    }
     return total;
   }
 

@@ -56,6 +56,8 @@ export interface TailOptions {
 export interface SourceStatus {
   readonly path: string;
   readonly position: Position | null;
+  /** Bytes of read buffer its follower holds. */
+  readonly buffered: number;
 }
 
 /**
@@ -90,6 +92,10 @@ export class Tail {
   /** The watcher's notices, into the merged stream. */
   #notices!: ReadableStreamDefaultController<Notice>;
   readonly #followers = new Map<string, Follower>();
+  /** Paths named literally: followed even while they name nothing. */
+  readonly #literal = new Set<string>();
+  /** Retired followers still closing. */
+  readonly #ending = new Set<Promise<void>>();
   readonly #scans: Promise<void>[] = [];
   /** The files followed under each path, with their first bytes: what a resume may read, and the fingerprints cursors are saved with. */
   readonly known = new KnownFiles();
@@ -159,6 +165,7 @@ export class Tail {
     return [...this.#followers.values()].map((f) => ({
       path: f.source,
       position: f.position,
+      buffered: f.buffered,
     }));
   }
 
@@ -183,6 +190,9 @@ export class Tail {
 
   #begin(patterns: Pattern[]): void {
     const { signal } = this.#options;
+    for (const pattern of patterns) {
+      if (!pattern.glob) this.#literal.add(pattern.path);
+    }
     const expanded: Promise<void>[] = [];
     for (const pattern of patterns) {
       if (pattern.glob) {
@@ -201,7 +211,10 @@ export class Tail {
       await Promise.all(this.#scans);
       this.#notices.close();
       this.#merge.close();
-      await Promise.all([...this.#followers.values()].map((f) => f.done));
+      await Promise.all([
+        ...[...this.#followers.values()].map((f) => f.done),
+        ...this.#ending,
+      ]);
       await this.#watcher.close();
     })();
   }
@@ -235,6 +248,25 @@ export class Tail {
     this.#merge.add(follower.readable);
   }
 
+  /**
+   * Stops following the files of `pattern` that vanished (nothing under
+   * their path, nothing left to drain) and no longer match it, so a glob
+   * over short-lived files does not keep a follower for each forever. A
+   * path also named literally is waited for, as tail -F does.
+   */
+  #retire(pattern: Pattern, matched: ReadonlySet<string>): void {
+    for (const [path, follower] of this.#followers) {
+      if (
+        matched.has(path) || !pattern.regex!.test(path) || !follower.idle ||
+        this.#literal.has(path)
+      ) continue;
+      follower.retire();
+      this.#followers.delete(path);
+      const ending = follower.done.finally(() => this.#ending.delete(ending));
+      this.#ending.add(ending);
+    }
+  }
+
   /** Re-expands a glob whenever files appear under its base, and follows new matches. */
   async #scan(pattern: Pattern, expanded: () => void): Promise<void> {
     const { signal } = this.#options;
@@ -244,10 +276,12 @@ export class Tail {
     let startAt = this.#options.startAt;
     try {
       while (!signal.aborted && await wakeup.next()) {
-        for (const path of await expand(pattern)) {
+        const matched = await expand(pattern);
+        for (const path of matched) {
           if (signal.aborted) break;
           this.#follow(path, startAt);
         }
+        this.#retire(pattern, new Set(matched));
         // Files that match after start-up are new: read them whole.
         startAt = { kind: "start" };
         expanded();
@@ -286,8 +320,12 @@ class InTurn extends Wakeup {
     return await this.#inner.next();
   }
 
-  override wake(): void {
-    this.#inner.wake();
+  override wake(membership = true): void {
+    this.#inner.wake(membership);
+  }
+
+  override takeMembership(): boolean {
+    return this.#inner.takeMembership();
   }
 
   override close(): void {

@@ -25,9 +25,16 @@ export interface WatcherOptions {
   watchFs?: (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
 }
 
-/** A coalesced wake-up flag: many changes before `next()` is awaited count once. */
+/**
+ * A coalesced wake-up flag: many changes before `next()` is awaited count
+ * once. It also says whether a change may have been to which file the path
+ * names (a create, rename or removal in its directory, a poll tick, a
+ * rescan) rather than to the bytes of the file it names (a modify): only
+ * then must the path itself be looked at again.
+ */
 export class Wakeup {
   #dirty = true;
+  #membership = true;
   #closed = false;
   #waiter: PromiseWithResolvers<boolean> | null = null;
   readonly #onClose: (w: Wakeup) => void;
@@ -47,9 +54,20 @@ export class Wakeup {
     return this.#waiter.promise;
   }
 
-  /** Marks the flag; wakes a pending `next()`. */
-  wake(): void {
+  /**
+   * Whether a change since the last call may have been to which file the
+   * path names (true the first time); clears it.
+   */
+  takeMembership(): boolean {
+    const m = this.#membership;
+    this.#membership = false;
+    return m;
+  }
+
+  /** Marks the flag; wakes a pending `next()`. `membership`: see the class. */
+  wake(membership = true): void {
     if (this.#closed) return;
+    if (membership) this.#membership = true;
     if (this.#waiter) {
       const w = this.#waiter;
       this.#waiter = null;
@@ -246,7 +264,7 @@ export class Watcher {
         const membership = MEMBERSHIP.has(event.kind);
         for (const path of event.paths) {
           const set = this.#files.get(path);
-          if (set) { for (const w of set) w.wake(); }
+          if (set) { for (const w of set) w.wake(membership); }
           if (membership) this.#wakeTrees(path);
         }
         if (event.paths.length === 0) this.#wakeAll();

@@ -1,4 +1,5 @@
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { waitFor } from "../_fixtures/wait.ts";
 import { Tail } from "../../src/source/tail.ts";
 import { isMark } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
@@ -67,4 +68,39 @@ Deno.test("Tail.ready resolves for a missing file and for a glob's first matches
   await reading;
   await tail.done;
   assertEquals(sources, [dir.file("logs/a.log"), dir.file("logs/b.log")]);
+});
+
+Deno.test("Tail retires the follower of a glob's file that vanished and no longer matches; a literal path is kept waiting", async () => {
+  await using dir = await LogDir.create();
+  await Deno.writeTextFile(dir.file("a.log"), "a\n");
+  await Deno.writeTextFile(dir.file("b.log"), "b\n");
+  await Deno.writeTextFile(dir.file("kept.txt"), "k\n");
+  const abort = new AbortController();
+  const tail = await Tail.start({
+    paths: [dir.file("*.log"), dir.file("kept.txt")],
+    startAt: { kind: "start" },
+    pollMs: null,
+    safetyPollMs: 50,
+    rotateWaitMs: 50,
+    signal: abort.signal,
+  });
+  const reading = (async () => {
+    for await (const _ of tail.readable);
+  })();
+  const paths = () => tail.sources.map((s) => s.path).sort();
+  await waitFor(() => paths().length === 3, "three followers");
+  await Deno.remove(dir.file("a.log"));
+  await Deno.remove(dir.file("kept.txt"));
+  await waitFor(
+    () => !paths().includes(dir.file("a.log")),
+    "the vanished match to be retired",
+  );
+  assertEquals(paths(), [dir.file("b.log"), dir.file("kept.txt")]);
+  // An idle follower holds a small read buffer, not the read size.
+  for (const s of tail.sources) {
+    assert(s.buffered <= 16 * 1024, `${s.buffered}`);
+  }
+  abort.abort();
+  await reading;
+  await tail.done;
 });
