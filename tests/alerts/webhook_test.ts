@@ -469,4 +469,12 @@ Deno.test("Webhook refuses URLs it cannot post to", () => {
     ),
     /Invalid webhook capacity 0/,
   );
+  assertMatch(
+    String(
+      assertThrows(() =>
+        new Webhook("http://h/", { log: () => {}, attempts: 2.5 })
+      ),
+    ),
+    /Invalid webhook attempts 2.5: use a whole number of at least 1/,
+  );
 });
