@@ -9,11 +9,31 @@ export class ConfigError extends TypeError {
   /** The flag or argument at fault, as the user typed it. */
   readonly flag: string;
 
+  /** `message` is made one line: control characters in it are escaped. */
   constructor(flag: string, message: string) {
-    super(message);
+    super(oneLine(message));
     this.name = "ConfigError";
     this.flag = flag;
   }
+}
+
+const ESCAPES: Record<string, string> = {
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+};
+
+/**
+ * `text` with line breaks and other control characters written as escapes
+ * (`\n`, `\u001b`): a value quoted in a message cannot break it over lines
+ * or send a terminal escape sequence to stderr.
+ */
+function oneLine(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex
+    /[\0-\x1f\x7f-\x9f\u2028\u2029]/g,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** A path given on the command line that cannot be followed. */

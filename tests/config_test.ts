@@ -126,6 +126,26 @@ Deno.test("parseCommandLine refuses bad values, naming the flag", () => {
   refused(["--port", "99999", "a"], "--port", /from 0 to 65535/);
 });
 
+Deno.test("a refused value is quoted on one line, its control characters escaped", () => {
+  // Found by tests/fuzz: a value with a newline broke the one-line error
+  // over two lines, and an escape sequence in it reached the terminal.
+  const error = refused(["-n", "a\nb\u001b[31m", "app.log"], "--lines");
+  assertMatch(
+    error.message,
+    /^Invalid value "a\\nb\\u001b\[31m" for --lines: /,
+  );
+  const file = (() => {
+    try {
+      parseConfigFile("tailcast.json", '{"where": "a\n\u2028b"}');
+    } catch (error) {
+      return error;
+    }
+  })();
+  assert(file instanceof ConfigError, String(file));
+  assertMatch(file.message, /^Cannot read the config file "tailcast\.json": /);
+  assertMatch(file.message, /"a\\n\\u2028b"/);
+});
+
 Deno.test("parseCommandLine refuses an unknown flag with a ConfigError naming it", () => {
   for (
     const flag of ["--bogus", "-x", "--no-port", "--toString", "--__proto__"]

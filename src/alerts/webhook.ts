@@ -4,14 +4,18 @@
  *
  * `send()` is synchronous: it queues the alert (dropping and counting the
  * oldest when the queue is full) and wakes the loop. The loop posts one
- * alert at a time, each request bounded by a timeout; a failure (network
- * error, timeout, 5xx, 408 or 429) is retried with exponential backoff and
- * jitter, until the alert has had its attempts or is too old; any other
- * 4xx is not retried. A failing webhook is reported through `log` once per
+ * alert at a time, each request bounded by a timeout, and retries it with
+ * `@std/async`'s `retry` (exponential backoff, half of it jitter) after a
+ * network error, a timeout, a 5xx, 408 or 429, until the alert has had its
+ * attempts or is too old; any other 4xx is not retried. A 429 or 503 with
+ * `Retry-After` (seconds or an HTTP date) waits at least that long, capped
+ * by `maxBackoffMs`. A failing webhook is reported through `log` once per
  * streak of failures, and once more when it delivers again: never fatal,
  * never once per retry. `close()` aborts the request in flight and the
  * backoff, and resolves when the loop has ended.
  */
+import { delay } from "@std/async/delay";
+import { retry } from "@std/async/retry";
 import type { Alert } from "../types.ts";
 
 export interface WebhookOptions {
@@ -23,29 +27,35 @@ export interface WebhookOptions {
   attempts?: number;
   /** An alert older than this is given up instead of retried, ms. @default 600000 */
   maxAgeMs?: number;
-  /** The first backoff, ms; it doubles each failure in a row. @default 500 */
+  /** The first backoff of an alert, ms; it doubles with each of its failed attempts. @default 500 */
   backoffMs?: number;
-  /** The longest backoff, ms. @default 30000 */
+  /** The longest backoff, ms; it also caps `Retry-After`. @default 30000 */
   maxBackoffMs?: number;
   /** Time allowed per request, ms. @default 10000 */
   timeoutMs?: number;
   /** Extra request headers, e.g. an authorization. */
   headers?: Record<string, string>;
-  /** Uniform in [0, 1), for jitter. @default Math.random */
-  random?: () => number;
 }
 
 interface Queued {
   readonly alert: Alert;
   readonly body: string;
+  /** `performance.now()` when queued. */
   readonly queuedAt: number;
   attempts: number;
+  /** `performance.now()` before which the webhook asked not to be retried (`Retry-After`). */
+  notBefore: number;
 }
 
-/** Why an attempt failed, and whether trying again may help. */
-interface Failure {
-  readonly reason: string;
+/** Why an attempt failed, and whether trying the alert again may help. */
+class AttemptFailed extends Error {
   readonly retry: boolean;
+
+  constructor(reason: string, retry: boolean) {
+    super(reason);
+    this.name = "AttemptFailed";
+    this.retry = retry;
+  }
 }
 
 /**
@@ -92,7 +102,6 @@ export class Webhook {
   readonly #maxBackoffMs: number;
   readonly #timeoutMs: number;
   readonly #headers: Record<string, string>;
-  readonly #random: () => number;
   readonly #queue: Queued[] = [];
   readonly #stop = new AbortController();
   #loop: Promise<void> | null = null;
@@ -124,10 +133,18 @@ export class Webhook {
         }: use http:// or https://, not ${parsed.protocol}`,
       );
     }
-    const whole = (name: string, value: number, min: number) => {
+    const number = (name: string, value: number, min: number) => {
       if (!Number.isFinite(value) || value < min) {
         throw new RangeError(
           `Invalid webhook ${name} ${value}: use a number of at least ${min}`,
+        );
+      }
+      return value;
+    };
+    const whole = (name: string, value: number, min: number) => {
+      if (!Number.isInteger(value) || value < min) {
+        throw new RangeError(
+          `Invalid webhook ${name} ${value}: use a whole number of at least ${min}`,
         );
       }
       return value;
@@ -139,16 +156,15 @@ export class Webhook {
     this.#log = options.log;
     this.#capacity = whole("capacity", options.capacity ?? 100, 1);
     this.#attempts = whole("attempts", options.attempts ?? 8, 1);
-    this.#maxAgeMs = whole("maxAgeMs", options.maxAgeMs ?? 600_000, 0);
-    this.#backoffMs = whole("backoffMs", options.backoffMs ?? 500, 0);
-    this.#maxBackoffMs = whole(
+    this.#maxAgeMs = number("maxAgeMs", options.maxAgeMs ?? 600_000, 0);
+    this.#backoffMs = number("backoffMs", options.backoffMs ?? 500, 0);
+    this.#maxBackoffMs = number(
       "maxBackoffMs",
       options.maxBackoffMs ?? 30_000,
       0,
     );
-    this.#timeoutMs = whole("timeoutMs", options.timeoutMs ?? 10_000, 1);
+    this.#timeoutMs = number("timeoutMs", options.timeoutMs ?? 10_000, 1);
     this.#headers = options.headers ?? {};
-    this.#random = options.random ?? Math.random;
   }
 
   /** Alerts waiting (not counting the one being sent). */
@@ -188,6 +204,7 @@ export class Webhook {
       body: JSON.stringify(alert),
       queuedAt: performance.now(),
       attempts: 0,
+      notBefore: 0,
     });
     this.#loop ??= this.#run();
     const w = this.#waiter;
@@ -209,7 +226,7 @@ export class Webhook {
   async #run(): Promise<void> {
     let current: Queued | undefined;
     while (!this.#closed) {
-      current ??= this.#queue.shift();
+      current = this.#queue.shift();
       if (current === undefined) {
         if (this.#streakDropped > 0 && this.#streak === 0) {
           this.#streakDropped = 0;
@@ -218,43 +235,29 @@ export class Webhook {
         await this.#waiter.promise;
         continue;
       }
-      current.attempts++;
-      const failure = await this.#post(current);
-      if (this.#closed) break;
-      if (failure === null) {
-        this.#delivered++;
-        current = undefined;
-        if (this.#streak > 0) {
-          this.#log(
-            `webhook ${this.#shown}: delivering again after ${this.#streak} failed ${
-              this.#streak === 1 ? "attempt" : "attempts"
-            }${this.#lossSummary()}`,
-          );
-        }
-        this.#streak = 0;
-        this.#streakGivenUp = 0;
-        this.#streakDropped = 0;
-        continue;
-      }
-      this.#streak++;
-      if (this.#streak === 1) {
-        this.#log(
-          `webhook ${this.#shown}: ${failure.reason}; ${
-            failure.retry
-              ? `retrying with backoff (up to ${this.#attempts} attempts per alert)`
-              : "not retrying this alert"
-          }; reported once until it delivers again`,
-        );
-      }
-      const wait = this.#delay();
-      const tooOld = performance.now() - current.queuedAt + wait >
-        this.#maxAgeMs;
-      if (!failure.retry || current.attempts >= this.#attempts || tooOld) {
+      try {
+        await this.#deliver(current);
+      } catch {
+        // Closed: `current` is reported as not delivered below.
+        if (this.#closed) break;
+        // Out of attempts, too old, or not worth retrying.
         this.#givenUp++;
         this.#streakGivenUp++;
         current = undefined;
+        continue;
       }
-      await this.#sleep(wait);
+      current = undefined;
+      this.#delivered++;
+      if (this.#streak > 0) {
+        this.#log(
+          `webhook ${this.#shown}: delivering again after ${this.#streak} failed ${
+            this.#streak === 1 ? "attempt" : "attempts"
+          }${this.#lossSummary()}`,
+        );
+      }
+      this.#streak = 0;
+      this.#streakGivenUp = 0;
+      this.#streakDropped = 0;
     }
     if (current !== undefined || this.#queue.length > 0) {
       const left = this.#queue.length + (current === undefined ? 0 : 1);
@@ -266,14 +269,53 @@ export class Webhook {
     }
   }
 
-  /** The backoff after the current streak of failures: exponential, half of it jitter. */
-  #delay(): number {
-    if (this.#streak === 0) return 0;
-    const full = Math.min(
-      this.#maxBackoffMs,
-      this.#backoffMs * 2 ** Math.min(this.#streak - 1, 30),
-    );
-    return full / 2 + this.#random() * full / 2;
+  /** Posts `item` until it is accepted; rejects when it is given up or the webhook is closed. */
+  #deliver(item: Queued): Promise<void> {
+    // One retry() per alert: its backoff restarts with each alert, where the
+    // hand-written loop kept doubling it across a streak of failing alerts.
+    return retry(() => this.#attempt(item), {
+      maxAttempts: this.#attempts,
+      // retry() refuses a cap of 0 or a first backoff above the cap; ours caps it.
+      minTimeout: Math.min(this.#backoffMs, this.#maxBackoffMs),
+      maxTimeout: Math.max(this.#maxBackoffMs, 1),
+      multiplier: 2,
+      jitter: 0.5,
+      isRetriable: (error) =>
+        error instanceof AttemptFailed && error.retry &&
+        Math.max(performance.now(), item.notBefore) - item.queuedAt <=
+          this.#maxAgeMs,
+      signal: this.#stop.signal,
+    });
+  }
+
+  async #attempt(item: Queued): Promise<void> {
+    // retry() computes each backoff itself and cannot be told a longer one,
+    // so the rest of a Retry-After is waited here, after its backoff.
+    const rest = item.notBefore - performance.now();
+    if (rest > 0) await delay(rest, { signal: this.#stop.signal });
+    // retry() cannot know the next backoff's length when deciding to retry,
+    // so an alert that aged past maxAgeMs during it is given up here.
+    if (
+      item.attempts > 0 &&
+      performance.now() - item.queuedAt > this.#maxAgeMs
+    ) {
+      throw new AttemptFailed("too old", false);
+    }
+    item.attempts++;
+    const failure = await this.#post(item);
+    if (failure === null) return;
+    if (this.#stop.signal.aborted) throw this.#stop.signal.reason;
+    this.#streak++;
+    if (this.#streak === 1) {
+      this.#log(
+        `webhook ${this.#shown}: ${failure.message}; ${
+          failure.retry
+            ? `retrying with backoff (up to ${this.#attempts} attempts per alert)`
+            : "not retrying this alert"
+        }; reported once until it delivers again`,
+      );
+    }
+    throw failure;
   }
 
   #lossSummary(): string {
@@ -287,7 +329,8 @@ export class Webhook {
     return parts.length === 0 ? "" : ` (alerts lost: ${parts.join(", ")})`;
   }
 
-  async #post(item: Queued): Promise<Failure | null> {
+  /** Posts `item` once: null when accepted, else why not. */
+  async #post(item: Queued): Promise<AttemptFailed | null> {
     const signal = AbortSignal.any([
       this.#stop.signal,
       AbortSignal.timeout(this.#timeoutMs),
@@ -305,34 +348,48 @@ export class Webhook {
       await response.body?.cancel();
       if (response.ok) return null;
       const s = response.status;
-      return {
-        reason: `answered ${s} ${response.statusText}`.trimEnd(),
-        retry: s >= 500 || s === 408 || s === 429,
-      };
+      let reason = `answered ${s} ${response.statusText}`.trimEnd();
+      if (s === 429 || s === 503) {
+        const asked = retryAfterMs(
+          response.headers.get("retry-after"),
+          Date.now(),
+        );
+        if (asked !== null) {
+          const wait = Math.min(asked, this.#maxBackoffMs);
+          item.notBefore = performance.now() + wait;
+          reason += ` with Retry-After ${Math.ceil(asked / 1000)} s${
+            wait < asked ? ` (waiting at most ${this.#maxBackoffMs} ms)` : ""
+          }`;
+        }
+      }
+      return new AttemptFailed(
+        reason,
+        s >= 500 || s === 408 || s === 429,
+      );
     } catch (error) {
-      if (this.#stop.signal.aborted) return { reason: "closed", retry: false };
+      if (this.#stop.signal.aborted) return new AttemptFailed("closed", false);
       const e = error as Error;
       if (e.name === "TimeoutError") {
-        return {
-          reason: `no answer within ${this.#timeoutMs} ms`,
-          retry: true,
-        };
+        return new AttemptFailed(
+          `no answer within ${this.#timeoutMs} ms`,
+          true,
+        );
       }
-      return { reason: `request failed: ${e.message}`, retry: true };
+      return new AttemptFailed(`request failed: ${e.message}`, true);
     }
   }
+}
 
-  async #sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.#closed) return;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(resolve, ms);
-    const onAbort = () => resolve();
-    this.#stop.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      await promise;
-    } finally {
-      clearTimeout(timer);
-      this.#stop.signal.removeEventListener("abort", onAbort);
-    }
-  }
+/**
+ * A `Retry-After` value (RFC 9110): whole seconds or an HTTP date, as ms
+ * from `now`; null when absent or unreadable.
+ */
+function retryAfterMs(value: string | null, now: number): number | null {
+  if (value === null) return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  // Every HTTP date names its month; Date.parse alone takes "1.5" for a date.
+  if (!/[a-z]/i.test(text)) return null;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }

@@ -148,23 +148,15 @@ class Parser {
   }
 
   #or(): WherePredicate {
-    let left = this.#and();
-    for (;;) {
-      if (!this.#keyword("or")) return left;
-      const right = this.#operand("or");
-      const l = left;
-      left = (e) => l(e) || right(e);
-    }
+    const parts = [this.#and()];
+    while (this.#keyword("or")) parts.push(this.#operand("or"));
+    return anyOf(parts);
   }
 
   #and(): WherePredicate {
-    let left = this.#not();
-    for (;;) {
-      if (!this.#keyword("and")) return left;
-      const right = this.#operand("and");
-      const l = left;
-      left = (e) => l(e) && right(e);
-    }
+    const parts = [this.#not()];
+    while (this.#keyword("and")) parts.push(this.#operand("and"));
+    return allOf(parts);
   }
 
   /** The condition after `and`/`or`, with an error that names the keyword. */
@@ -401,32 +393,94 @@ class Parser {
 /** Fields that are the event's own; every other name is looked up in `fields`. */
 const OWN = new Set(["level", "msg", "line", "source"]);
 
+/**
+ * A chain of `or`: a loop over its parts, not a closure per `or`, so that
+ * no chain is too long for the call stack when the predicate runs.
+ */
+function anyOf(parts: readonly WherePredicate[]): WherePredicate {
+  if (parts.length === 1) return parts[0];
+  return (e) => {
+    for (const p of parts) if (p(e)) return true;
+    return false;
+  };
+}
+
+/** A chain of `and`, as {@link anyOf}. */
+function allOf(parts: readonly WherePredicate[]): WherePredicate {
+  if (parts.length === 1) return parts[0];
+  return (e) => {
+    for (const p of parts) if (!p(e)) return false;
+    return true;
+  };
+}
+
 function accessor(field: string): (e: Filterable) => unknown {
   if (OWN.has(field)) {
     const key = field as "level" | "msg" | "line" | "source";
     return (e) => e[key];
   }
-  const path = field.split(".");
-  return (e) => e.fields === undefined ? undefined : lookup(e.fields, path, 0);
+  if (!field.includes(".")) {
+    // The usual case, without the walk: one key at the top.
+    return (e) => {
+      const f = e.fields;
+      return typeof f === "object" && f !== null && Object.hasOwn(f, field)
+        ? f[field]
+        : undefined;
+    };
+  }
+  return (e) => e.fields === undefined ? undefined : lookup(e.fields, field);
 }
 
+/** A value found under a key that ends the field name, or an object to look further in. */
+type Step = { readonly found: unknown } | {
+  readonly value: unknown;
+  readonly at: number;
+};
+
 /**
- * The value at `path[from..]` in `value`. Tries the longest dotted key first,
- * so `a.b.c` finds `{"a.b": {"c": 1}}` as well as `{"a": {"b": {"c": 1}}}`.
- * Only own properties count: `constructor` is not a field of every object.
+ * The value at `field` in `fields`, where `a.b.c` finds `{"a.b": {"c": 1}}`
+ * as well as `{"a": {"b": {"c": 1}}}`: at each level the longest key that
+ * matches the next parts of the name is tried first, the others after it
+ * when it leads nowhere. Only own properties count: `constructor` is not a
+ * field of every object.
+ *
+ * The keys tried at a level are the object's own keys that match there, not
+ * every run of parts joined with dots (that took time cubic in the parts);
+ * and the walk keeps its own stack, as a name may have more parts than the
+ * call stack has room for.
  */
-function lookup(value: unknown, path: string[], from: number): unknown {
-  if (from === path.length) return value;
-  if (typeof value !== "object" || value === null) return undefined;
-  for (let to = path.length; to > from; to--) {
-    const key = to - from === 1 ? path[from] : path.slice(from, to).join(".");
-    if (Object.hasOwn(value, key)) {
-      const found = lookup(
-        (value as Record<string, unknown>)[key],
-        path,
-        to,
+function lookup(fields: unknown, field: string): unknown {
+  const stack: Step[] = [{ value: fields, at: 0 }];
+  while (stack.length > 0) {
+    const step = stack.pop()!;
+    if ("found" in step) {
+      if (step.found !== undefined) return step.found;
+      continue;
+    }
+    const { value, at } = step;
+    if (typeof value !== "object" || value === null) continue;
+    const dot = field.indexOf(".", at);
+    if (dot === -1 || Array.isArray(value)) {
+      // One key can match: the rest of the name, or an array's index.
+      const key = field.slice(at, dot === -1 ? undefined : dot);
+      if (!Object.hasOwn(value, key)) continue;
+      const next = (value as Record<string, unknown>)[key];
+      stack.push(dot === -1 ? { found: next } : { value: next, at: dot + 1 });
+      continue;
+    }
+    const keys = Object.getOwnPropertyNames(value).filter((key) => {
+      const end = at + key.length;
+      return field.startsWith(key, at) &&
+        (end === field.length || field[end] === ".");
+    });
+    // Shortest pushed first, so the longest is tried first.
+    keys.sort((a, b) => a.length - b.length);
+    for (const key of keys) {
+      const next = (value as Record<string, unknown>)[key];
+      const end = at + key.length;
+      stack.push(
+        end === field.length ? { found: next } : { value: next, at: end + 1 },
       );
-      if (found !== undefined) return found;
     }
   }
   return undefined;
@@ -436,16 +490,23 @@ function truthy(value: unknown): boolean {
   return value !== undefined && value !== null && Boolean(value);
 }
 
+/** A field's value as text: objects as JSON. Never throws, whatever the value. */
 function asString(value: unknown): string {
   if (typeof value === "string") return value;
   if (typeof value === "object" && value !== null) {
     try {
-      return JSON.stringify(value);
+      const json = JSON.stringify(value);
+      if (typeof json === "string") return json;
     } catch {
-      return String(value);
+      // A BigInt or a cycle in it: the object as text, below.
     }
   }
-  return String(value);
+  try {
+    return String(value);
+  } catch {
+    // An object without a prototype has no toString.
+    return Object.prototype.toString.call(value);
+  }
 }
 
 function asNumber(value: unknown): number | undefined {

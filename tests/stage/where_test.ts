@@ -285,6 +285,53 @@ Deno.test("where: dotted paths walk nested objects and match dotted keys", () =>
   check("items.1=b", [ev({ items: ["a", "b"] })], [ev({ items: ["b"] })]);
 });
 
+Deno.test("where: a chain of tens of thousands of conditions evaluates without exhausting the stack", () => {
+  // Found by tests/fuzz: each `or` and `and` was a closure calling the one
+  // before it, so a long chain threw RangeError on every event.
+  const users = Array.from({ length: 50_000 }, (_, i) => `user=${i}`);
+  check(users.join(" or "), [ev({ user: 49_999 }), ev({ user: "0" })], [
+    ev({ user: 50_000 }),
+    ev(),
+  ]);
+  const all = Array.from({ length: 50_000 }, (_, i) => `x!=${i}`);
+  check(all.join(" and "), [ev({ x: -1 })], [ev({ x: 49_999 })]);
+});
+
+Deno.test("where: a field name of thousands of parts is looked up in linear time, however deep", () => {
+  // Found by tests/fuzz: the lookup joined every run of parts at every
+  // level (cubic: seconds per event here) and recursed once per level.
+  const levels = 600;
+  let keyed: unknown = 8;
+  for (let i = 0; i < levels; i++) keyed = { "a.b": keyed };
+  const dotted = compileWhere(`${Array(levels).fill("a.b").join(".")}=8`);
+  const started = performance.now();
+  assertEquals(dotted(ev(keyed as Record<string, unknown>)), true);
+  const took = performance.now() - started;
+  assert(took < 500, `took ${took} ms`);
+
+  const depth = 20_000;
+  let deep: unknown = 7;
+  for (let i = 0; i < depth; i++) deep = { a: deep };
+  check(`${Array(depth).fill("a").join(".")}=7`, [
+    ev(deep as Record<string, unknown>),
+  ], [ev({ a: { a: 7 } })]);
+});
+
+Deno.test("where: a value JSON cannot write, in an object without a prototype, compares as text", () => {
+  // Found by tests/fuzz: such an object has no toString either, and the
+  // fallback threw TypeError from the predicate.
+  const bare = Object.assign(Object.create(null), { n: 1n });
+  const cases: [string, Filterable, boolean][] = [
+    ['x="[object Object]"', ev({ x: bare }), true],
+    ["x~Object", ev({ x: bare }), true],
+    ["x<0", ev({ x: bare }), false],
+    ['level="[object object]"', ev({}, { level: bare }), true],
+  ];
+  for (const [expr, event, want] of cases) {
+    assertEquals(compileWhere(expr)(event), want, expr);
+  }
+});
+
 Deno.test("where: inherited properties are not fields", () => {
   check("constructor", [], [ev()]);
   check("x.toString", [], [ev({ x: {} })]);
