@@ -8,7 +8,7 @@
  */
 import type { Message } from "../sink/hub.ts";
 import type { Batch } from "../sink/journal.ts";
-import { eventsText } from "../sink/json.ts";
+import { eventsBytes } from "../sink/json.ts";
 import { jsonOf, ndjsonOf } from "../sink/ndjson.ts";
 import type { Event } from "../types.ts";
 
@@ -38,12 +38,12 @@ function sseOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
   if (!bytes) {
     const frames = frameCache.get(batch);
-    const text = frames ? frames.join("") : eventsText(
+    bytes = frames ? encoder.encode(frames.join("")) : eventsBytes(
       batch.events,
       (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
       "\n\n",
     );
-    bytesCache.set(batch, bytes = encoder.encode(text));
+    bytesCache.set(batch, bytes);
   }
   return bytes;
 }

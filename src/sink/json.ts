@@ -22,27 +22,47 @@ export function eventsJson(events: readonly Event[]): string[] {
   return out;
 }
 
+const encoder = new TextEncoder();
+/** Where texts are encoded before their bytes are copied out; grows as needed, reused. */
+let scratch = new Uint8Array(1 << 20);
+
 /**
- * The JSON of every event, each between `before` and `after` (built as one
- * text in one pass: no string per event is kept).
+ * The UTF-8 bytes of the JSON of every event, each between `before(i)` and
+ * `after`: encoded piece by piece into one buffer (no text of the whole
+ * batch is ever built, which costs more than the encoding).
  */
-export function eventsText(
+export function eventsBytes(
   events: readonly Event[],
-  before: (i: number) => string,
+  before: ((i: number) => string) | null,
   after: string,
-): string {
-  let out = "";
+): Uint8Array {
+  let at = 0;
   let source: string | null = null;
   let quoted = "";
+  const put = (text: string) => {
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    if (scratch.length - at < text.length * 3) {
+      const bigger = new Uint8Array(
+        Math.max(scratch.length * 2, at + text.length * 3),
+      );
+      bigger.set(scratch.subarray(0, at));
+      scratch = bigger;
+    }
+    at += encoder.encodeInto(text, scratch.subarray(at)).written;
+  };
   for (let i = 0; i < events.length; i++) {
     const e = events[i];
     if (e.source !== source) {
       source = e.source;
       quoted = JSON.stringify(source);
     }
-    out += before(i) + eventJson(e, quoted) + after;
+    put(
+      before === null
+        ? eventJson(e, quoted) + after
+        : before(i) + eventJson(e, quoted) + after,
+    );
   }
-  return out;
+  return scratch.slice(0, at);
 }
 
 /**

@@ -7,7 +7,7 @@
 import { drainBatches, type DrainEnd } from "./_drain.ts";
 import type { Subscription } from "./hub.ts";
 import type { Batch } from "./journal.ts";
-import { eventsJson, eventsText } from "./json.ts";
+import { eventsBytes, eventsJson } from "./json.ts";
 
 const encoder = new TextEncoder();
 const jsonCache = new WeakMap<Batch, string[]>();
@@ -25,9 +25,9 @@ export function ndjsonOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
   if (!bytes) {
     const json = jsonCache.get(batch);
-    bytes = encoder.encode(
-      json ? json.join("\n") + "\n" : eventsText(batch.events, () => "", "\n"),
-    );
+    bytes = json
+      ? encoder.encode(json.join("\n") + "\n")
+      : eventsBytes(batch.events, null, "\n");
     bytesCache.set(batch, bytes);
   }
   return bytes;
