@@ -17,7 +17,8 @@
 import type { Config } from "./config.ts";
 import { isBatch } from "./sink/_drain.ts";
 import { Hub, type Subscription } from "./sink/hub.ts";
-import { type Batch, Journal } from "./sink/journal.ts";
+import type { Batch } from "./sink/batch.ts";
+import { Journal } from "./sink/journal.ts";
 import { writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
 import { formatNotice } from "./sink/notices.ts";
@@ -26,8 +27,7 @@ import { STDIN_ID } from "./source/stdin.ts";
 import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
-import { LineStream } from "./stage/lines.ts";
-import { ParseStream } from "./stage/parse.ts";
+import { Stages } from "./stage/pipeline.ts";
 import { ConfigError } from "./errors.ts";
 import { ruleFromObject } from "./alerts/config.ts";
 import { AlertEngine } from "./alerts/engine.ts";
@@ -36,9 +36,7 @@ import { AlertRuleError } from "./alerts/rule.ts";
 import { followedSources } from "./alerts/deadman.ts";
 import { Metrics } from "./sink/metrics.ts";
 import { Webhook } from "./alerts/webhook.ts";
-import { eventFilter, FilterStream } from "./stage/filter.ts";
-import { MultilineStream } from "./stage/multiline.ts";
-import { regex, RuleBook, where } from "./stage/rules.ts";
+import { where } from "./stage/rules.ts";
 import {
   type Alert,
   type Chunk,
@@ -47,7 +45,6 @@ import {
   FILE,
   isMark,
   LAST_LINE,
-  type Line,
   type Mark,
   type Notice,
   NOTICED,
@@ -71,11 +68,12 @@ export interface ServiceOptions {
    * gives up on it, ms. @default 1000
    */
   flushMs?: number;
-}
-
-/** Bytes of the line an event stands for, terminator included. */
-function lineBytes(e: Event): number {
-  return e[END] - e.offset;
+  /**
+   * Called once the sources are open and before anything is published: the
+   * moment to subscribe to the hub and see the journal from its start (a
+   * worker pool does).
+   */
+  onStart?: (service: Service) => void;
 }
 
 /** Lines the stdout sink may have queued before the pipeline waits for it. */
@@ -91,8 +89,7 @@ export class Service {
   readonly hub = new Hub({
     onDrop: (n) => this.metrics.dropped("slow-subscriber", n),
   });
-  #rules!: RuleBook;
-  #keep: (e: Event) => boolean = () => true;
+  #stages!: Stages;
   #alerts: AlertEngine | null = null;
   #alertTimer: ReturnType<typeof setInterval> | null = null;
   #webhook: Webhook | null = null;
@@ -157,13 +154,7 @@ export class Service {
   async #start(): Promise<void> {
     const { config } = this.#options;
     const cwd = this.#options.cwd ?? Deno.cwd();
-    this.#rules = new RuleBook(config.sources, cwd);
-    const include = config.include.map((t) => regex(t, "--include"));
-    const exclude = config.exclude.map((t) => regex(t, "--exclude"));
-    const predicate = config.where === null
-      ? undefined
-      : where(config.where, "--where");
-    this.#keep = eventFilter({ include, exclude, where: predicate });
+    this.#stages = new Stages({ ...config, cwd });
     this.#alerts = this.#startAlerts(cwd);
     const state = config.state === null
       ? null
@@ -216,6 +207,7 @@ export class Service {
         this.#stdoutLost.resolve("failed");
       });
     }
+    this.#options.onStart?.(this);
     const published = config.stdout ? undefined : delivered;
     this.#pipeline = this.events(this.#tail.readable, true)
       .pipeTo(
@@ -279,50 +271,26 @@ export class Service {
   }
 
   /**
-   * The stages from chunks to events, with every source's rules: line
-   * splitting, multi-line joining, parsing, filtering. The live pipeline and
-   * every replay for a resuming subscriber go through the same stages.
+   * The stages from chunks to events, with every source's rules (see
+   * stage/pipeline.ts); the live pipeline counts what they drop.
    */
   events(
     chunks: ReadableStream<Chunk | Mark>,
     live = false,
   ): ReadableStream<Event[] | Mark> {
-    const { config } = this.#options;
-    const rules = this.#rules;
-    let lines: ReadableStream<Line[] | Mark> = chunks.pipeThrough(
-      new LineStream({ maxLineBytes: config.maxLineBytes }),
-    );
-    if (rules.multiline) {
-      lines = lines.pipeThrough(
-        new MultilineStream({
-          ruleFor: (source) => rules.forSource(source).multiline,
-        }),
-      );
-    }
-    const keepAll = this.#keep;
     const metrics = this.metrics;
-    // The live pipeline counts parse errors and what the filters drop; the
-    // dispatcher counts the lines it publishes (it has their end offset).
-    const keep = live
-      ? (e: Event) => {
-        if (e.parseError !== undefined) metrics.parseError(e.source);
-        const kept = keepAll(e) && rules.forSource(e.source).keep(e);
-        if (!kept) {
-          metrics.linesRead(e.source, 1, lineBytes(e));
-          metrics.dropped("filtered");
+    return this.#stages.events(
+      chunks,
+      live
+        ? {
+          parseError: (source) => metrics.parseError(source),
+          filtered: (source, bytes) => {
+            metrics.linesRead(source, 1, bytes);
+            metrics.dropped("filtered");
+          },
         }
-        return kept;
-      }
-      : (e: Event) => keepAll(e) && rules.forSource(e.source).keep(e);
-    return lines
-      .pipeThrough(
-        new ParseStream({
-          formatFor: rules.raw
-            ? undefined
-            : (source) => rules.forSource(source).format,
-        }),
-      )
-      .pipeThrough(new FilterStream({ where: keep }));
+        : undefined,
+    );
   }
 
   #notice(notice: Notice): void {

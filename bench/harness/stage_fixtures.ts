@@ -5,7 +5,8 @@
  * the parser makes them, and events published as journal batches.
  */
 import { LINE_BYTES, LineMaker } from "./lines.ts";
-import { type Batch, Journal } from "../../src/sink/journal.ts";
+import type { Batch } from "../../src/sink/batch.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import { toEvents } from "../../src/stage/parse.ts";
 import type { Chunk, Event, Line } from "../../src/types.ts";
 

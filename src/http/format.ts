@@ -7,64 +7,49 @@
  * frames of the lines it keeps, joined from per-line frames also made once.
  */
 import type { Message } from "../sink/hub.ts";
-import type { Batch } from "../sink/journal.ts";
-import { eventsBytes } from "../sink/json.ts";
-import { jsonOf, ndjsonOf } from "../sink/ndjson.ts";
+import type { Batch } from "../sink/batch.ts";
+import { ndjsonOf, ndjsonOfFrames } from "../sink/ndjson.ts";
 import type { Event } from "../types.ts";
-
-const encoder = new TextEncoder();
-const frameCache = new WeakMap<Batch, string[]>();
-const bytesCache = new WeakMap<Batch, Uint8Array>();
 
 /** How lines are written: SSE frames or NDJSON records. */
 export type WireFormat = "sse" | "ndjson";
 
-/** The SSE frame of each event of a batch, made once. */
-function framesOf(batch: Batch): readonly string[] {
-  let frames = frameCache.get(batch);
-  if (!frames) {
-    const json = jsonOf(batch);
-    frames = new Array(json.length);
-    for (let i = 0; i < json.length; i++) {
-      frames[i] = `event: line\nid: ${batch.id(i)}\ndata: ${json[i]}\n\n`;
-    }
-    frameCache.set(batch, frames);
-  }
-  return frames;
-}
-
-/** The SSE bytes of a whole batch, made once (in one pass, unless the frames are made already). */
-function sseOf(batch: Batch): Uint8Array {
-  let bytes = bytesCache.get(batch);
-  if (!bytes) {
-    const frames = frameCache.get(batch);
-    bytes = frames ? encoder.encode(frames.join("")) : eventsBytes(
-      batch.events,
-      (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
-      "\n\n",
-    );
-    bytesCache.set(batch, bytes);
-  }
-  return bytes;
-}
-
 /**
  * The bytes a subscriber is sent for a batch: the shared bytes when it keeps
- * every line, else those of the lines `keep` accepts (null when none).
+ * every line, else slices of them, those of the lines past byte `after`
+ * that `keep` accepts (null when none).
  */
 export function batchBytes(
   batch: Batch,
   format: WireFormat,
   keep: ((e: Event) => boolean) | null,
+  after = -1,
 ): Uint8Array | null {
-  if (keep === null) return format === "sse" ? sseOf(batch) : ndjsonOf(batch);
-  const parts = format === "sse" ? framesOf(batch) : jsonOf(batch);
-  let text = "";
-  const events = batch.events;
-  for (let i = 0; i < events.length; i++) {
-    if (keep(events[i])) text += format === "sse" ? parts[i] : parts[i] + "\n";
+  const whole = after < batch.end(0);
+  if (keep === null && whole) {
+    return format === "sse" ? batch.frames.bytes : ndjsonOf(batch);
   }
-  return text === "" ? null : encoder.encode(text);
+  const pick = (i: number) =>
+    batch.end(i) > after && (keep === null || keep(batch.event(i)));
+  if (format === "ndjson") return ndjsonOfFrames(batch, pick);
+  const { bytes, at } = batch.frames;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (let i = 0; i < batch.count; i++) {
+    if (!pick(i)) continue;
+    const part = bytes.subarray(at[i], at[i + 1]);
+    parts.push(part);
+    size += part.length;
+  }
+  if (size === 0) return null;
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const part of parts) {
+    out.set(part, o);
+    o += part.length;
+  }
+  return out;
 }
 
 /** The SSE frame of one line event, with the id it is given (null: none). */

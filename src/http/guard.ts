@@ -54,28 +54,55 @@ export function hostCheck(
   };
 }
 
-/** Open connections per client address, with a cap. */
-export class ClientCounter {
-  readonly #max: number;
-  readonly #open = new Map<string, number>();
+/** Whether a subscriber may connect: yes, or which limit it is over. */
+export type Verdict = "ok" | "full" | "per-ip";
 
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  /** Takes a place for `address`; false when it holds the most already. */
-  take(address: string): boolean {
-    const n = this.#open.get(address) ?? 0;
-    if (n >= this.#max) return false;
-    this.#open.set(address, n + 1);
-    return true;
-  }
-
+/**
+ * Who may hold a subscription: at most `maxClients` at once, and at most
+ * `maxPerIp` from one client address. Counted in one place for the whole
+ * server: a pool worker asks the reader's over a message (see pool/).
+ */
+export interface Doorkeeper {
+  readonly maxClients: number;
+  readonly maxPerIp: number;
+  /** Takes a place for a subscriber from `address`, or says which limit refuses it. */
+  take(address: string): Verdict | Promise<Verdict>;
   /** Gives back a place `take` gave. */
-  give(address: string): void {
+  give(address: string): void;
+}
+
+/** The places themselves: open subscriptions, in all and per client address. */
+export class Admission implements Doorkeeper {
+  readonly maxClients: number;
+  readonly maxPerIp: number;
+  readonly #open = new Map<string, number>();
+  #count = 0;
+
+  constructor(maxClients: number, maxPerIp: number) {
+    this.maxClients = maxClients;
+    this.maxPerIp = maxPerIp;
+  }
+
+  /** Places taken. */
+  get count(): number {
+    return this.#count;
+  }
+
+  take(address: string): Verdict {
+    if (this.#count >= this.maxClients) return "full";
     const n = this.#open.get(address) ?? 0;
+    if (n >= this.maxPerIp) return "per-ip";
+    this.#open.set(address, n + 1);
+    this.#count++;
+    return "ok";
+  }
+
+  give(address: string): void {
+    const n = this.#open.get(address);
+    if (n === undefined) return;
     if (n <= 1) this.#open.delete(address);
     else this.#open.set(address, n - 1);
+    this.#count--;
   }
 }
 

@@ -33,13 +33,14 @@ import type { Hub, Message, Subscription } from "../sink/hub.ts";
 import type { ReplayLog, ReplayStep } from "../sink/journal.ts";
 import { eventJson } from "../sink/json.ts";
 import type { KnownFiles } from "../source/known.ts";
-import { ClientCounter } from "./guard.ts";
+import { Admission, type Doorkeeper, type Verdict } from "./guard.ts";
 import { locate, replayChunks, type ReplayRange } from "../source/replay.ts";
 import {
   type Chunk,
   END,
   type Event,
   FILE,
+  type FileId,
   isMark,
   type Mark,
   type ResumeCursor,
@@ -77,6 +78,11 @@ export interface SseOptions {
   maxClients?: number;
   /** Streams one client address may hold at once; beyond it, 429. @default 256 */
   maxClientsPerIp?: number;
+  /**
+   * Who counts the places, when it is not this route alone (a pool of
+   * servers shares the reader's). @default an Admission of the two limits
+   */
+  doorkeeper?: Doorkeeper;
   /** Replays (resumes, backlogs, catch-ups) running at once; more wait. @default 16 */
   maxReplays?: number;
   /** Bounds on what one request may ask for. */
@@ -95,7 +101,7 @@ export interface SseOptions {
     ) => ReadableStream<Event[] | Mark>;
   };
   /** The identity standard input's batches carry (its lines cannot be read back). */
-  stdin?: unknown;
+  stdin?: FileId;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
 }
@@ -151,15 +157,13 @@ export class SseRoute {
   readonly #heartbeatMs: number;
   readonly #writeTimeoutMs: number;
   readonly #retryMs: number;
-  readonly #maxClients: number;
   readonly #limits: QueryLimits;
   readonly #replay: SseOptions["replay"] | null;
   readonly #replays: Semaphore;
-  readonly #stdin: unknown;
+  readonly #stdin: FileId | undefined;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
-  readonly #perClient: ClientCounter;
-  readonly #perClientMax: number;
+  readonly #door: Doorkeeper;
   #timer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
 
@@ -169,9 +173,11 @@ export class SseRoute {
     this.#heartbeatMs = options.heartbeatMs ?? 15_000;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 30_000;
     this.#retryMs = options.retryMs ?? 2000;
-    this.#maxClients = options.maxClients ?? 10_000;
-    this.#perClientMax = options.maxClientsPerIp ?? 256;
-    this.#perClient = new ClientCounter(this.#perClientMax);
+    this.#door = options.doorkeeper ??
+      new Admission(
+        options.maxClients ?? 10_000,
+        options.maxClientsPerIp ?? 256,
+      );
     this.#limits = options.limits ?? {};
     this.#replay = options.replay ?? null;
     this.#replays = new Semaphore(options.maxReplays ?? 16);
@@ -190,7 +196,7 @@ export class SseRoute {
   }
 
   /** Answers one `/events` request from the client at `client` (its address). */
-  handle(request: Request, client = "local"): Response {
+  handle(request: Request, client = "local"): Response | Promise<Response> {
     let query: SubscriberQuery;
     try {
       query = parseQuery(
@@ -204,16 +210,28 @@ export class SseRoute {
       throw error;
     }
     if (this.#closed) return text(503, "tailcast is shutting down");
-    if (this.#connections.size >= this.#maxClients) {
+    const verdict = this.#door.take(client);
+    return verdict instanceof Promise
+      ? verdict.then((v) => this.#admit(v, client, query))
+      : this.#admit(verdict, client, query);
+  }
+
+  /** The stream, or the refusal the doorkeeper's verdict calls for. */
+  #admit(verdict: Verdict, client: string, query: SubscriberQuery): Response {
+    if (verdict === "ok" && this.#closed) {
+      this.#door.give(client);
+      return text(503, "tailcast is shutting down");
+    }
+    if (verdict === "full") {
       return text(
         503,
-        `Too many subscribers: the limit is ${this.#maxClients} (raise it with --max-clients)`,
+        `Too many subscribers: the limit is ${this.#door.maxClients} (raise it with --max-clients)`,
       );
     }
-    if (!this.#perClient.take(client)) {
+    if (verdict === "per-ip") {
       return text(
         429,
-        `Too many streams from ${client}: one address may hold ${this.#perClientMax} (raise it with --max-clients-per-ip)`,
+        `Too many streams from ${client}: one address may hold ${this.#door.maxPerIp} (raise it with --max-clients-per-ip)`,
         { "retry-after": "5" },
       );
     }
@@ -369,17 +387,12 @@ export class SseRoute {
       if (step.kind === "batch") {
         // Still in memory: the shared bytes, or those of the lines this client keeps.
         const { batch, after } = step;
-        const whole = after < batch.events[0][END];
-        const keep = whole
-          ? c.keep
-          : (e: Event) => e[END] > after && (c.keep === null || c.keep(e));
         const bytes = c.inSource(batch.source)
-          ? batchBytes(batch, c.format, keep)
+          ? batchBytes(batch, c.format, c.keep, after)
           : null;
-        const last = batch.events.length - 1;
-        c.at = { seq: batch.seq, end: batch.events[last][END] };
-        c.id = batch.id(last);
-        if (bytes !== null && keep === null) c.sentId = c.id;
+        c.at = { seq: batch.seq, end: batch.to };
+        c.id = batch.id(batch.count - 1);
+        if (bytes !== null && c.keep === null) c.sentId = c.id;
         if (bytes !== null) yield bytes;
       } else if (step.kind === "range") {
         if (step.stdin) {
@@ -597,9 +610,8 @@ export class SseRoute {
     for (const m of messages) {
       if (m.type === "batch") {
         const batch = m.batch;
-        const last = batch.events.length - 1;
-        c.at = { seq: batch.seq, end: batch.events[last][END] };
-        c.id = batch.id(last);
+        c.at = { seq: batch.seq, end: batch.to };
+        c.id = batch.id(batch.count - 1);
         const bytes = batchBytes(batch, c.format, c.keep);
         if (bytes === null) continue;
         if (text !== "") {
@@ -692,7 +704,7 @@ export class SseRoute {
 
   /** Forgets a connection and gives its client's place back (once). */
   #drop(c: Connection): void {
-    if (this.#connections.delete(c)) this.#perClient.give(c.client);
+    if (this.#connections.delete(c)) this.#door.give(c.client);
   }
 
   /**

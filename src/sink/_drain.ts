@@ -3,7 +3,7 @@
  * stream, one write per published batch, so a slow reader pauses the
  * followers instead of dropping lines.
  */
-import type { Batch } from "./journal.ts";
+import type { Batch } from "./batch.ts";
 import type { Message, Subscription } from "./hub.ts";
 
 /** Batches only: rotation and other notices go to stderr, not into the data. */

@@ -21,8 +21,9 @@
  * A stalled subscriber therefore slows nothing but itself, and pins at most
  * its capacity of events in memory.
  */
-import type { Alert, Notice } from "../types.ts";
-import type { Batch } from "./journal.ts";
+import type { Alert, FileId, Notice } from "../types.ts";
+import { sameFile } from "../source/identity.ts";
+import type { Batch } from "./batch.ts";
 
 export type Policy = "drop-oldest" | "disconnect" | "block";
 
@@ -65,12 +66,12 @@ export interface SubscribeOptions {
   /** Which messages this subscriber wants; evaluated in `publish`, so keep it cheap. @default all */
   accept?: (message: Message) => boolean;
   /** The identity of standard input's batches, to count their lines apart. */
-  stdin?: unknown;
+  stdin?: FileId;
 }
 
 /** Events a message stands for in a queue. */
 function weightOf(m: Message): number {
-  return m.type === "batch" ? m.batch.events.length : 1;
+  return m.type === "batch" ? m.batch.count : 1;
 }
 
 /** One subscriber's queue. Its consumer takes messages in its own loop. */
@@ -80,7 +81,7 @@ export class Subscription {
   readonly #accept: (message: Message) => boolean;
   readonly #onClose: (s: Subscription) => void;
   readonly #onDrop: (count: number) => void;
-  readonly #stdin: unknown;
+  readonly #stdin: FileId | null;
   /** Queued messages, oldest first from #head; grows on demand, never past what the capacity allows. */
   #ring: (Message | undefined)[] = new Array(4);
   #head = 0;
@@ -110,7 +111,7 @@ export class Subscription {
     this.#accept = options.accept ?? (() => true);
     this.#onClose = onClose;
     this.#onDrop = onDrop;
-    this.#stdin = options.stdin;
+    this.#stdin = options.stdin ?? null;
   }
 
   /** Events waiting. */
@@ -241,7 +242,10 @@ export class Subscription {
     const at = this.#head;
     const oldest = this.#ring[at]!;
     const weight = weightOf(oldest);
-    if (oldest.type === "batch" && oldest.batch.file === this.#stdin) {
+    if (
+      oldest.type === "batch" && this.#stdin !== null &&
+      sameFile(oldest.batch.file, this.#stdin)
+    ) {
       this.#lostStdin += weight;
     }
     this.#ring[at] = undefined;

@@ -29,6 +29,7 @@ import {
   type ResumeCursor,
 } from "../types.ts";
 import { fileKey, sameFile } from "../source/identity.ts";
+import { Batch } from "./batch.ts";
 import { entries, MAX_ID_BYTES, pathHash, positionId } from "./cursor.ts";
 import { Positions } from "./positions.ts";
 
@@ -39,53 +40,6 @@ export const DEFAULT_RECENT_EVENTS = 16_384;
 
 /** File entries an id carries at most, so it stays within {@link MAX_ID_BYTES}. */
 const MAX_FALLBACK_ENTRIES = 7;
-
-/** A published batch: the events of one file, in order, with their shared wire forms. */
-export class Batch {
-  /** The journal sequence number. */
-  readonly seq: number;
-  readonly source: string;
-  readonly file: FileId;
-  readonly events: readonly Event[];
-  readonly #prefix: string;
-  /** File entries of every other file, or null when the id carries none. */
-  readonly #others: string | null;
-  readonly #own: string | null;
-  #ids: string[] | null = null;
-
-  /** @internal Made by {@link Journal.batch}. */
-  constructor(
-    seq: number,
-    source: string,
-    file: FileId,
-    events: readonly Event[],
-    prefix: string,
-    others: string | null,
-    own: string | null,
-  ) {
-    this.seq = seq;
-    this.source = source;
-    this.file = file;
-    this.events = events;
-    this.#prefix = prefix;
-    this.#others = others;
-    this.#own = own;
-  }
-
-  /** The SSE id of event `i`: the cursor just past it. */
-  id(i: number): string {
-    this.#ids ??= this.events.map((e) => this.idAt(e[END]));
-    return this.#ids[i];
-  }
-
-  /** The SSE id of the position just past byte `end` of this batch's file. */
-  idAt(end: number): string {
-    const e36 = end.toString(36);
-    return this.#others === null
-      ? this.#prefix + e36
-      : `${this.#prefix}${e36}${this.#others}${this.#own}${e36}`;
-  }
-}
 
 /** A notice or alert as published, with its sequence number. */
 export interface Published {
@@ -153,6 +107,12 @@ export interface JournalOptions {
   stdin?: FileId;
   /** Events of the newest batches kept in memory. @default DEFAULT_RECENT_EVENTS */
   recent?: number;
+  /**
+   * The entry numbering starts after: a copy of another journal (a pool
+   * worker's) made once it had entries, which this one does not hold.
+   * @default 0
+   */
+  start?: number;
 }
 
 interface FileRef {
@@ -202,7 +162,9 @@ export class Journal implements ReplayLog {
   readonly #recentMax: number;
   #recentEvents = 0;
   #nextRef = 0;
-  #head = 0;
+  #head: number;
+  /** The first entry this journal holds (after `start`). */
+  readonly #first: number;
   #hashes = new Map<string, string>();
 
   constructor(options: JournalOptions = {}) {
@@ -217,12 +179,19 @@ export class Journal implements ReplayLog {
       crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
     this.#stdin = options.stdin ?? null;
     this.#recentMax = options.recent ?? DEFAULT_RECENT_EVENTS;
+    this.#head = options.start ?? 0;
+    this.#first = this.#head + 1;
     this.#kind = new Uint8Array(capacity);
     this.#ref = new Int32Array(capacity);
     this.#from = new Float64Array(capacity);
     this.#to = new Float64Array(capacity);
     this.#lines = new Uint32Array(capacity);
     this.#messages = new Array(capacity);
+  }
+
+  /** Events of the newest batches kept in memory. */
+  get recent(): number {
+    return this.#recentMax;
   }
 
   /** Sequence number of the newest entry; 0 before the first. */
@@ -232,23 +201,18 @@ export class Journal implements ReplayLog {
 
   /** Sequence number of the oldest entry still kept. */
   get tail(): number {
-    return Math.max(1, this.#head - this.capacity + 1);
+    return Math.max(this.#first, this.#head - this.capacity + 1);
   }
 
   /** Appends a batch of `source`'s events from `file` (in order, non-empty). */
   batch(source: string, file: FileId, events: readonly Event[]): Batch {
-    const seq = this.#append(BATCH);
-    const at = seq % this.capacity;
-    const ref = this.#refFor(source, file, seq);
-    this.#ref[at] = ref;
-    this.#from[at] = events[0].offset;
-    this.#to[at] = events[events.length - 1][END];
-    this.#lines[at] = events.length;
-    const stdin = this.#stdin !== null && file === this.#stdin;
+    const seq = this.#head + 1;
+    const stdin = this.#isStdin(file);
     let others: string | null = null;
     let own: string | null = null;
     if (!stdin) {
-      this.positions.advance(source, file, this.#to[at]);
+      // The fallback entries name the positions with this batch published.
+      this.positions.advance(source, file, events[events.length - 1][END]);
       others = this.#fallback(source, file);
       own = `~${this.#hash(source)}.${file.dev.toString(36)}.${
         file.ino.toString(36)
@@ -257,43 +221,84 @@ export class Journal implements ReplayLog {
         .length + (others?.length ?? Infinity) + own.length + 11;
       if (longest > MAX_ID_BYTES) others = own = null;
     }
-    const batch = new Batch(
-      seq,
-      source,
-      file,
-      events,
-      `2.${this.epoch}.${seq.toString(36)}.`,
+    const batch = new Batch(seq, source, file, events, {
+      prefix: `2.${this.epoch}.${seq.toString(36)}.`,
       others,
       own,
-    );
-    this.#keep(batch);
+    });
+    this.#record(batch);
     return batch;
   }
 
+  /**
+   * Appends a batch another journal of this epoch made (a pool worker's copy
+   * of the reader's journal): it must be the next entry.
+   */
+  copyBatch(batch: Batch): void {
+    if (batch.seq !== this.#head + 1) {
+      throw new RangeError(
+        `Cannot copy entry ${batch.seq} into a journal whose head is ${this.#head}: entries are copied in order`,
+      );
+    }
+    if (!this.#isStdin(batch.file)) {
+      this.positions.advance(batch.source, batch.file, batch.to);
+    }
+    this.#record(batch);
+  }
+
+  #record(batch: Batch): void {
+    const seq = this.#append(BATCH);
+    const at = seq % this.capacity;
+    this.#ref[at] = this.#refFor(batch.source, batch.file, seq);
+    this.#from[at] = batch.from;
+    this.#to[at] = batch.to;
+    this.#lines[at] = batch.count;
+    this.#keep(batch);
+  }
+
+  #isStdin(file: FileId): boolean {
+    return this.#stdin !== null && sameFile(file, this.#stdin);
+  }
+
   #keep(batch: Batch): void {
+    if (this.#recentMax === 0) return;
     this.#recent.set(batch.seq, batch);
-    this.#recentEvents += batch.events.length;
+    this.#recentEvents += batch.count;
     while (this.#recentEvents > this.#recentMax && this.#recent.size > 1) {
       const [seq, old] = this.#recent.entries().next().value!;
       this.#recent.delete(seq);
-      this.#recentEvents -= old.events.length;
+      this.#recentEvents -= old.count;
     }
   }
 
   /** Appends a notice or alert; returns its sequence number and the SSE id of the position after it. */
   message(message: Published["message"]): { seq: number; id: string } {
     const seq = this.#append(MESSAGE);
-    this.#messages[seq % this.capacity] = message;
-    if (message.type === "notice" && message.notice.kind === "appear") {
-      const n = message.notice;
-      this.positions.appear(n.source, n.file, n.from);
-    }
+    this.#recordMessage(seq, message);
     const base = positionId(this.epoch, seq, 0);
     const others = this.#fallback(null, null);
     const id = others !== null && base.length + others.length <= MAX_ID_BYTES
       ? base + others
       : base;
     return { seq, id };
+  }
+
+  /** Appends a notice or alert another journal of this epoch numbered `seq` (the next entry). */
+  copyMessage(seq: number, message: Published["message"]): void {
+    if (seq !== this.#head + 1) {
+      throw new RangeError(
+        `Cannot copy entry ${seq} into a journal whose head is ${this.#head}: entries are copied in order`,
+      );
+    }
+    this.#recordMessage(this.#append(MESSAGE), message);
+  }
+
+  #recordMessage(seq: number, message: Published["message"]): void {
+    this.#messages[seq % this.capacity] = message;
+    if (message.type === "notice" && message.notice.kind === "appear") {
+      const n = message.notice;
+      this.positions.appear(n.source, n.file, n.from);
+    }
   }
 
   /**
@@ -314,7 +319,7 @@ export class Journal implements ReplayLog {
     // The batch the position is in: the rest of it after `end`.
     const at = seq % this.capacity;
     if (
-      seq >= 1 && seq <= this.#head && this.#kind[at] === BATCH &&
+      seq >= this.#first && seq <= this.#head && this.#kind[at] === BATCH &&
       after.end < this.#to[at]
     ) {
       const step = this.#range(seq, after.end);
@@ -387,7 +392,7 @@ export class Journal implements ReplayLog {
       from,
       to: this.#to[i],
       lines: this.#lines[i],
-      stdin: this.#stdin !== null && ref.file === this.#stdin,
+      stdin: this.#isStdin(ref.file),
     };
   }
 

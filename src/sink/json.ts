@@ -29,12 +29,15 @@ let scratch = new Uint8Array(1 << 20);
 /**
  * The UTF-8 bytes of the JSON of every event, each between `before(i)` and
  * `after`: encoded piece by piece into one buffer (no text of the whole
- * batch is ever built, which costs more than the encoding).
+ * batch is ever built, which costs more than the encoding). With `marks`,
+ * where each piece starts (`at`, one more entry for the end) and where its
+ * JSON starts (`json`) are written into them.
  */
 export function eventsBytes(
   events: readonly Event[],
   before: ((i: number) => string) | null,
   after: string,
+  marks?: { readonly at: Uint32Array; readonly json: Uint32Array },
 ): Uint8Array {
   let at = 0;
   let source: string | null = null;
@@ -56,12 +59,20 @@ export function eventsBytes(
       source = e.source;
       quoted = JSON.stringify(source);
     }
-    put(
-      before === null
-        ? eventJson(e, quoted) + after
-        : before(i) + eventJson(e, quoted) + after,
-    );
+    if (marks) {
+      marks.at[i] = at;
+      if (before !== null) put(before(i));
+      marks.json[i] = at;
+      put(eventJson(e, quoted) + after);
+    } else {
+      put(
+        before === null
+          ? eventJson(e, quoted) + after
+          : before(i) + eventJson(e, quoted) + after,
+      );
+    }
   }
+  if (marks) marks.at[events.length] = at;
   return scratch.slice(0, at);
 }
 

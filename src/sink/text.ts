@@ -14,7 +14,7 @@ import { dim, red, yellow } from "@std/fmt/colors";
 import { parsePattern } from "../source/discover.ts";
 import { CRLF } from "../types.ts";
 import { drainBatches, type DrainEnd } from "./_drain.ts";
-import type { Batch } from "./journal.ts";
+import type { Batch } from "./batch.ts";
 import type { Subscription } from "./hub.ts";
 
 export interface TextOptions {

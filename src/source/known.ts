@@ -25,11 +25,49 @@ export interface KnownFile {
   head: Uint8Array;
 }
 
+/** One change to what is known, as a copy elsewhere (a pool worker's) applies it. */
+export type KnownChange =
+  | {
+    readonly op: "add";
+    readonly source: string;
+    readonly file: FileId;
+    readonly from?: number;
+  }
+  | {
+    readonly op: "head";
+    readonly source: string;
+    readonly file: FileId;
+    readonly head: Uint8Array;
+  };
+
 export class KnownFiles {
   readonly #bySource = new Map<string, KnownFile[]>();
+  /** Told every change, in order: a pool keeps its workers' copies with it. */
+  onChange: ((change: KnownChange) => void) | null = null;
+
+  /** Applies a change made to another KnownFiles. */
+  apply(change: KnownChange): void {
+    if (change.op === "add") this.add(change.source, change.file, change.from);
+    else this.head(change.source, change.file, change.head);
+  }
+
+  /** The changes that make a copy of what is known now, oldest first. */
+  changes(): KnownChange[] {
+    const out: KnownChange[] = [];
+    for (const [source, list] of this.#bySource) {
+      for (const k of list) {
+        out.push({ op: "add", source, file: k.file, from: k.from });
+        if (k.head.length > 0) {
+          out.push({ op: "head", source, file: k.file, head: k.head });
+        }
+      }
+    }
+    return out;
+  }
 
   /** `file` is being followed under `source`, from byte `from` (when known). */
   add(source: string, file: FileId, from?: number): void {
+    this.onChange?.({ op: "add", source, file, from });
     let list = this.#bySource.get(source);
     if (!list) this.#bySource.set(source, list = []);
     const k = list.find((x) => sameFile(x.file, file));
@@ -45,7 +83,10 @@ export class KnownFiles {
   head(source: string, file: FileId, head: Uint8Array): void {
     this.add(source, file);
     const k = this.#find(source, file)!;
-    if (head.length > k.head.length) k.head = head;
+    if (head.length > k.head.length) {
+      k.head = head;
+      this.onChange?.({ op: "head", source, file, head });
+    }
   }
 
   /** The first bytes read of `file` under any path, if known. */

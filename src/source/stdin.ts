@@ -5,8 +5,12 @@
  */
 import type { Chunk, FileId } from "../types.ts";
 
-/** The identity every stdin chunk carries: stdin has no inode to resume from. */
-export const STDIN_ID: FileId = { dev: 0, ino: 0 };
+/**
+ * The identity every stdin chunk carries: stdin has no inode to resume
+ * from. Numbers no file has (where stat gives no inode, a file is 0.0), so
+ * it is told apart by value, also in a copy (a pool worker's).
+ */
+export const STDIN_ID: FileId = { dev: -1, ino: -1 };
 
 /** Turns a byte stream into chunks of source "-"; stops reading when `signal` aborts. */
 export function stdinChunks(

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
 import type { Message } from "../../src/sink/hub.ts";
-import { type Batch, Journal } from "../../src/sink/journal.ts";
+import type { Batch } from "../../src/sink/batch.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import {
   batchBytes,
   gapText,

@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { SseRoute } from "../../src/http/route.ts";
 import { Hub } from "../../src/sink/hub.ts";
-import { type Batch, Journal } from "../../src/sink/journal.ts";
+import type { Batch } from "../../src/sink/batch.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import { fileId } from "../../src/source/identity.ts";
 import { KnownFiles } from "../../src/source/known.ts";
 import { LineStream } from "../../src/stage/lines.ts";
@@ -142,7 +143,8 @@ Deno.test("SseRoute resumes from a journal id exactly once: the rest of its batc
   live.notice({ kind: "vanish", source: live.path });
   await live.write("c1", "c2");
   // The client had a2: it resumes after it.
-  const reader = route.handle(request("", first.id(1))).body!.getReader();
+  const reader = (await route.handle(request("", first.id(1)))).body!
+    .getReader();
   const text = await readUntil(reader, (t) => parse(t).lines.length >= 4);
   assertEquals(parse(text).lines, ["a3", "b1", "c1", "c2"]);
   assertEquals(parse(text).kinds, ["line", "line", "vanish", "line", "line"]);
@@ -160,7 +162,7 @@ Deno.test("SseRoute catches a subscriber whose queue overflowed up from the jour
   await using dir = await LogDir.create();
   const live = new Live(dir.file("app.log"));
   const route = live.route({ queue: 2 });
-  const reader = route.handle(request("")).body!.getReader();
+  const reader = (await route.handle(request(""))).body!.getReader();
   await readUntil(reader, (t) => t.includes(": tailcast"));
   // It reads nothing while ten batches are published: its queue of two overflows.
   const pending = reader.read();
@@ -206,7 +208,7 @@ Deno.test("SseRoute resumes from the file positions an id carries when its journ
   const route = after.route();
   const id = first.id(0);
   assert(id.includes("~"), "the id carries the file entries");
-  const reader = route.handle(request("", id)).body!.getReader();
+  const reader = (await route.handle(request("", id))).body!.getReader();
   const text = await readUntil(reader, (t) => parse(t).lines.length >= 2);
   assertEquals(parse(text).lines, ["a2", "b1"]);
   await reader.cancel();
@@ -225,7 +227,7 @@ Deno.test("SseRoute never reads a file the cursor names but tailcast did not fol
   const cursor = `1~${hash}.${secret.dev.toString(36)}.${
     secret.ino.toString(36)
   }.0`;
-  const reader = route.handle(request("", cursor)).body!.getReader();
+  const reader = (await route.handle(request("", cursor))).body!.getReader();
   await live.write("after");
   const text = await readUntil(reader, (t) => t.includes("after"));
   assert(!text.includes("hunter2"), text);
@@ -240,7 +242,8 @@ Deno.test("SseRoute gives an id of another process with no file entries a resume
   const live = new Live(dir.file("app.log"));
   await live.write("one");
   const route = live.route();
-  const reader = route.handle(request("since=2.zz.5.a")).body!.getReader();
+  const reader = (await route.handle(request("since=2.zz.5.a"))).body!
+    .getReader();
   const text = await readUntil(reader, (t) => t.includes("resume-expired"));
   assertEquals(parse(text).kinds, ["gap"]);
   await live.write("two");

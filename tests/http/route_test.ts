@@ -1,6 +1,7 @@
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { Hub } from "../../src/sink/hub.ts";
-import { type Batch, Journal } from "../../src/sink/journal.ts";
+import type { Batch } from "../../src/sink/batch.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import { SseRoute } from "../../src/http/route.ts";
 import { END, type Event, FILE, type Notice } from "../../src/types.ts";
 import { waitFor, within } from "../_fixtures/wait.ts";
@@ -78,7 +79,7 @@ Deno.test("SseRoute streams retry first, then each published line as an SSE fram
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { retryMs: 1500, heartbeatMs: 60_000 });
-  const response = route.handle(request());
+  const response = await route.handle(request());
   assertEquals(response.status, 200);
   assertEquals(hub.size, 1);
   assertEquals(route.clients, 1);
@@ -101,7 +102,7 @@ Deno.test("SseRoute sets the event-stream headers", async () => {
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub);
-  const response = route.handle(request());
+  const response = await route.handle(request());
   assertEquals(
     response.headers.get("content-type"),
     "text/event-stream; charset=utf-8",
@@ -117,14 +118,14 @@ Deno.test("SseRoute answers 503 beyond maxClients", async () => {
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { maxClients: 2 });
-  const a = route.handle(request());
-  const b = route.handle(request());
-  const c = route.handle(request());
+  const a = await route.handle(request());
+  const b = await route.handle(request());
+  const c = await route.handle(request());
   assertEquals([a.status, b.status, c.status], [200, 200, 503]);
   assertMatch(await c.text(), /Too many subscribers: the limit is 2/);
   assertEquals(hub.size, 2);
   await a.body!.cancel();
-  const d = route.handle(request());
+  const d = await route.handle(request());
   assertEquals(d.status, 200, "a freed slot is not reused");
   await b.body!.cancel();
   await d.body!.cancel();
@@ -136,10 +137,10 @@ Deno.test("SseRoute answers 400 with the reason for a bad regex or policy", asyn
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub);
-  const bad = route.handle(request("grep=%5B"));
+  const bad = await route.handle(request("grep=%5B"));
   assertEquals(bad.status, 400);
   assertMatch(await bad.text(), /^Invalid grep regex "\[": .+\n$/);
-  const policy = route.handle(request("policy=block"));
+  const policy = await route.handle(request("policy=block"));
   assertEquals(policy.status, 400);
   assertMatch(await policy.text(), /Invalid policy "block"/);
   assertEquals(hub.size, 0);
@@ -151,7 +152,7 @@ Deno.test("SseRoute applies the source and grep of the request", async () => {
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
-  const response = route.handle(
+  const response = await route.handle(
     request(`source=${encodeURIComponent("/logs/a*.log")}&grep=keep`),
   );
   const reader = response.body!.getReader();
@@ -174,7 +175,7 @@ Deno.test("SseRoute without a journal to replay from sends a slow client a gap f
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { queue: 2, heartbeatMs: 60_000 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   await readChunk(reader);
   const batches = [1, 2, 3, 4, 5].map((n) => pub.lines(event(n)));
   const expected = `event: gap\ndata: ${
@@ -193,7 +194,8 @@ Deno.test("SseRoute says bye with queue-full to a disconnect-policy client that 
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { queue: 2, heartbeatMs: 60_000 });
-  const reader = route.handle(request("policy=disconnect")).body!.getReader();
+  const reader = (await route.handle(request("policy=disconnect"))).body!
+    .getReader();
   await readChunk(reader);
   const batches = [1, 2, 3].map((n) => pub.lines(event(n)));
   assertEquals(hub.size, 0);
@@ -208,7 +210,7 @@ Deno.test("SseRoute sends event: bye and ends the stream when the hub closes", a
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   await readChunk(reader);
   const one = pub.lines(event(1));
   hub.close();
@@ -218,7 +220,7 @@ Deno.test("SseRoute sends event: bye and ends the stream when the hub closes", a
   assertEquals((await within(reader.read(), 5000, "end")).done, true);
   assertEquals(route.clients, 0);
   await route.close(0);
-  const late = route.handle(request());
+  const late = await route.handle(request());
   assertEquals(late.status, 503);
   await late.text();
 });
@@ -227,7 +229,7 @@ Deno.test("SseRoute sends a : ping heartbeat to an idle client", async () => {
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60, writeTimeoutMs: 60_000 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   await readChunk(reader);
   assertEquals(await readChunk(reader), ": ping\n\n");
   assertEquals(await readChunk(reader), ": ping\n\n");
@@ -244,7 +246,7 @@ Deno.test("SseRoute ends a subscriber whose body is not read after the first chu
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   const sub = [...hub.subscriptions][0];
   assertEquals(await readChunk(reader), "retry: 2000\n: tailcast\n\n");
   // The client stalls: it never reads again.
@@ -267,7 +269,7 @@ Deno.test("SseRoute ends a subscriber that stops reading after a data chunk", as
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   const sub = [...hub.subscriptions][0];
   await readChunk(reader);
   const next = reader.read();
@@ -291,7 +293,7 @@ Deno.test("SseRoute keeps a client that is idle but reads every chunk it is sent
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000, writeTimeoutMs: 100 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   await readChunk(reader);
   for (let n = 1; n <= 3; n++) {
     const next = readChunk(reader);
@@ -309,7 +311,7 @@ Deno.test("SseRoute streams NDJSON without preamble, with ping records as heartb
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60, writeTimeoutMs: 60_000 });
-  const response = route.handle(
+  const response = await route.handle(
     request("", { accept: "application/x-ndjson" }),
   );
   assertEquals(
@@ -340,7 +342,7 @@ Deno.test("SseRoute close() cuts clients that do not take their bye within the g
   const pub = new Pub();
   const hub = pub.hub;
   const route = new SseRoute(hub, { heartbeatMs: 60_000 });
-  const reader = route.handle(request()).body!.getReader();
+  const reader = (await route.handle(request())).body!.getReader();
   const sub = [...hub.subscriptions][0];
   hub.close();
   await route.close(30);

@@ -5,7 +5,7 @@ import { END, type Event, FILE, type FileId } from "../../src/types.ts";
 import { settle, track } from "../_fixtures/wait.ts";
 
 const FILE_ID: FileId = { dev: 1, ino: 2 };
-const STDIN: FileId = { dev: 0, ino: 0 };
+const STDIN: FileId = { dev: -1, ino: -1 };
 
 /** A notice message numbered `n` (its seq). */
 function msg(n: number): Message {

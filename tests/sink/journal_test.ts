@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
+import type { Batch } from "../../src/sink/batch.ts";
 import {
-  type Batch,
   DEFAULT_JOURNAL_CAPACITY,
   Journal,
   type ReplayStep,
@@ -398,7 +398,7 @@ Deno.test("Journal forgets nothing still named: a file's range replays after man
 });
 
 Deno.test("Journal: standard input's batches are not positions, carry no file entries, and replay as stdin ranges once out of memory", () => {
-  const stdin: FileId = { dev: 0, ino: 0 };
+  const stdin: FileId = { dev: -1, ino: -1 };
   const journal = new Journal({ epoch: "e", stdin, recent: 1 });
   const a = writer(journal, A, FA);
   a(4);
@@ -413,7 +413,11 @@ Deno.test("Journal: standard input's batches are not positions, carry no file en
     "2 0-5 stdin",
     "3 4-5",
   ]);
-  // Another file with the same numbers is not standard input: only the identity counts.
+  // A copy of the identity (as a pool worker gets it) is standard input too.
+  const copy = journal.batch("-", { ...stdin }, events("-", stdin, 5, [1]));
+  assertEquals(decodeId(copy.id(0)).files, null);
+  assertEquals(journal.positions.count, 1);
+  // A file with no inode (0.0 where stat gives none) is not standard input.
   const lookalike = { dev: 0, ino: 0 };
   journal.batch("/logs/zero.log", lookalike, events(B, lookalike, 0, [1]));
   assertEquals(journal.positions.count, 2);

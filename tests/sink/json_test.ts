@@ -3,7 +3,11 @@ import { mulberry32 } from "../_fixtures/random.ts";
 import { eventJson, eventsJson } from "../../src/sink/json.ts";
 import { Hub } from "../../src/sink/hub.ts";
 import { Journal } from "../../src/sink/journal.ts";
-import { jsonOf, ndjsonOf, writeNdjson } from "../../src/sink/ndjson.ts";
+import {
+  ndjsonOf,
+  ndjsonOfFrames,
+  writeNdjson,
+} from "../../src/sink/ndjson.ts";
 import { type Format, parseFormat } from "../../src/stage/formats.ts";
 import { toEvents } from "../../src/stage/parse.ts";
 import {
@@ -244,18 +248,25 @@ function batchOf(journal: Journal, texts: string[]) {
   return journal.batch(SOURCES[0], FILE_ID, toEvents(lines, TIME));
 }
 
-Deno.test("jsonOf and ndjsonOf make a batch's JSON once and share it", () => {
+Deno.test("ndjsonOf makes a batch's NDJSON once, the same from its events as from its frames", () => {
   const journal = new Journal({ epoch: "e" });
-  const batch = batchOf(journal, ["a", 'b "q"', "c\nd"]);
-  const json = jsonOf(batch);
-  assertEquals(json, batch.events.map((e) => JSON.stringify(e)));
-  assert(jsonOf(batch) === json, "made again");
+  const batch = batchOf(journal, ["a", 'b "q"', "c\nd", "é"]);
+  const want = batch.events.map((e) => JSON.stringify(e) + "\n").join("");
   const bytes = ndjsonOf(batch);
-  assertEquals(new TextDecoder().decode(bytes), json.join("\n") + "\n");
+  assertEquals(new TextDecoder().decode(bytes), want);
   assert(ndjsonOf(batch) === bytes, "encoded again");
-  // Another batch has its own.
-  const other = batchOf(journal, ["a"]);
-  assertEquals(jsonOf(other), [JSON.stringify(other.events[0])]);
+  // A batch whose frames were made first: its NDJSON is sliced out of them.
+  const framed = batchOf(journal, ["a", 'b "q"', "c\nd", "é"]);
+  framed.frames;
+  assertEquals(
+    new TextDecoder().decode(ndjsonOf(framed)),
+    framed.events.map((e) => JSON.stringify(e) + "\n").join(""),
+  );
+  assertEquals(
+    new TextDecoder().decode(ndjsonOfFrames(framed, (i) => i % 2 === 1)!),
+    [1, 3].map((i) => JSON.stringify(framed.events[i]) + "\n").join(""),
+  );
+  assertEquals(ndjsonOfFrames(framed, () => false), null);
 });
 
 Deno.test("writeNdjson writes each batch as NDJSON, skips notices, and closes at the end", async () => {
