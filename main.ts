@@ -15,7 +15,7 @@ import {
   parseCommandLine,
   USAGE,
 } from "./src/config.ts";
-import { clientsWithin, openFileLimit } from "./src/http/guard.ts";
+import { Admission, clientsWithin, openFileLimit } from "./src/http/guard.ts";
 import { linearEngine, V8_FLAGS } from "./src/pattern.ts";
 import { STDIN_ID } from "./src/source/stdin.ts";
 import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
@@ -23,7 +23,15 @@ import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { WatchedProcess } from "./src/pid.ts";
 import { Service } from "./src/service.ts";
-import { SseRoute, SubscriberEnded } from "./src/http/route.ts";
+import { SseRoute } from "./src/http/route.ts";
+import { Pool } from "./src/pool/pool.ts";
+import { inWorker, runWorker } from "./src/pool/worker.ts";
+import {
+  canSharePort,
+  listen,
+  listenProblem,
+  routeOptions,
+} from "./src/server.ts";
 import { StateError } from "./src/source/state.ts";
 
 /** tailcast's version and the runtime's. */
@@ -113,6 +121,12 @@ export async function main(args: readonly string[]): Promise<number> {
     };
   }
 
+  // The subscriber places are counted once for every thread that serves.
+  const admission = config.server
+    ? new Admission(await maxClients(config, log), config.maxClientsPerIp)
+    : null;
+  const threads = config.server ? poolThreads(config, log) : 0;
+  let pool: Pool | null = null;
   let service: Service;
   try {
     service = await Service.start({
@@ -120,6 +134,31 @@ export async function main(args: readonly string[]): Promise<number> {
       stdout: Deno.stdout.writable,
       log,
       journalCapacity: config.resumeWindow,
+      onStart: (service) => {
+        if (threads === 0) return;
+        try {
+          pool = new Pool({
+            workers: threads,
+            entry: new URL(import.meta.url),
+            config,
+            cwd: Deno.cwd(),
+            version: VERSION,
+            maxClients: admission!.maxClients,
+            hub: service.hub,
+            journal: service.journal,
+            known: service.tail.known,
+            admission: admission!,
+            log,
+            onDrop: (n) => service.metrics.dropped("slow-subscriber", n),
+          });
+        } catch (error) {
+          log(
+            `tailcast: serving subscribers on one thread: cannot start the worker pool (${
+              error instanceof Error ? error.message : error
+            })`,
+          );
+        }
+      },
     });
   } catch (error) {
     await stopDemo(demo, demoAbort);
@@ -135,6 +174,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   let server: Deno.HttpServer | null = null;
   let sse: SseRoute | null = null;
+  const started = pool as Pool | null;
   if (config.server) {
     if (!linearEngine()) {
       log(
@@ -147,13 +187,8 @@ export async function main(args: readonly string[]): Promise<number> {
       );
     }
     sse = new SseRoute(service.hub, {
-      queue: config.queue,
-      maxClients: await maxClients(config, log),
-      maxClientsPerIp: config.maxClientsPerIp,
-      maxReplays: config.maxReplays,
-      limits: { maxBacklog: config.maxBacklog },
-      heartbeatMs: config.heartbeatMs || Infinity,
-      writeTimeoutMs: config.writeTimeoutMs,
+      ...routeOptions(config, admission!.maxClients),
+      doorkeeper: admission!,
       replay: {
         journal: service.journal,
         known: service.tail.known,
@@ -174,15 +209,49 @@ export async function main(args: readonly string[]): Promise<number> {
       listen: config.host,
       allowedHosts: config.allowedHosts,
       events: (chunks) => service.events(chunks),
+      subscribers: started
+        ? async () => {
+          const others = await started.gauges();
+          return {
+            clients: sse!.clients + others.clients,
+            depths: [...sse!.depths, ...others.depths],
+          };
+        }
+        : undefined,
     });
     try {
-      server = await listen(config, app.fetch, demo !== null);
+      server = await listen(config, app.fetch, {
+        reusePort: started !== null,
+        log,
+        onListen: ({ hostname, port }) => {
+          const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+          log(`tailcast: serving http://${host}:${port}/events`);
+          if (demo) log(`tailcast: try: curl -N http://${host}:${port}/events`);
+        },
+      });
     } catch (error) {
       log(`tailcast: ${listenProblem(config, error)}`);
       await service.stop();
-      await sse.close(0);
+      await Promise.all([sse.close(0), started?.close(0)]);
       await stopDemo(demo, demoAbort);
       return 2;
+    }
+    if (started) {
+      const port = (server.addr as Deno.NetAddr).port;
+      const serving = await started.listen(
+        port,
+        (request, client) =>
+          Promise.resolve(
+            app.fetch(request, { remoteAddr: { hostname: client } }),
+          ),
+      );
+      if (serving < threads) {
+        log(
+          `tailcast: ${serving + 1} of ${
+            threads + 1
+          } threads serve subscribers`,
+        );
+      }
     }
   }
 
@@ -234,11 +303,42 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   serviceStopped = true;
   await stopDemo(demo, demoAbort);
-  await sse?.close(300);
+  await Promise.all([sse?.close(300), started?.close(700)]);
   // A connection whose socket is full never finishes; do not wait for it.
   if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
   return code;
+}
+
+/**
+ * Pool workers to start: `--workers` (default: the machine's cores) less
+ * the reader's thread, which serves too; none when threads cannot share a
+ * port here (said in one line).
+ */
+function poolThreads(config: Config, log: (line: string) => void): number {
+  const wanted = config.workers ?? navigator.hardwareConcurrency ?? 1;
+  if (wanted <= 1) return 0;
+  const alone = `tailcast: serving subscribers on one thread, not ${wanted}:`;
+  if (!canSharePort()) {
+    log(
+      `${alone} threads sharing a port take Linux and --unstable-net (deno task start and the compiled binary have it; --workers 1 says one thread is meant)`,
+    );
+    return 0;
+  }
+  // A worker loads this program again: from its file, which must be readable.
+  const entry = new URL(import.meta.url);
+  if (
+    entry.protocol === "file:" &&
+    Deno.permissions.querySync({ name: "read", path: entry }).state !==
+      "granted"
+  ) {
+    const path = decodeURIComponent(entry.pathname);
+    log(
+      `${alone} each worker loads ${path} again, which takes --allow-read=${path} (--workers 1 says one thread is meant)`,
+    );
+    return 0;
+  }
+  return wanted - 1;
 }
 
 /** Whether `host` (a --host value) is a loopback address or name. */
@@ -308,55 +408,6 @@ function envToken(): string | undefined {
   }
 }
 
-async function listen(
-  config: Config,
-  handler: (request: Request) => Response | Promise<Response>,
-  demo: boolean,
-): Promise<Deno.HttpServer> {
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      log(`tailcast: serving http://${host}:${port}/events`);
-      if (demo) {
-        log(`tailcast: try: curl -N http://${host}:${port}/events`);
-      }
-      listening.resolve();
-    },
-    onError: (error) => {
-      // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
-      if (error instanceof SubscriberEnded) {
-        return new Response(null, { status: 499 });
-      }
-      log(`tailcast: request failed: ${error}`);
-      return new Response("internal error\n", { status: 500 });
-    },
-  }, handler);
-  await listening.promise;
-  return server;
-}
-
-function listenProblem(config: Config, error: unknown): string {
-  const where = `${config.host}:${config.port}`;
-  if (error instanceof Deno.errors.AddrInUse) {
-    return `Cannot listen on ${where}: the address is in use (pick another with --port, or --port 0 for any free port)`;
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    return `Cannot listen on ${where}: Deno net permission denied (run with --allow-net=${config.host}, or use --no-server)`;
-  }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return `Cannot listen on ${where}: permission denied (ports below 1024 need privileges; pick another with --port)`;
-  }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
-    return `Cannot listen on ${where}: no such local address (check --host)`;
-  }
-  return `Cannot listen on ${where}: ${
-    error instanceof Error ? error.message : error
-  }`;
-}
-
 async function stopDemo(
   demo: { done: Promise<void>; dir: string } | null,
   abort: AbortController,
@@ -367,6 +418,8 @@ async function stopDemo(
   await Deno.remove(demo.dir, { recursive: true }).catch(() => {});
 }
 
-if (import.meta.main) {
+if (inWorker()) {
+  runWorker();
+} else if (import.meta.main) {
   Deno.exit(await main(Deno.args));
 }

@@ -6,8 +6,8 @@
  *                   [--profile DIR] [--note TEXT]
  *
  * Scenarios: append, backfill, latency, rotation (tail -F, tailcast --stdout,
- * tailcast SSE), fanout and stalled (SSE), micro (`deno bench` of the hot
- * stages). The writer and every consumer run in this process: latency is
+ * tailcast SSE), fanout and stalled (SSE), scaling (`--workers 1` and 2),
+ * micro (`deno bench` of the hot stages). The writer and every consumer run in this process: latency is
  * receive time minus write time on one clock. Each scenario is bounded in
  * time, and its processes and temporary files are cleaned up whatever
  * happens. Prints a Markdown report; `--write FILE` also writes it there.
@@ -23,6 +23,7 @@ import {
   rotation,
 } from "./harness/follow_scenarios.ts";
 import { closeAll, commandText, say } from "./harness/proc.ts";
+import { scaling } from "./harness/scaling.ts";
 import { loadAverage, machine, render } from "./harness/report.ts";
 import { ROOT } from "./harness/subjects.ts";
 
@@ -36,6 +37,7 @@ const SCENARIOS: Record<
   rotation,
   fanout,
   stalled,
+  scaling,
 };
 const NAMES = [...Object.keys(SCENARIOS), "micro"];
 

@@ -23,25 +23,39 @@ import type { StateStore } from "./source/state.ts";
 import type { Tail } from "./source/tail.ts";
 import type { Chunk, Event, Mark } from "./types.ts";
 
-export interface AppParts {
-  tail: Tail;
+/** What every server of tailcast has: the stream route and the guards' settings. */
+export interface ServerParts {
   sse: SseRoute;
-  journal: Journal;
   version: string;
   token?: string | null;
   corsOrigin?: string | null;
   /** The listen address, and names also accepted in `Host` (without a token). @default loopback only */
   listen?: string;
   allowedHosts?: readonly string[];
+}
+
+/** The reader's app: the stream and every report on the running parts. */
+export interface AppParts extends ServerParts {
+  tail: Tail;
+  journal: Journal;
   state?: StateStore | null;
   metrics?: Metrics;
   /** Chunks → events through the live stages, for `/context`. @default raw lines */
   events?: (
     chunks: ReadableStream<Chunk | Mark>,
   ) => ReadableStream<Event[] | Mark>;
+  /**
+   * The subscribers of the whole server, when other threads serve some
+   * (a pool): their count and queue depths. @default this route's
+   */
+  subscribers?: () => Promise<{ clients: number; depths: number[] }>;
 }
 
-/** Builds the Hono app over the running parts. */
+/** A pool worker's app: the stream here; every other request answered by the reader. */
+export interface WorkerAppParts extends ServerParts {
+  forward: (request: Request, client: string) => Promise<Response>;
+}
+
 /** Longest request URL accepted, in bytes. */
 export const MAX_URL_BYTES = 8192;
 
@@ -52,7 +66,8 @@ function clientOf(env: unknown): string {
   return addr?.hostname ?? "unknown";
 }
 
-export function createApp(parts: AppParts): Hono {
+/** The guards every request passes, and the page (which holds no data). */
+function guarded(parts: ServerParts): Hono {
   const app = new Hono();
   app.use("*", async (c, next) => {
     if (c.req.url.length > MAX_URL_BYTES) {
@@ -120,6 +135,12 @@ export function createApp(parts: AppParts): Hono {
       await next();
     });
   }
+  return app;
+}
+
+/** Builds the reader's Hono app over the running parts. */
+export function createApp(parts: AppParts): Hono {
+  const app = guarded(parts);
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
   const context = contextHandler({
     sources: () => parts.tail.sources.map((s) => s.path),
@@ -127,12 +148,19 @@ export function createApp(parts: AppParts): Hono {
     events: parts.events,
   });
   app.get("/context", (c) => context(c.req.raw));
-  app.get("/metrics", (c) => {
+  const subscribers = parts.subscribers ??
+    (() =>
+      Promise.resolve({
+        clients: parts.sse.clients,
+        depths: parts.sse.depths,
+      }));
+  app.get("/metrics", async (c) => {
     const metrics = parts.metrics;
     if (!metrics) return c.text("metrics are off\n", 404);
+    const { clients, depths } = await subscribers();
     metrics.setGauges(() => ({
-      depths: parts.sse.depths,
-      subscribers: parts.sse.clients,
+      depths,
+      subscribers: clients,
       mode: parts.tail.mode.mode,
       sources: parts.tail.sources.length,
     }));
@@ -144,19 +172,28 @@ export function createApp(parts: AppParts): Hono {
     "/sources",
     (c) => c.json({ sources: sources(parts), state: state(parts) }),
   );
-  app.get("/healthz", (c) => {
+  app.get("/healthz", async (c) => {
     const { mode, reason, degraded } = parts.tail.mode;
+    const { clients, depths } = await subscribers();
     return c.json({
       status: degraded ? "degraded" : "ok",
       version: parts.version,
       watch: { mode, reason },
-      subscribers: parts.sse.clients,
-      queues: queues(parts.sse.depths),
+      subscribers: clients,
+      queues: queues(depths),
       memory: Deno.memoryUsage(),
       sources: sources(parts),
       state: state(parts),
     });
   });
+  return app;
+}
+
+/** Builds a pool worker's Hono app: `/events` here, the rest forwarded to the reader. */
+export function createWorkerApp(parts: WorkerAppParts): Hono {
+  const app = guarded(parts);
+  app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
+  app.all("*", (c) => parts.forward(c.req.raw, clientOf(c.env)));
   return app;
 }
 

@@ -44,6 +44,11 @@ export interface Config {
   readonly maxBacklog: number;
   /** Replays (resumes, backlogs, catch-ups) running at once. */
   readonly maxReplays: number;
+  /**
+   * Threads that serve subscribers (the reader's and pool workers); 1 turns
+   * the pool off; null takes the machine's cores.
+   */
+  readonly workers: number | null;
   /** Journal entries kept: how far back an id resumes exactly. */
   readonly resumeWindow: number;
   /** Host names (as in the Host header) accepted besides the listen address and loopback names. */
@@ -121,6 +126,7 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   "max-clients-per-ip": { type: "string" },
   "max-backlog": { type: "string" },
   "max-replays": { type: "string" },
+  workers: { type: "string" },
   "resume-window": { type: "string" },
   "allowed-host": { type: "string", multiple: true },
   token: { type: "string" },
@@ -240,6 +246,10 @@ Server:
   --max-backlog N      lines per file a backlog= may ask for (default: ${DEFAULT_MAX_BACKLOG})
   --max-replays N      resumes and backlogs read from disk at once; more wait
                        (default: ${DEFAULT_MAX_REPLAYS})
+  --workers N          threads serving subscribers, each on the same port
+                       (default: the machine's cores; 1 turns the pool off;
+                       needs --unstable-net, which deno task start and the
+                       compiled binary have)
   --resume-window N    published batches remembered for exact resumes
                        (default: ${DEFAULT_RESUME_WINDOW})
   --allowed-host HOST  also accept requests for HOST (behind a reverse proxy);
@@ -346,6 +356,7 @@ export function parseCommandLine(
   const perIp = value("max-clients-per-ip");
   const maxBacklog = value("max-backlog");
   const maxReplays = value("max-replays");
+  const workers = value("workers");
   const resumeWindow = value("resume-window");
   const heartbeat = fromFile(value("heartbeat"), num(srv.heartbeat));
   const writeTimeout = fromFile(value("write-timeout"), num(srv.writeTimeout));
@@ -414,6 +425,9 @@ export function parseCommandLine(
     maxReplays: maxReplays === undefined
       ? DEFAULT_MAX_REPLAYS
       : integer("--max-replays", maxReplays, { min: 1, max: 10_000 }),
+    workers: workers === undefined
+      ? null
+      : integer("--workers", workers, { min: 1, max: 256 }),
     resumeWindow: resumeWindow === undefined
       ? DEFAULT_RESUME_WINDOW
       : integer("--resume-window", resumeWindow, { min: 1, max: 16_777_216 }),

@@ -1,7 +1,8 @@
 /**
  * The layout shows the flow: every import in `src/` points down it,
  *
- *   main → service, app, demo → config → http → sink, alerts → stage → source → shared
+ *   main → pool → service, app, server, demo → config → http → sink, alerts
+ *        → stage → source → shared
  *
  * where the shared files (`types.ts`, `errors.ts`, `pattern.ts`) hold shapes,
  * errors and the one pattern compiler every layer uses. A file may import
@@ -17,6 +18,7 @@ const LAYERS: Record<string, number> = {
   "types.ts": 0,
   "errors.ts": 0,
   "pattern.ts": 0,
+  "runtime.ts": 0.5,
   "source": 1,
   "stage": 2,
   "sink": 3,
@@ -28,6 +30,8 @@ const LAYERS: Record<string, number> = {
   "app.ts": 6,
   "demo.ts": 6,
   "pid.ts": 6,
+  "server.ts": 6,
+  "pool": 6.5,
   "page.html": 5,
 };
 

@@ -103,6 +103,61 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds of each kind of thread of a process: `reader` (the main
+ * thread), `worker-N` (pool workers), `V8` (V8's helpers: GC, compiler),
+ * `I/O` (tokio's blocking pool), `other`. With `since` (an earlier reading)
+ * and `seconds`, the difference as a share of one core.
+ */
+export function threadCpu(
+  pid: number,
+  since?: Map<string, number>,
+  seconds?: number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const dir = `/proc/${pid}/task/${entry.name}`;
+        const comm = Deno.readTextFileSync(`${dir}/comm`).trim();
+        const stat = Deno.readTextFileSync(`${dir}/stat`);
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const cpu = (Number(f[11]) + Number(f[12])) / 100;
+        const kind = entry.name === String(pid)
+          ? "reader"
+          : comm.startsWith("worker-")
+          ? comm
+          : comm.startsWith("V8 ")
+          ? "V8"
+          : comm.startsWith("tokio")
+          ? "I/O"
+          : "other";
+        out.set(kind, (out.get(kind) ?? 0) + cpu);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    return out;
+  }
+  if (since && seconds) {
+    for (const [kind, cpu] of out) {
+      out.set(kind, (cpu - (since.get(kind) ?? 0)) / seconds);
+    }
+  }
+  return out;
+}
+
+/** A thread reading as `reader 80 %, worker-1 60 %, …`. */
+export function threadText(threads: Map<string, number>): string {
+  const order = (k: string) =>
+    k === "reader" ? 0 : k.startsWith("worker-") ? 1 : k === "V8" ? 2 : 3;
+  return [...threads]
+    .sort((a, b) => order(a[0]) - order(b[0]) || a[0].localeCompare(b[0]))
+    .map(([k, v]) => `${k} ${Math.round(100 * v)} %`)
+    .join(", ");
+}
+
 export function int(n: number): string {
   return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–";
 }

@@ -20,6 +20,7 @@ import {
   type Section,
   settle,
   type TargetResult,
+  threadCpu,
   type Verdict,
 } from "./common.ts";
 import {
@@ -135,13 +136,20 @@ async function serverFor(
   o: Options,
   path: string,
   subscribers: number,
+  workers?: number,
 ): Promise<Server> {
   const hard = fdLimits().hard;
   const nofile = Math.min(65536, hard);
   return await startServer(scope, {
     paths: [path],
     from: "end",
-    extra: ["--max-clients", "20000", "--max-clients-per-ip", "20000"],
+    extra: [
+      "--max-clients",
+      "20000",
+      "--max-clients-per-ip",
+      "20000",
+      ...(workers === undefined ? [] : ["--workers", String(workers)]),
+    ],
     nofile: fdsFor(subscribers) > 1024 ? nofile : undefined,
     cpuProfDir: o.cpuProfDir,
   });
@@ -154,6 +162,8 @@ export interface FanCase {
   /** p99 target in ms, and RSS in MiB. */
   p99?: number;
   rssMiB?: number;
+  /** `--workers` of the server. @default tailcast's (the cores) */
+  workers?: number;
 }
 
 interface FanResult {
@@ -166,6 +176,8 @@ interface FanResult {
   rssPeak: number;
   rssIdle: number;
   serverCpu: number;
+  /** The server's CPU per kind of thread, over the run's wall time. */
+  threads: Map<string, number>;
   benchCpu: number;
   seconds: number;
 }
@@ -191,7 +203,7 @@ export async function fanRun(
       const dir = await scope.tempDir();
       const path = `${dir}/app.log`;
       await Deno.writeFile(path, new Uint8Array());
-      const server = await serverFor(scope, o, path, subscribers);
+      const server = await serverFor(scope, o, path, subscribers, c.workers);
       const total = Math.round(c.rate * seconds);
       const lat = new Latencies(subscribers * total + subscribers * 4);
       const fan = new Fan([lat], Infinity);
@@ -206,6 +218,7 @@ export async function fanRun(
       const rssIdle = rssMiB(server.pid);
       const rss = new RssSampler(server.pid, 100);
       const cpu0 = cpuSeconds(server.pid);
+      const threads0 = threadCpu(server.pid);
       const self0 = cpuSeconds(Deno.pid);
       const t0 = performance.now();
       const file = await Deno.open(path, { append: true });
@@ -226,6 +239,7 @@ export async function fanRun(
       await settle(() => fan.unique >= expected, () => fan.last, 3000, 60_000);
       const elapsed = (performance.now() - t0) / 1000;
       const serverCpu = cpuSeconds(server.pid) - cpu0;
+      const threads = threadCpu(server.pid, threads0, elapsed);
       const benchCpu = cpuSeconds(Deno.pid) - self0;
       const mem = rss.stop();
       await stopServerAndClients(server, subs.clients);
@@ -239,6 +253,7 @@ export async function fanRun(
         rssPeak: mem.peak,
         rssIdle,
         serverCpu: serverCpu / elapsed,
+        threads,
         benchCpu: benchCpu / elapsed,
         seconds: elapsed,
       };

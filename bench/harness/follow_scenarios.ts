@@ -18,6 +18,7 @@ import {
   type Section,
   settle,
   type TargetResult,
+  threadCpu,
   type Verdict,
 } from "./common.ts";
 import {
@@ -79,6 +80,61 @@ async function writeAllLines(path: string, total: number): Promise<void> {
 // ---------------------------------------------------------------------------
 // 1. append
 
+/** One subject, `total` lines appended as fast as possible: its rate, row and CPU per thread. */
+export function appendRun(
+  o: Options,
+  subject: Subject,
+  total: number,
+): Promise<{ rate: number; row: Row; threads: Map<string, number> }> {
+  return bounded(
+    `append, ${subject.name}`,
+    180_000,
+    async (scope) => {
+      const tally = new SetTally(total);
+      const { path, run } = await startFollowing(scope, subject, o, tally);
+      const rss = new RssSampler(run.pid);
+      const cpu0 = cpuSeconds(run.pid);
+      const threads0 = threadCpu(run.pid);
+      const t0 = performance.now();
+      await writeAllLines(path, total);
+      const written = performance.now() - t0;
+      await settle(
+        () => tally.unique >= total,
+        () => tally.last,
+        3000,
+        150_000,
+      );
+      const cpu = cpuSeconds(run.pid) - cpu0;
+      const threads = threadCpu(
+        run.pid,
+        threads0,
+        (performance.now() - t0) / 1000,
+      );
+      const mem = rss.stop();
+      await run.stop();
+      const seconds = (tally.last - t0) / 1000;
+      const rate = tally.unique / seconds;
+      return {
+        rate,
+        threads,
+        row: {
+          subject: subject.name,
+          cells: {
+            "lines/s": int(rate),
+            "MB/s": fixed((rate * LINE_BYTES) / 1e6, 1),
+            "all delivered s": fixed(seconds, 2),
+            "writer done s": fixed(written / 1000, 2),
+            missing: int(tally.missing),
+            doubled: int(tally.dup),
+            "subject CPU s": fixed(cpu, 2),
+            "peak RSS MiB": int(mem.peak),
+          },
+        },
+      };
+    },
+  );
+}
+
 export async function append(o: Options): Promise<Section> {
   const started = performance.now();
   const total = o.quick ? 200_000 : 1_000_000;
@@ -88,46 +144,8 @@ export async function append(o: Options): Promise<Section> {
   for (let round = 1; round <= rounds; round++) {
     for (const subject of SUBJECTS) {
       o.log(`append: ${subject.name} (${round}/${rounds})`);
-      const result = await bounded(
-        `append, ${subject.name}`,
-        180_000,
-        async (scope) => {
-          const tally = new SetTally(total);
-          const { path, run } = await startFollowing(scope, subject, o, tally);
-          const rss = new RssSampler(run.pid);
-          const cpu0 = cpuSeconds(run.pid);
-          const t0 = performance.now();
-          await writeAllLines(path, total);
-          const written = performance.now() - t0;
-          await settle(
-            () => tally.unique >= total,
-            () => tally.last,
-            3000,
-            150_000,
-          );
-          const cpu = cpuSeconds(run.pid) - cpu0;
-          const mem = rss.stop();
-          await run.stop();
-          const seconds = (tally.last - t0) / 1000;
-          const rate = tally.unique / seconds;
-          return {
-            rate,
-            row: {
-              subject: subject.name,
-              cells: {
-                "lines/s": int(rate),
-                "MB/s": fixed((rate * LINE_BYTES) / 1e6, 1),
-                "all delivered s": fixed(seconds, 2),
-                "writer done s": fixed(written / 1000, 2),
-                missing: int(tally.missing),
-                doubled: int(tally.dup),
-                "subject CPU s": fixed(cpu, 2),
-                "peak RSS MiB": int(mem.peak),
-              },
-            },
-          };
-        },
-      ).catch((error) => new Error(errorText(error)));
+      const result = await appendRun(o, subject, total)
+        .catch((error) => new Error(errorText(error)));
       runs.set(subject.name, [...runs.get(subject.name) ?? [], result]);
     }
   }

@@ -7,7 +7,7 @@
 import { fileURLToPath } from "node:url";
 import { type RecordSink, Scanner } from "./lines.ts";
 import { type Child, type Scope, sleep, waitFor } from "./proc.ts";
-import { V8_FLAGS } from "../../src/pattern.ts";
+import { RUNTIME_V8_FLAGS } from "../../src/runtime.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const MAIN = `${ROOT}main.ts`;
@@ -43,7 +43,15 @@ export function tailcastArgs(
   cpuProfDir?: string | null,
 ): string[] {
   const prof = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : [];
-  return ["run", "-A", `--v8-flags=${V8_FLAGS}`, ...prof, MAIN, ...args];
+  return [
+    "run",
+    "-A",
+    "--unstable-net",
+    `--v8-flags=${RUNTIME_V8_FLAGS}`,
+    ...prof,
+    MAIN,
+    ...args,
+  ];
 }
 
 export const tailSubject: Subject = {
@@ -211,34 +219,47 @@ export async function stopServerAndClients(
   await stopped;
 }
 
-/** One SSE subscriber per run: the tailcast server and a `fetch` client. */
-export const sseSubject: Subject = {
-  name: "tailcast SSE (1 client)",
-  kind: "sse",
-  async start(scope, o) {
-    const scanner = new Scanner(o.sink);
-    const server = await startServer(scope, {
-      paths: [o.path],
-      from: o.from,
-      cpuProfDir: o.cpuProfDir,
-    });
-    // From the start: what was read before this client came is replayed from
-    // disk (the backlog), the rest is live, with no gap and no duplicate.
-    const query = o.from === "start" ? "?backlog=999999999" : "";
-    const client = await sseConnect(
-      `${server.base}/events${query}`,
-      (c, now) => scanner.push(c, now),
-    );
-    scope.defer(() => client.cancel());
-    return {
-      pid: server.pid,
-      scanner,
-      child: server.child,
-      spawnedAt: server.spawnedAt,
-      stop: () => stopServerAndClients(server, [client]),
-    };
-  },
-};
+/** One SSE subscriber per run: the tailcast server (with `--workers`, when given) and a `fetch` client. */
+export function sseSubjectWith(workers?: number): Subject {
+  return {
+    name: workers === undefined
+      ? "tailcast SSE (1 client)"
+      : `tailcast SSE (1 client), --workers ${workers}`,
+    kind: "sse",
+    start: (scope, o) => startSse(scope, o, workers),
+  };
+}
+
+export const sseSubject: Subject = sseSubjectWith();
+
+async function startSse(
+  scope: Scope,
+  o: FollowOptions,
+  workers?: number,
+): Promise<Running> {
+  const scanner = new Scanner(o.sink);
+  const server = await startServer(scope, {
+    paths: [o.path],
+    from: o.from,
+    cpuProfDir: o.cpuProfDir,
+    extra: workers === undefined ? [] : ["--workers", String(workers)],
+  });
+  // From the start: what was read before this client came is replayed from
+  // disk (the backlog), the rest is live, with no gap and no duplicate.
+  const query = o.from === "start" ? "?backlog=999999999" : "";
+  const client = await sseConnect(
+    `${server.base}/events${query}`,
+    (c, now) => scanner.push(c, now),
+  );
+  scope.defer(() => client.cancel());
+  return {
+    pid: server.pid,
+    scanner,
+    child: server.child,
+    spawnedAt: server.spawnedAt,
+    stop: () => stopServerAndClients(server, [client]),
+  };
+}
 
 export const SUBJECTS: readonly Subject[] = [
   tailSubject,

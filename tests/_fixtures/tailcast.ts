@@ -1,15 +1,24 @@
 /**
  * Runs the real entry point as a subprocess and collects what it prints.
  * `TAILCAST_ENTRY` selects the entry (default `main.ts`; e.g.
- * `dist/tailcast.js` to test the bundle) and `TAILCAST_PERMS` the permission
- * flags (default `-A`, space-separated).
+ * `dist/tailcast.js` to test the bundle), `TAILCAST_PERMS` the permission
+ * flags (default `-A`, space-separated) and `TAILCAST_WORKERS` the threads
+ * that serve subscribers (`--workers`; default: tailcast's, the cores).
+ * It runs with `--unstable-net`, as `deno task start` and the binary do.
  */
 import { fileURLToPath } from "node:url";
 import { concat } from "@std/bytes/concat";
-import { V8_FLAGS } from "../../src/pattern.ts";
+import { RUNTIME_V8_FLAGS } from "../../src/runtime.ts";
 import { waitFor } from "./wait.ts";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** `--workers` from TAILCAST_WORKERS, unless the test gives its own. */
+function workers(args: readonly string[]): string[] {
+  const n = Deno.env.get("TAILCAST_WORKERS");
+  if (!n || args.some((a) => a.startsWith("--workers"))) return [];
+  return ["--workers", n];
+}
 
 /** A tailcast subprocess with its stdout lines and stderr lines. */
 export class TailcastProcess implements AsyncDisposable {
@@ -36,6 +45,8 @@ export class TailcastProcess implements AsyncDisposable {
       prefix?: readonly string[];
       /** Start with V8's linear-time regex engine, as every task does. @default true */
       v8Flags?: boolean;
+      /** Start with `--unstable-net` (threads sharing a port), as every task does. @default true */
+      unstableNet?: boolean;
       /** Close stdout once this many lines came, as `| head -n N` does. */
       headLines?: number;
       /**
@@ -53,9 +64,11 @@ export class TailcastProcess implements AsyncDisposable {
     const deno = [
       Deno.execPath(),
       "run",
-      ...(options.v8Flags === false ? [] : [`--v8-flags=${V8_FLAGS}`]),
+      ...(options.v8Flags === false ? [] : [`--v8-flags=${RUNTIME_V8_FLAGS}`]),
+      ...(options.unstableNet === false ? [] : ["--unstable-net"]),
       ...perms,
       entry.startsWith("/") ? entry : ROOT + entry,
+      ...workers(args),
       ...args,
     ];
     this.child = new Deno.Command(prefix[0] ?? deno[0], {

@@ -32,7 +32,7 @@ async function compilePermissions(): Promise<string[]> {
   const words: string[] = config.tasks.compile.split(/\s+/);
   return words.filter((w) =>
     w.startsWith("--allow-") || w.startsWith("--v8-flags=") ||
-    w === "--no-prompt"
+    w.startsWith("--unstable-") || w === "--no-prompt"
   );
 }
 
