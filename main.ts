@@ -17,7 +17,6 @@ import {
 } from "./src/config.ts";
 import { clientsWithin, openFileLimit } from "./src/http/guard.ts";
 import { linearEngine, V8_FLAGS } from "./src/pattern.ts";
-import { STDIN_ID } from "./src/source/stdin.ts";
 import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
@@ -25,6 +24,7 @@ import { WatchedProcess } from "./src/pid.ts";
 import { Service } from "./src/service.ts";
 import { SseRoute, SubscriberEnded } from "./src/http/route.ts";
 import { StateError } from "./src/source/state.ts";
+import { UNSTORED } from "./src/types.ts";
 
 /** tailcast's version and the runtime's. */
 export const VERSION = `tailcast ${meta.version} (deno ${Deno.version.deno})`;
@@ -160,7 +160,7 @@ export async function main(args: readonly string[]): Promise<number> {
         events: (chunks) => service.events(chunks),
       },
       log,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
     });
     const app = createApp({
       metrics: service.metrics,

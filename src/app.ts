@@ -122,7 +122,9 @@ export function createApp(parts: AppParts): Hono {
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
   const context = contextHandler({
-    sources: () => parts.tail.sources.map((s) => s.path),
+    // Sources read from a file: the others cannot be read back.
+    sources: () =>
+      parts.tail.sources.flatMap((s) => s.path === null ? [] : [s.source]),
     known: parts.tail.known,
     events: parts.events,
   });
@@ -208,7 +210,8 @@ function corsHeaders(
 
 function sources(parts: AppParts) {
   const published = parts.journal.seam();
-  return parts.tail.sources.map(({ path, position }) => ({
+  return parts.tail.sources.map(({ source, path, position }) => ({
+    source,
     path,
     identity: position
       ? { dev: position.file.dev, ino: position.file.ino }
@@ -216,7 +219,7 @@ function sources(parts: AppParts) {
     offset: position?.offset ?? null,
     size: position?.size ?? null,
     lag: position ? Math.max(0, position.size - position.offset) : null,
-    published: (published.get(path) ?? []).map((p) => ({
+    published: (published.get(source) ?? []).map((p) => ({
       dev: p.file.dev,
       ino: p.file.ino,
       offset: p.offset,

@@ -22,7 +22,6 @@ import { writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
 import { formatNotice } from "./sink/notices.ts";
 import { sameFile } from "./source/identity.ts";
-import { STDIN_ID } from "./source/stdin.ts";
 import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
 import type { WatcherOptions } from "./source/watch.ts";
@@ -51,6 +50,7 @@ import {
   type Mark,
   type Notice,
   NOTICED,
+  UNSTORED,
 } from "./types.ts";
 
 export interface ServiceOptions {
@@ -116,7 +116,7 @@ export class Service {
     this.#options = options;
     this.journal = new Journal({
       capacity: options.journalCapacity,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
       // Only subscribers that fall behind read the recent batches again.
       recent: options.config.server ? undefined : 0,
     });
@@ -198,7 +198,7 @@ export class Service {
         capacity: STDOUT_QUEUE,
         policy: "block",
         accept: isBatch,
-        stdin: STDIN_ID,
+        unstored: UNSTORED,
       });
       this.#stdoutSub = sub;
       const out = this.#options.stdout;
@@ -390,7 +390,7 @@ export class Service {
 
   /** A batch reached the durable sink (or was published, without one): its cursor moves. */
   #delivered(batch: Batch): void {
-    if (batch.file === STDIN_ID) return;
+    if (batch.file === UNSTORED) return;
     const last = batch.events[batch.events.length - 1];
     this.#state!.delivered(
       batch.source,

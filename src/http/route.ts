@@ -50,7 +50,7 @@ import {
   messageText,
   sseId,
   sseLine,
-  stdinGap,
+  unstoredGap,
   type WireFormat,
 } from "./format.ts";
 import {
@@ -94,8 +94,8 @@ export interface SseOptions {
       chunks: ReadableStream<Chunk | Mark>,
     ) => ReadableStream<Event[] | Mark>;
   };
-  /** The identity standard input's batches carry (its lines cannot be read back). */
-  stdin?: unknown;
+  /** The identity batches of lines on no disk carry (standard input, commands, ingest rings): they cannot be read back. */
+  unstored?: unknown;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
 }
@@ -155,7 +155,7 @@ export class SseRoute {
   readonly #limits: QueryLimits;
   readonly #replay: SseOptions["replay"] | null;
   readonly #replays: Semaphore;
-  readonly #stdin: unknown;
+  readonly #unstored: unknown;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
   readonly #perClient: ClientCounter;
@@ -175,7 +175,7 @@ export class SseRoute {
     this.#limits = options.limits ?? {};
     this.#replay = options.replay ?? null;
     this.#replays = new Semaphore(options.maxReplays ?? 16);
-    this.#stdin = options.stdin;
+    this.#unstored = options.unstored;
     this.#log = options.log ?? (() => {});
   }
 
@@ -252,7 +252,7 @@ export class SseRoute {
       capacity: this.#queue,
       policy: query.policy,
       accept: selects(query),
-      stdin: this.#stdin,
+      unstored: this.#unstored,
     });
     const head = journal?.head ?? 0;
     const inSource = selectsSource(query);
@@ -331,7 +331,7 @@ export class SseRoute {
     // is carried through the stages as is, so the order is kept.
     async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
       for await (const step of steps) {
-        if (step.kind !== "range" || step.stdin) {
+        if (step.kind !== "range" || step.unstored) {
           yield { kind: "carry", value: step };
           if (step.kind === "expired") return;
           continue;
@@ -382,8 +382,12 @@ export class SseRoute {
         if (bytes !== null && keep === null) c.sentId = c.id;
         if (bytes !== null) yield bytes;
       } else if (step.kind === "range") {
-        if (step.stdin) {
-          yield encoder.encode(stdinGap(step.lines, c.format));
+        if (step.unstored) {
+          if (c.inSource(step.source)) {
+            yield encoder.encode(
+              unstoredGap(step.source, step.lines, c.format),
+            );
+          }
           c.at = { seq: step.seq, end: step.to };
         } else {
           current = step;
@@ -629,7 +633,7 @@ export class SseRoute {
    */
   async *#catchUp(
     c: Connection,
-    lost: { count: number; stdin: number },
+    lost: { count: number; unstored: number },
   ): AsyncGenerator<Uint8Array, void, void> {
     const kept = c.sub.take();
     const journal = this.#replay?.journal ?? null;

@@ -113,8 +113,8 @@ export type ReplayStep =
     readonly from: number;
     readonly to: number;
     readonly lines: number;
-    /** Standard input's lines are on no disk: a range of them cannot be replayed. */
-    readonly stdin: boolean;
+    /** Lines on no disk (standard input, a command, an ingest ring): a range of them cannot be replayed. */
+    readonly unstored: boolean;
   }
   | ({ readonly kind: "message" } & Published)
   | {
@@ -149,8 +149,8 @@ export interface JournalOptions {
   capacity?: number;
   /** The process's epoch in ids. @default random */
   epoch?: string;
-  /** The identity standard input's lines carry. */
-  stdin?: FileId;
+  /** The identity of lines on no disk (`UNSTORED`): they get no file position. */
+  unstored?: FileId;
   /** Events of the newest batches kept in memory. @default DEFAULT_RECENT_EVENTS */
   recent?: number;
 }
@@ -196,7 +196,7 @@ export class Journal implements ReplayLog {
   readonly #messages: (Published["message"] | undefined)[];
   readonly #refs = new Map<number, FileRef>();
   readonly #refOf = new Map<string, number>();
-  readonly #stdin: FileId | null;
+  readonly #unstored: FileId | null;
   /** The newest batches, oldest first, and the events they hold. */
   readonly #recent = new Map<number, Batch>();
   readonly #recentMax: number;
@@ -215,7 +215,7 @@ export class Journal implements ReplayLog {
     this.capacity = capacity;
     this.epoch = options.epoch ??
       crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-    this.#stdin = options.stdin ?? null;
+    this.#unstored = options.unstored ?? null;
     this.#recentMax = options.recent ?? DEFAULT_RECENT_EVENTS;
     this.#kind = new Uint8Array(capacity);
     this.#ref = new Int32Array(capacity);
@@ -244,10 +244,10 @@ export class Journal implements ReplayLog {
     this.#from[at] = events[0].offset;
     this.#to[at] = events[events.length - 1][END];
     this.#lines[at] = events.length;
-    const stdin = this.#stdin !== null && file === this.#stdin;
+    const unstored = this.#unstored !== null && file === this.#unstored;
     let others: string | null = null;
     let own: string | null = null;
-    if (!stdin) {
+    if (!unstored) {
       this.positions.advance(source, file, this.#to[at]);
       others = this.#fallback(source, file);
       own = `~${this.#hash(source)}.${file.dev.toString(36)}.${
@@ -387,7 +387,7 @@ export class Journal implements ReplayLog {
       from,
       to: this.#to[i],
       lines: this.#lines[i],
-      stdin: this.#stdin !== null && ref.file === this.#stdin,
+      unstored: this.#unstored !== null && ref.file === this.#unstored,
     };
   }
 

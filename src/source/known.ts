@@ -1,13 +1,15 @@
 /**
- * Known files: the identities tailcast itself has followed under each path
+ * Known files: the identities tailcast itself has followed under each source
  * (the current file, rotated ones it drained, files found rotated while it
- * was down), with their first bytes. A client's resume cursor names files by
- * identity; only a file known here may be read back for it, found under its
- * path or among its siblings by inode, and only if its first bytes are still
- * the ones tailcast saw. Nothing else in a directory is ever opened for a
- * client, so a cursor cannot make tailcast read a file it did not follow.
+ * was down), with their first bytes, and the path each source follows (a
+ * source is named by its path, except an ingest spool: `ingest:<name>`).
+ * A client's resume cursor names files by identity; only a file known here
+ * may be read back for it, found under its source's path or among its
+ * siblings by inode, and only if its first bytes are still the ones
+ * tailcast saw. Nothing else in a directory is ever opened for a client, so
+ * a cursor cannot make tailcast read a file it did not follow.
  *
- * Bounded: {@link MAX_KNOWN_PER_SOURCE} identities per path, oldest first.
+ * Bounded: {@link MAX_KNOWN_PER_SOURCE} identities per source, oldest first.
  */
 import { startsWith } from "./bytes.ts";
 import { sameFile } from "./identity.ts";
@@ -27,6 +29,17 @@ export interface KnownFile {
 
 export class KnownFiles {
   readonly #bySource = new Map<string, KnownFile[]>();
+  readonly #paths = new Map<string, string>();
+
+  /** `source` follows the file at `path` (when they differ: an ingest spool). */
+  follows(source: string, path: string): void {
+    if (path !== source) this.#paths.set(source, path);
+  }
+
+  /** The path `source` follows: its own name unless {@link follows} said otherwise. */
+  pathOf(source: string): string {
+    return this.#paths.get(source) ?? source;
+  }
 
   /** `file` is being followed under `source`, from byte `from` (when known). */
   add(source: string, file: FileId, from?: number): void {
