@@ -12,6 +12,7 @@ import { createApp } from "./src/app.ts";
 import {
   type Config,
   DEFAULT_MAX_CLIENTS,
+  isLoopback,
   parseCommandLine,
   USAGE,
 } from "./src/config.ts";
@@ -60,7 +61,8 @@ export async function main(args: readonly string[]): Promise<number> {
   let watched: WatchedProcess | null = null;
   try {
     const env = {
-      TAILCAST_TOKEN: envToken(),
+      TAILCAST_TOKEN: envValue("TAILCAST_TOKEN"),
+      TAILCAST_INGEST_TOKEN: envValue("TAILCAST_INGEST_TOKEN"),
       terminal: Deno.stdout.isTerminal(),
       noColor: Deno.noColor,
     };
@@ -241,11 +243,6 @@ export async function main(args: readonly string[]): Promise<number> {
   return code;
 }
 
-/** Whether `host` (a --host value) is a loopback address or name. */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
-}
-
 /**
  * The subscriber limit: --max-clients, or as many as the open-file limit
  * allows with room kept for the files (said once at start when that is
@@ -299,10 +296,19 @@ async function loadConfig(path: string): Promise<FileConfig> {
   return parseConfigFile(path, text);
 }
 
-/** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */
-function envToken(): string | undefined {
+/**
+ * An environment variable, if it may be read (a sandbox may not allow it);
+ * never prompts for the permission.
+ */
+function envValue(
+  name: "TAILCAST_TOKEN" | "TAILCAST_INGEST_TOKEN",
+): string | undefined {
   try {
-    return Deno.env.get("TAILCAST_TOKEN");
+    const { state } = Deno.permissions.querySync({
+      name: "env",
+      variable: name,
+    });
+    return state === "granted" ? Deno.env.get(name) : undefined;
   } catch {
     return undefined;
   }
