@@ -7,7 +7,7 @@ import { parseArgs } from "@std/cli/parse-args";
 import { type FileConfig, LIMITS } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import { isGlob } from "./pattern.ts";
-import type { SourceRules, StartAt } from "./types.ts";
+import { SOURCE_NAME, type SourceRules, type StartAt } from "./types.ts";
 
 /** A command whose output is a source (`--exec [name=]CMD`). */
 export interface ExecConfig {
@@ -627,9 +627,6 @@ export function normalizeArgs(args: readonly string[]): string[] {
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host.startsWith("127.");
 }
-
-/** A name in a source (`exec:NAME`, `ingest:NAME`): safe in a path, a URL and a label. */
-export const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** The `--exec` flags: `[NAME=]CMD` each, names unique. */
 function execs(values: readonly string[]): ExecConfig[] {

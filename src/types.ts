@@ -19,6 +19,13 @@ export interface FileId {
  */
 export const UNSTORED: FileId = Object.freeze({ dev: 0, ino: 0 });
 
+/**
+ * A name in a source that is not a path (`exec:NAME`, `ingest:NAME`):
+ * letters, digits, `.`, `_` and `-`, so it is safe in a path, a URL and a
+ * metric label.
+ */
+export const SOURCE_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** Identities remembered per followed path (the current file and rotated ones still read). */
 export const MAX_FILES_PER_SOURCE = 4;
 
