@@ -176,7 +176,19 @@ export async function main(args: readonly string[]): Promise<number> {
       listen: config.host,
       allowedHosts: config.allowedHosts,
       events: (chunks) => service.events(chunks),
+      ingest: service.ingest && config.ingest
+        ? {
+          target: service.ingest,
+          token: config.ingest.token,
+          maxBody: config.ingest.maxBody,
+        }
+        : null,
     });
+    if (config.ingest && config.ingest.spool === null) {
+      log(
+        `tailcast: ingest: without --spool, posted lines are held in memory until read (up to ${config.ingest.memoryBytes} bytes per name, the oldest dropped with a gap beyond it) and are lost when tailcast stops; give --spool DIR to keep them on disk`,
+      );
+    }
     try {
       server = await listen(config, app.fetch, demo !== null);
     } catch (error) {

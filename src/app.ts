@@ -9,13 +9,16 @@
  * token, only requests for this server's own address, a loopback name or an
  * `--allowed-host` are answered (no DNS rebinding). CORS headers are sent
  * only for the origin given with --cors-origin. A request URL beyond 8 KiB
- * is refused before routing.
+ * is refused before routing. With `--ingest`, `POST /ingest/<name>` takes
+ * lines (http/ingest.ts); it is guarded by its own token (the ingest token,
+ * which may differ from the read token), and, when it has none, by the Host
+ * check.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
-import { hostCheck } from "./http/guard.ts";
+import { bearerCheck, hostCheck } from "./http/guard.ts";
 import { contextHandler } from "./http/context.ts";
+import { ingestHandler, type IngestTarget } from "./http/ingest.ts";
 import type { Metrics } from "./sink/metrics.ts";
 import type { Journal } from "./sink/journal.ts";
 import type { SseRoute } from "./http/route.ts";
@@ -39,6 +42,18 @@ export interface AppParts {
   events?: (
     chunks: ReadableStream<Chunk | Mark>,
   ) => ReadableStream<Event[] | Mark>;
+  /** `POST /ingest/<name>`; absent when off. */
+  ingest?: {
+    readonly target: IngestTarget;
+    /** The token a POST must carry; null for none (loopback only). */
+    readonly token: string | null;
+    readonly maxBody: number;
+  } | null;
+}
+
+/** Whether a request is for `POST /ingest/…`, which guards itself with the ingest token. */
+function isIngest(path: string): boolean {
+  return path.startsWith("/ingest/");
 }
 
 /** Builds the Hono app over the running parts. */
@@ -65,14 +80,17 @@ export function createApp(parts: AppParts): Hono {
     await next();
   });
   const token = parts.token ?? null;
+  const ingest = parts.ingest ?? null;
   if (token === null) {
     const hostOk = hostCheck(
       parts.listen ?? "127.0.0.1",
       parts.allowedHosts ?? [],
     );
+    // A POST that must carry the ingest token is not a browser's to forge.
+    const guarded = ingest?.token != null;
     app.use("*", async (c, next) => {
       const host = c.req.header("host") ?? null;
-      if (!hostOk(host)) {
+      if (!hostOk(host) && !(guarded && isIngest(c.req.path))) {
         return c.text(
           `Forbidden: this tailcast answers requests for its own address only, not ${
             JSON.stringify(host ?? "")
@@ -102,15 +120,24 @@ export function createApp(parts: AppParts): Hono {
   // The viewer page is embedded in the module graph: nothing is read from
   // disk. It is served without the token so that it can ask for it.
   app.get("/", (c) => c.html(page));
+  // Before the read token's check, as the page: it checks its own token.
+  if (ingest !== null) {
+    const handle = ingestHandler({
+      target: ingest.target,
+      token: ingest.token,
+      maxBody: ingest.maxBody,
+      onAnswer: (status) => parts.metrics?.ingest(status),
+    });
+    app.post("/ingest/:name", (c) => handle(c.req.raw, c.req.param("name")));
+  }
   if (token !== null) {
-    const expected = digest(token);
+    const carries = bearerCheck(token);
     app.use("*", async (c, next) => {
-      const header = c.req.header("authorization");
-      const bearer = header === undefined
-        ? null
-        : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-      const given = bearer ? bearer[1] : c.req.query("token");
-      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+      const given = carries(
+        c.req.header("authorization"),
+        c.req.query("token"),
+      );
+      if (!given) {
         return c.text(
           "Unauthorized: send Authorization: Bearer <token> (or ?token=<token>)\n",
           401,
@@ -186,10 +213,6 @@ function queues(depths: number[]) {
     total += d;
   }
   return { max, total };
-}
-
-function digest(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
 }
 
 function corsHeaders(
