@@ -11,6 +11,10 @@
  * first POST was, without appending; busy when the spool holds as much not
  * yet read as it may (the pipeline is behind). Owns the spools and closes
  * them; the rings end with the signal.
+ *
+ * Every spool file is known whole (see known.ts): a subscriber that resumes
+ * after a restart is replayed every line after its position, the lines the
+ * earlier run acknowledged but did not publish included.
  */
 import { join } from "node:path";
 import { ConfigError, describeError } from "../errors.ts";
@@ -140,6 +144,7 @@ export class Ingest {
     for (const store of this.#stores.values()) {
       const spool = store.spool!;
       tail.known.follows(store.source, spool.path);
+      tail.known.whole(store.source);
       for (const s of spool.segments) {
         tail.known.add(store.source, s.file, 0);
         tail.known.head(store.source, s.file, s.head);
@@ -292,6 +297,7 @@ export class Ingest {
       ? this.#ringed(name)
       : this.#spooled(name).then((store) => {
         // Posted after start: read from its first byte.
+        this.#tail?.known.whole(store.source);
         this.#tail?.follow(store.spool!.path, store.source, { kind: "start" });
         return store;
       });

@@ -30,6 +30,7 @@ export interface KnownFile {
 export class KnownFiles {
   readonly #bySource = new Map<string, KnownFile[]>();
   readonly #paths = new Map<string, string>();
+  readonly #whole = new Set<string>();
 
   /** `source` follows the file at `path` (when they differ: an ingest spool). */
   follows(source: string, path: string): void {
@@ -41,8 +42,20 @@ export class KnownFiles {
     return this.#paths.get(source) ?? source;
   }
 
+  /**
+   * Every byte of `source`'s files may be read back, whatever byte this run
+   * started reading them at: tailcast wrote them itself, and each line in
+   * them was acknowledged (an ingest spool). A resume after a restart then
+   * gets what the earlier run took but did not publish.
+   */
+  whole(source: string): void {
+    this.#whole.add(source);
+    for (const k of this.#bySource.get(source) ?? []) k.from = 0;
+  }
+
   /** `file` is being followed under `source`, from byte `from` (when known). */
   add(source: string, file: FileId, from?: number): void {
+    if (this.#whole.has(source)) from = 0;
     let list = this.#bySource.get(source);
     if (!list) this.#bySource.set(source, list = []);
     const k = list.find((x) => sameFile(x.file, file));

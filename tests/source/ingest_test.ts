@@ -236,6 +236,11 @@ Deno.test("Ingest after a restart follows the names spooled before and knows eve
     );
     // From the end: what is there was read by the first run.
     assertEquals(second.text("ingest:web"), "");
+    // But every byte of every spool file can be replayed: it was acknowledged.
+    assertEquals(
+      second.tail.known.of("ingest:web").map((k) => k.from),
+      [0, 0, 0],
+    );
     for (const f of files) {
       const found = await locate(
         "ingest:web",
