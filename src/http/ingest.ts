@@ -30,6 +30,7 @@ import { bearerCheck } from "./guard.ts";
 
 /** Where posted lines go (the service's Ingest). */
 export interface IngestTarget {
+  /** Takes the lines of one POST to `name` (see source/ingest.ts). */
   append(
     name: string,
     lines: readonly string[],
@@ -37,7 +38,9 @@ export interface IngestTarget {
   ): Promise<AppendResult>;
 }
 
+/** What the handler needs. */
 export interface IngestHandlerOptions {
+  /** Where the lines go. */
   target: IngestTarget;
   /** The bearer token a POST must carry; null for none (loopback). */
   token: string | null;

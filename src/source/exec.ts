@@ -26,6 +26,7 @@ import {
   UNSTORED,
 } from "../types.ts";
 
+/** How a command source is run. */
 export interface ExecOptions {
   /** The source's name, `exec:<name>`. */
   source: string;
@@ -33,6 +34,7 @@ export interface ExecOptions {
   argv: readonly string[];
   /** The flag as given, for error messages (`--exec journal=journalctl -f`). */
   flag: string;
+  /** Stops it: the command is ended, the stream closed. */
   signal: AbortSignal;
   /** Told every notice as it happens (they are in `readable` too, in order). */
   notice?: NoticeSink;
@@ -74,6 +76,10 @@ function runDenied(program: string, flag: string): SourceError {
 }
 
 /**
+ * One command source: `readable` yields its output as chunks and its
+ * standard error lines and restarts as notices; `done` resolves once the
+ * command has ended and its pipes are closed, after the signal aborted.
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -94,7 +100,9 @@ function runDenied(program: string, flag: string): SourceError {
  * ```
  */
 export class ExecSource {
+  /** Its lines as chunks, with its notices in order. */
   readonly readable: ReadableStream<Chunk | Notice>;
+  /** Resolves once it stopped and closed what it owns. */
   readonly done: Promise<void>;
   readonly #options: ExecOptions;
   readonly #observe: NoticeSink;

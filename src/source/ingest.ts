@@ -36,21 +36,27 @@ export const MAX_INGEST_NAMES = 64;
 /** Seconds a client is asked to wait before it posts again when the spool is full. */
 export const RETRY_AFTER_SECONDS = 2;
 
+/** Where posted lines are kept, and how much. */
 export interface IngestOptions {
   /** Where each name's spool is kept (`DIR/<name>/`); null keeps lines in memory. */
   spool: string | null;
+  /** A spool file is rotated before it passes this size. */
   segmentBytes: number;
+  /** Bytes one name's spool keeps, and holds unread at most. */
   maxBytes: number;
   /** Without a spool: bytes one name holds in memory. */
   memoryBytes: number;
   /** Where the spools of an earlier run are read from at start (a new one is read from its first byte). */
   startAt: StartAt;
+  /** Stopping: no more posts are taken; the rings end. */
   signal: AbortSignal;
 }
 
 /** The key a POST came with, and a digest of its body. */
 export interface PostKey {
+  /** The `Idempotency-Key` header. */
   readonly key: string;
+  /** A digest of the body. */
   readonly digest: string;
 }
 
@@ -86,6 +92,7 @@ interface Store {
 
 const encoder = new TextEncoder();
 
+/** The ingest sources of one service, by name. */
 export class Ingest {
   readonly #options: IngestOptions;
   readonly #stores = new Map<string, Store>();

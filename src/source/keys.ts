@@ -18,15 +18,20 @@ export const IDEMPOTENCY_WINDOW = 10_000;
 
 /** What a POST with a key was answered: the body it had (a digest) and the lines it appended. */
 export interface KeyRecord {
+  /** The `Idempotency-Key`. */
   readonly key: string;
   /** A digest of the body, to tell a retry from another body sent with the same key. */
   readonly digest: string;
+  /** Lines the POST appended. */
   readonly lines: number;
 }
 
 const encoder = new TextEncoder();
 
 /**
+ * The keys of one ingest name: `get` what a key was answered, `add` (durable
+ * with a file when it resolves).
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";

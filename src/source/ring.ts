@@ -14,11 +14,13 @@
  */
 import { type Chunk, type Notice, UNSTORED } from "../types.ts";
 
+/** The name and the bound of one ring. */
 export interface IngestRingOptions {
   /** The source's name, `ingest:<name>`. */
   source: string;
   /** Bytes held at most. */
   capacity: number;
+  /** Stops it: it takes no more, and its stream ends. */
   signal: AbortSignal;
   /** Chunks queued in the stream before the ring keeps the rest. @default 4 */
   highWaterMark?: number;
@@ -33,6 +35,9 @@ export class RingClosed extends Error {
 }
 
 /**
+ * One name's lines in memory: `append` to hold them, `readable` yields them
+ * as chunks (and gaps), `done` once stopped.
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -50,7 +55,9 @@ export class RingClosed extends Error {
  * ```
  */
 export class IngestRing {
+  /** Its lines as chunks, with its notices in order. */
   readonly readable: ReadableStream<Chunk | Notice>;
+  /** Resolves once it stopped and closed what it owns. */
   readonly done: Promise<void>;
   readonly #source: string;
   readonly #capacity: number;

@@ -41,6 +41,7 @@ export const KEYS_FILE = "keys.ndjson";
 /** Files one name's spool keeps at most: as many as a resume can find again (see known.ts). */
 export const MAX_SEGMENTS = MAX_KNOWN_PER_SOURCE;
 
+/** Where a spool is and how large it may grow. */
 export interface SpoolOptions {
   /** The name's directory, `DIR/<name>`; made if missing. */
   dir: string;
@@ -52,8 +53,11 @@ export interface SpoolOptions {
 
 /** One spool file. */
 export interface Segment {
+  /** Where it is now (`spool.log`, then `spool.log.<n>`). */
   path: string;
+  /** Its identity, which a rename keeps. */
   readonly file: FileId;
+  /** Bytes written to it. */
   size: number;
   /** How far the pipeline read it. */
   read: number;
@@ -78,6 +82,9 @@ interface Job {
 const NL = 0x0a;
 
 /**
+ * One name's spool: `append` (durable when it resolves), how much is not
+ * read yet, what the pipeline read.
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -96,6 +103,7 @@ export class Spool {
   readonly dir: string;
   /** `spool.log`: the path to follow. */
   readonly path: string;
+  /** The idempotency keys of the name, kept beside its files. */
   readonly keys: IdempotencyKeys;
   readonly #options: SpoolOptions;
   /** Oldest first; the last is `spool.log`. */
