@@ -303,8 +303,6 @@ Server:
   --write-timeout SECONDS
                        a subscriber whose write stalls this long is ended
                        (default: 30)
-  -h, --help           show this help
-  -V, --version        show the version
 
 Ingest (with --ingest):
   --ingest-token SECRET
@@ -324,11 +322,15 @@ Ingest (with --ingest):
                        (default: ${DEFAULT_INGEST_MEMORY_BYTES})
   --ingest-max-body N  longest request body in bytes; 413 beyond (default: ${DEFAULT_INGEST_MAX_BODY})
 
+  -h, --help           show this help
+  -V, --version        show the version
+
 Rotation, truncation and skipped bytes are reported on stderr.
 Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 141
 once stdout's reader went away (as tail | head), 1 when lines read were not
-all written to stdout, 2 for a bad command line or a path that cannot be
-followed.`;
+all written to stdout, 2 for a bad command line, a path that cannot be
+followed, an --exec program that may not run, or a --spool that cannot be
+written.`;
 
 /** What the command line is read against, besides argv. */
 export interface Environment {

@@ -152,6 +152,18 @@ Deno.test("ingest e2e: curl POSTs text, NDJSON and a JSON array; SSE streams the
     warnings.lineEvents<LineEvent>().map((e) => e.msg),
     ["nd one", "arr one\nwith a second line"],
   );
+  // And /context finds an event's neighbours in it.
+  const context = JSON.parse(
+    (await curl(
+      `${url}/context?source=ingest:web&id=${events[3].id}&lines=1`,
+    )).body,
+  );
+  assertEquals(
+    [context.before, context.event, context.after].flat().map((
+      e: LineEvent,
+    ) => e.msg),
+    ["nd one", "nd two", "arr one\nwith a second line"],
+  );
   assertEquals(
     await Deno.readTextFile(dir.file("spool/web/spool.log")),
     "plain one\nplain two\n" +
