@@ -16,6 +16,7 @@
  * stdout is flushed, the cursors saved, the spools closed (the POSTs being
  * written finish first), alert timers and the webhook closed.
  */
+import { resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { isBatch } from "./sink/_drain.ts";
 import { Hub, type Subscription } from "./sink/hub.ts";
@@ -182,7 +183,10 @@ export class Service {
     // Refused before anything runs: a command Deno may not run.
     for (const e of config.exec) await checkRun(e.argv[0], e.flag);
     const ingest = config.ingest === null ? null : await Ingest.open({
-      spool: config.ingest.spool,
+      // Absolute, as every followed path: the watcher matches its events by path.
+      spool: config.ingest.spool === null
+        ? null
+        : resolve(cwd, config.ingest.spool),
       segmentBytes: config.ingest.segmentBytes,
       maxBytes: config.ingest.maxBytes,
       memoryBytes: config.ingest.memoryBytes,

@@ -178,6 +178,14 @@ export class Ingest {
     if (this.#closed || this.#options.signal.aborted) {
       return { kind: "unavailable", message: "tailcast is shutting down" };
     }
+    if (!SOURCE_NAME.test(name)) {
+      return {
+        kind: "refused",
+        message: `Cannot take posts for the name ${
+          JSON.stringify(name.slice(0, 80))
+        }: use letters, digits, '.', '_' and '-'`,
+      };
+    }
     let store: Store;
     try {
       const found = await this.#store(name);

@@ -19,7 +19,10 @@
  * more than `maxBytes` (or more than {@link MAX_SEGMENTS} files), but only
  * once the pipeline has read them to their end (`consumed`); what is not
  * read yet is bounded by `maxBytes` too: {@link Spool.unread} tells the
- * caller when to refuse.
+ * caller when to refuse. What the files hold when the spool is opened counts
+ * as read: a run that starts at their end (`--from end`) never reads it, and
+ * must not refuse posts for it (with `--state`, a cursor into a rotated file
+ * can then lose it to retention, past `maxBytes`).
  *
  * Owns the open `spool.log` for writing and the keys file; the follower
  * reads with its own handles.

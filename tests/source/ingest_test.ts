@@ -200,7 +200,7 @@ Deno.test("Ingest without a spool holds posts in a ring per name, on no disk", a
   assertEquals(after.kind, "unavailable");
 });
 
-Deno.test(`Ingest takes posts for at most ${MAX_INGEST_NAMES} names`, async () => {
+Deno.test(`Ingest takes posts for at most ${MAX_INGEST_NAMES} names, each a name safe in a path`, async () => {
   const run = await running({ spool: null, memoryBytes: 4096 });
   try {
     for (let i = 0; i < MAX_INGEST_NAMES; i++) {
@@ -208,6 +208,11 @@ Deno.test(`Ingest takes posts for at most ${MAX_INGEST_NAMES} names`, async () =
     }
     const refused = await run.ingest.append("one-more", ["x"], null);
     assertEquals(refused.kind, "refused");
+    // A name that is not one is refused whatever the count.
+    assertEquals(
+      (await run.ingest.append("../n0", ["x"], null)).kind,
+      "refused",
+    );
     assertEquals(await run.ingest.append("n0", ["x"], null), accepted(1));
   } finally {
     await run.stop();
