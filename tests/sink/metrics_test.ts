@@ -493,3 +493,25 @@ Deno.test("promtool check metrics accepts a registry with every family populated
     );
   }
 });
+
+Deno.test("metrics count command restarts and stderr lines by source, and ingest POSTs by status", () => {
+  const m = new Metrics();
+  for (const restarts of [1, 2]) {
+    m.notice({
+      kind: "restart",
+      source: "exec:web",
+      code: 1,
+      signal: null,
+      restarts,
+      delayMs: 500,
+    });
+  }
+  m.notice({ kind: "stderr", source: "exec:web", line: "a" });
+  for (const status of [202, 202, 429, 413]) m.ingest(status);
+  const text = m.render();
+  assertMatch(text, /^tailcast_restarts_total\{source="exec:web"\} 2$/m);
+  assertMatch(text, /^tailcast_stderr_lines_total\{source="exec:web"\} 1$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="202"\} 2$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="429"\} 1$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="413"\} 1$/m);
+});
