@@ -216,7 +216,10 @@ export class ExecSource {
     }
   }
 
-  /** One run: its output read to the end of both pipes, then its exit status. */
+  /**
+   * One run: its output read to the end of both pipes, then its exit status.
+   * A child of the command that keeps the pipes open keeps the run going.
+   */
   async #read(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
     this.#child = child;
     const out = child.stdout.getReader();

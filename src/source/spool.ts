@@ -280,7 +280,9 @@ export class Spool {
       await writeAll(this.#file, bytes);
       await this.#file.syncData();
     } catch (error) {
-      // Nothing half-written may stay: the next line would continue it.
+      // Nothing half-written may stay: the next line would continue it. (A
+      // follower that read the torn bytes meanwhile sees a truncation and
+      // reads the file again from 0: a failed disk costs duplicates, not lines.)
       try {
         await this.#file.truncate(before);
       } catch {
