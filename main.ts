@@ -12,12 +12,12 @@ import { createApp } from "./src/app.ts";
 import {
   type Config,
   DEFAULT_MAX_CLIENTS,
+  isLoopback,
   parseCommandLine,
   USAGE,
 } from "./src/config.ts";
 import { Admission, clientsWithin, openFileLimit } from "./src/http/guard.ts";
 import { linearEngine, V8_FLAGS } from "./src/pattern.ts";
-import { STDIN_ID } from "./src/source/stdin.ts";
 import { type FileConfig, parseConfigFile } from "./src/config_file.ts";
 import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
@@ -33,6 +33,7 @@ import {
   routeOptions,
 } from "./src/server.ts";
 import { StateError } from "./src/source/state.ts";
+import { UNSTORED } from "./src/types.ts";
 
 /** tailcast's version and the runtime's. */
 export const VERSION = `tailcast ${meta.version} (deno ${Deno.version.deno})`;
@@ -68,7 +69,8 @@ export async function main(args: readonly string[]): Promise<number> {
   let watched: WatchedProcess | null = null;
   try {
     const env = {
-      TAILCAST_TOKEN: envToken(),
+      TAILCAST_TOKEN: envValue("TAILCAST_TOKEN"),
+      TAILCAST_INGEST_TOKEN: envValue("TAILCAST_INGEST_TOKEN"),
       terminal: Deno.stdout.isTerminal(),
       noColor: Deno.noColor,
     };
@@ -195,7 +197,7 @@ export async function main(args: readonly string[]): Promise<number> {
         events: (chunks) => service.events(chunks),
       },
       log,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
     });
     const app = createApp({
       metrics: service.metrics,
@@ -218,7 +220,16 @@ export async function main(args: readonly string[]): Promise<number> {
           };
         }
         : undefined,
+      ingest: config.ingest
+        ? { token: config.ingest.token, maxBody: config.ingest.maxBody }
+        : null,
+      ingestTarget: service.ingest,
     });
+    if (config.ingest && config.ingest.spool === null) {
+      log(
+        `tailcast: ingest: without --spool, posted lines are held in memory until read (up to ${config.ingest.memoryBytes} bytes per name, the oldest dropped with a gap beyond it) and are lost when tailcast stops; give --spool DIR to keep them on disk`,
+      );
+    }
     try {
       server = await listen(config, app.fetch, {
         reusePort: started !== null,
@@ -341,11 +352,6 @@ function poolThreads(config: Config, log: (line: string) => void): number {
   return wanted - 1;
 }
 
-/** Whether `host` (a --host value) is a loopback address or name. */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
-}
-
 /**
  * The subscriber limit: --max-clients, or as many as the open-file limit
  * allows with room kept for the files (said once at start when that is
@@ -399,10 +405,19 @@ async function loadConfig(path: string): Promise<FileConfig> {
   return parseConfigFile(path, text);
 }
 
-/** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */
-function envToken(): string | undefined {
+/**
+ * An environment variable, if it may be read (a sandbox may not allow it);
+ * never prompts for the permission.
+ */
+function envValue(
+  name: "TAILCAST_TOKEN" | "TAILCAST_INGEST_TOKEN",
+): string | undefined {
   try {
-    return Deno.env.get("TAILCAST_TOKEN");
+    const { state } = Deno.permissions.querySync({
+      name: "env",
+      variable: name,
+    });
+    return state === "granted" ? Deno.env.get(name) : undefined;
   } catch {
     return undefined;
   }

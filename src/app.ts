@@ -9,13 +9,16 @@
  * token, only requests for this server's own address, a loopback name or an
  * `--allowed-host` are answered (no DNS rebinding). CORS headers are sent
  * only for the origin given with --cors-origin. A request URL beyond 8 KiB
- * is refused before routing.
+ * is refused before routing. With `--ingest`, `POST /ingest/<name>` takes
+ * lines (http/ingest.ts); it is guarded by its own token (the ingest token,
+ * which may differ from the read token), and, when it has none, by the Host
+ * check.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono } from "hono";
 import page from "./page.html" with { type: "text" };
-import { hostCheck } from "./http/guard.ts";
+import { bearerCheck, hostCheck } from "./http/guard.ts";
 import { contextHandler } from "./http/context.ts";
+import { ingestHandler, type IngestTarget } from "./http/ingest.ts";
 import type { Metrics } from "./sink/metrics.ts";
 import type { Journal } from "./sink/journal.ts";
 import type { SseRoute } from "./http/route.ts";
@@ -32,6 +35,11 @@ export interface ServerParts {
   /** The listen address, and names also accepted in `Host` (without a token). @default loopback only */
   listen?: string;
   allowedHosts?: readonly string[];
+  /** `POST /ingest/<name>`: its token (null: none, loopback only) and body limit; absent when off. */
+  ingest?: {
+    readonly token: string | null;
+    readonly maxBody: number;
+  } | null;
 }
 
 /** The reader's app: the stream and every report on the running parts. */
@@ -49,11 +57,18 @@ export interface AppParts extends ServerParts {
    * (a pool): their count and queue depths. @default this route's
    */
   subscribers?: () => Promise<{ clients: number; depths: number[] }>;
+  /** Where `POST /ingest/<name>` puts lines; absent when ingest is off. */
+  ingestTarget?: IngestTarget | null;
 }
 
 /** A pool worker's app: the stream here; every other request answered by the reader. */
 export interface WorkerAppParts extends ServerParts {
   forward: (request: Request, client: string) => Promise<Response>;
+}
+
+/** Whether a request is for `POST /ingest/…`, which guards itself with the ingest token. */
+function isIngest(path: string): boolean {
+  return path.startsWith("/ingest/");
 }
 
 /** Longest request URL accepted, in bytes. */
@@ -66,8 +81,14 @@ function clientOf(env: unknown): string {
   return addr?.hostname ?? "unknown";
 }
 
-/** The guards every request passes, and the page (which holds no data). */
-function guarded(parts: ServerParts): Hono {
+/**
+ * The guards every request passes, the page (which holds no data), and
+ * `POST /ingest/…` (`routeIngest`), which checks its own token.
+ */
+function guarded(
+  parts: ServerParts,
+  routeIngest: (app: Hono) => void,
+): Hono {
   const app = new Hono();
   app.use("*", async (c, next) => {
     if (c.req.url.length > MAX_URL_BYTES) {
@@ -80,14 +101,17 @@ function guarded(parts: ServerParts): Hono {
     await next();
   });
   const token = parts.token ?? null;
+  const ingest = parts.ingest ?? null;
   if (token === null) {
     const hostOk = hostCheck(
       parts.listen ?? "127.0.0.1",
       parts.allowedHosts ?? [],
     );
+    // A POST that must carry the ingest token is not a browser's to forge.
+    const guarded = ingest?.token != null;
     app.use("*", async (c, next) => {
       const host = c.req.header("host") ?? null;
-      if (!hostOk(host)) {
+      if (!hostOk(host) && !(guarded && isIngest(c.req.path))) {
         return c.text(
           `Forbidden: this tailcast answers requests for its own address only, not ${
             JSON.stringify(host ?? "")
@@ -117,15 +141,16 @@ function guarded(parts: ServerParts): Hono {
   // The viewer page is embedded in the module graph: nothing is read from
   // disk. It is served without the token so that it can ask for it.
   app.get("/", (c) => c.html(page));
+  // Before the read token's check, as the page: it checks its own token.
+  if (ingest !== null) routeIngest(app);
   if (token !== null) {
-    const expected = digest(token);
+    const carries = bearerCheck(token);
     app.use("*", async (c, next) => {
-      const header = c.req.header("authorization");
-      const bearer = header === undefined
-        ? null
-        : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-      const given = bearer ? bearer[1] : c.req.query("token");
-      if (given === undefined || !timingSafeEqual(digest(given), expected)) {
+      const given = carries(
+        c.req.header("authorization"),
+        c.req.query("token"),
+      );
+      if (!given) {
         return c.text(
           "Unauthorized: send Authorization: Bearer <token> (or ?token=<token>)\n",
           401,
@@ -140,10 +165,21 @@ function guarded(parts: ServerParts): Hono {
 
 /** Builds the reader's Hono app over the running parts. */
 export function createApp(parts: AppParts): Hono {
-  const app = guarded(parts);
+  const app = guarded(parts, (app) => {
+    const ingest = parts.ingest!;
+    const handle = ingestHandler({
+      target: parts.ingestTarget!,
+      token: ingest.token,
+      maxBody: ingest.maxBody,
+      onAnswer: (status) => parts.metrics?.ingest(status),
+    });
+    app.post("/ingest/:name", (c) => handle(c.req.raw, c.req.param("name")));
+  });
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
   const context = contextHandler({
-    sources: () => parts.tail.sources.map((s) => s.path),
+    // Sources read from a file: the others cannot be read back.
+    sources: () =>
+      parts.tail.sources.flatMap((s) => s.path === null ? [] : [s.source]),
     known: parts.tail.known,
     events: parts.events,
   });
@@ -191,7 +227,14 @@ export function createApp(parts: AppParts): Hono {
 
 /** Builds a pool worker's Hono app: `/events` here, the rest forwarded to the reader. */
 export function createWorkerApp(parts: WorkerAppParts): Hono {
-  const app = guarded(parts);
+  const app = guarded(
+    parts,
+    (app) =>
+      app.post(
+        "/ingest/:name",
+        (c) => parts.forward(c.req.raw, clientOf(c.env)),
+      ),
+  );
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
   app.all("*", (c) => parts.forward(c.req.raw, clientOf(c.env)));
   return app;
@@ -223,10 +266,6 @@ function queues(depths: number[]) {
   return { max, total };
 }
 
-function digest(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
-}
-
 function corsHeaders(
   origin: string,
   preflight: boolean,
@@ -245,7 +284,8 @@ function corsHeaders(
 
 function sources(parts: AppParts) {
   const published = parts.journal.seam();
-  return parts.tail.sources.map(({ path, position, buffered }) => ({
+  return parts.tail.sources.map(({ source, path, position, buffered }) => ({
+    source,
     path,
     identity: position
       ? { dev: position.file.dev, ino: position.file.ino }
@@ -254,7 +294,7 @@ function sources(parts: AppParts) {
     size: position?.size ?? null,
     lag: position ? Math.max(0, position.size - position.offset) : null,
     buffered,
-    published: (published.get(path) ?? []).map((p) => ({
+    published: (published.get(source) ?? []).map((p) => ({
       dev: p.file.dev,
       ino: p.file.ino,
       offset: p.offset,

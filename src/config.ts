@@ -2,11 +2,38 @@
  * The command line: argv → a frozen Config, or help/version. Every bad value
  * is a ConfigError naming the flag and what would be accepted.
  */
+import { basename } from "node:path";
 import { parseArgs } from "@std/cli/parse-args";
 import { type FileConfig, LIMITS } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import { isGlob } from "./pattern.ts";
-import type { SourceRules, StartAt } from "./types.ts";
+import { SOURCE_NAME, type SourceRules, type StartAt } from "./types.ts";
+
+/** A command whose output is a source (`--exec [name=]CMD`). */
+export interface ExecConfig {
+  /** The name in its events' source, `exec:<name>`. */
+  readonly name: string;
+  /** The program and its arguments, split as a shell splits words. */
+  readonly argv: readonly string[];
+  /** The flag as given, for messages. */
+  readonly flag: string;
+}
+
+/** `POST /ingest/<name>` (`--ingest`). */
+export interface IngestConfig {
+  /** The bearer token a POST must carry (`--ingest-token`, else `--token`); null on loopback without one. */
+  readonly token: string | null;
+  /** Where each name's spool files are kept; null keeps lines in memory. */
+  readonly spool: string | null;
+  /** A spool file is rotated once it reaches this size. */
+  readonly segmentBytes: number;
+  /** Bytes one name's spool keeps at most (retention, and the bound on what is not read yet). */
+  readonly maxBytes: number;
+  /** Without a spool: bytes one name holds in memory until they are read. */
+  readonly memoryBytes: number;
+  /** Longest request body, bytes (413 beyond). */
+  readonly maxBody: number;
+}
 
 /** Everything a run of tailcast needs to know from its command line. */
 export interface Config {
@@ -74,6 +101,10 @@ export interface Config {
   /** Alert rules as written (flags or config file). */
   readonly alerts: readonly (string | Record<string, unknown>)[];
   readonly alertWebhook: string | null;
+  /** Commands whose output is a source. */
+  readonly exec: readonly ExecConfig[];
+  /** HTTP ingest, or null when off. */
+  readonly ingest: IngestConfig | null;
 }
 
 /** What the command line asks for. */
@@ -93,6 +124,10 @@ export const DEFAULT_MAX_CLIENTS_PER_IP = 256;
 export const DEFAULT_MAX_BACKLOG = 10_000;
 export const DEFAULT_MAX_REPLAYS = 16;
 export const DEFAULT_RESUME_WINDOW = 262_144;
+export const DEFAULT_SPOOL_SEGMENT_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_INGEST_MEMORY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_INGEST_MAX_BODY = 1024 * 1024;
 
 /** Default of `-s` for `--pid` checks: tail's 1 s. */
 export const DEFAULT_PID_CHECK_MS = 1000;
@@ -143,6 +178,14 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   where: { type: "string" },
   alert: { type: "string", multiple: true },
   "alert-webhook": { type: "string" },
+  exec: { type: "string", multiple: true },
+  ingest: { type: "boolean" },
+  "ingest-token": { type: "string" },
+  "ingest-max-body": { type: "string" },
+  "ingest-memory": { type: "string" },
+  spool: { type: "string" },
+  "spool-segment-bytes": { type: "string" },
+  "spool-max-bytes": { type: "string" },
   // tail's flags.
   follow: { type: "string", short: "f", optional: true },
   retry: { type: "boolean" },
@@ -172,6 +215,7 @@ const SHORTHANDS: Readonly<Record<string, readonly string[]>> = {
 };
 
 export const USAGE = `Usage: tailcast [options] <path|glob|->...
+       tailcast [options] --exec [NAME=]CMD... | --ingest [--spool DIR]
        tailcast --demo
 
 Follows files like tail -F and streams every new line as an event: over
@@ -184,6 +228,13 @@ Sources:
                        files that start to match later are picked up
   -                    standard input (source "-"); at its end the server
                        keeps serving until stopped
+  --exec [NAME=]CMD    a command's output (source "exec:NAME"; NAME defaults
+                       to the program's name); its stderr lines are notices;
+                       restarted with backoff when it exits; split like shell
+                       words, run without a shell; needs --allow-run=PROGRAM
+                       (repeatable)
+  --ingest             accept POST /ingest/NAME (text/plain, NDJSON, JSON
+                       arrays): events of source "ingest:NAME"
 
 Options:
   --from start|end     where to start in files that exist now (default: end)
@@ -262,18 +313,40 @@ Server:
   --write-timeout SECONDS
                        a subscriber whose write stalls this long is ended
                        (default: 30)
+
+Ingest (with --ingest):
+  --ingest-token SECRET
+                       the token a POST must carry (default: --token); one
+                       is required unless --host is a loopback address; also
+                       read from TAILCAST_INGEST_TOKEN
+  --spool DIR          keep what is posted in files under DIR/NAME/, written
+                       and fsynced before the 202; without it, lines are
+                       kept in memory until read (lost on restart)
+  --spool-segment-bytes N
+                       rotate a spool file at N bytes (default: ${DEFAULT_SPOOL_SEGMENT_BYTES})
+  --spool-max-bytes N  bytes one name's spool keeps (older files read are
+                       deleted) and holds unread at most (429 beyond)
+                       (default: ${DEFAULT_SPOOL_MAX_BYTES})
+  --ingest-memory N    without --spool: bytes one name holds in memory until
+                       read; the oldest are dropped beyond it, with a gap
+                       (default: ${DEFAULT_INGEST_MEMORY_BYTES})
+  --ingest-max-body N  longest request body in bytes; 413 beyond (default: ${DEFAULT_INGEST_MAX_BODY})
+
   -h, --help           show this help
   -V, --version        show the version
 
 Rotation, truncation and skipped bytes are reported on stderr.
 Exit status: 0 after SIGINT/SIGTERM or once the --pid process ended, 141
 once stdout's reader went away (as tail | head), 1 when lines read were not
-all written to stdout, 2 for a bad command line or a path that cannot be
-followed.`;
+all written to stdout, 2 for a bad command line, a path that cannot be
+followed, an --exec program that may not run, or a --spool that cannot be
+written.`;
 
 /** What the command line is read against, besides argv. */
 export interface Environment {
   readonly TAILCAST_TOKEN?: string;
+  /** The ingest token, instead of --ingest-token. */
+  readonly TAILCAST_INGEST_TOKEN?: string;
   /** Standard output is a terminal: text output with --no-server, and colours. */
   readonly terminal?: boolean;
   /** NO_COLOR is set (`Deno.noColor`). */
@@ -333,10 +406,11 @@ export function parseCommandLine(
     ...positionals,
     ...fileSources.map((s) => s.path).filter((p) => !positionals.includes(p)),
   ];
-  if (paths.length === 0 && !demo) {
+  const exec = execs(list("exec") ?? []);
+  if (paths.length === 0 && !demo && exec.length === 0 && !flag("ingest")) {
     throw new ConfigError(
       "",
-      "No file to follow: give a path, a glob or -, or try --demo (see --help)",
+      "No file to follow: give a path, a glob or -, a command with --exec, or --ingest; or try --demo (see --help)",
     );
   }
   refuseUnhonoured(value("follow"), flag("zero-terminated"));
@@ -382,7 +456,7 @@ export function parseCommandLine(
     exclude: [],
     where: null,
   };
-  const config: Config = {
+  let config: Config = {
     paths,
     startAt: startAt(from, lines, bytes),
     stdout: (flag("stdout") ?? f.stdout ?? false) || !server ||
@@ -391,7 +465,7 @@ export function parseCommandLine(
     headers: headers(
       flag("quiet") || flag("silent") || false,
       flag("verbose") ?? false,
-      paths,
+      [...paths, ...exec.map((e) => `exec:${e.name}`)],
     ),
     color: output === "text" && env.terminal === true && env.noColor !== true,
     pid: fromPid(value("pid")),
@@ -459,6 +533,12 @@ export function parseCommandLine(
     where: fromFile(value("where"), f.where) ?? null,
     alerts: list("alert") ?? f.alerts ?? [],
     alertWebhook: webhook(fromFile(value("alert-webhook"), f.alertWebhook)),
+    exec,
+    ingest: null,
+  };
+  config = {
+    ...config,
+    ingest: ingest(value, flag("ingest") ?? false, env, config),
   };
   if (config.stateReset && config.state === null) {
     throw new ConfigError(
@@ -557,6 +637,204 @@ export function normalizeArgs(args: readonly string[]): string[] {
     }
   }
   return [...flags, "--", ...paths];
+}
+
+/** Whether `host` (a --host value) is a loopback address or name. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/** The `--exec` flags: `[NAME=]CMD` each, names unique. */
+function execs(values: readonly string[]): ExecConfig[] {
+  const out: ExecConfig[] = [];
+  for (const value of values) {
+    const flag = `--exec ${value}`;
+    const named = /^([^\s=]+)=/.exec(value);
+    const argv = splitCommand(
+      named ? value.slice(named[0].length) : value,
+      flag,
+    );
+    if (argv.length === 0) {
+      throw new ConfigError(
+        "--exec",
+        `Invalid --exec "${value}": give a command, e.g. --exec 'journalctl -f -o cat' or --exec web='kubectl logs -f deploy/web'`,
+      );
+    }
+    const name = named ? named[1] : basename(argv[0]);
+    if (!SOURCE_NAME.test(name)) {
+      throw new ConfigError(
+        "--exec",
+        `Invalid name "${name}" for ${flag}: use letters, digits, '.', '_' and '-' (at most 64, starting with a letter or digit), as in --exec NAME=CMD`,
+      );
+    }
+    if (out.some((e) => e.name === name)) {
+      throw new ConfigError(
+        "--exec",
+        `Two --exec commands are named "${name}": name them apart with --exec NAME=CMD`,
+      );
+    }
+    out.push({ name, argv, flag });
+  }
+  return out;
+}
+
+/**
+ * Splits a command into words as a POSIX shell does, without running one:
+ * blanks separate words; single quotes keep everything; double quotes keep
+ * all but `\"`, `\\`, `\$` and `` \` ``; a backslash outside quotes keeps
+ * the next character. No variables, globs, pipes or redirections: for those,
+ * run a shell (`--exec 'sh -c "…"'`, with --allow-run=sh).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { splitCommand } from "./config.ts";
+ * assertEquals(
+ *   splitCommand(`journalctl -f -o cat -u 'my unit' --grep="a b"`, "--exec"),
+ *   ["journalctl", "-f", "-o", "cat", "-u", "my unit", "--grep=a b"],
+ * );
+ * ```
+ */
+export function splitCommand(text: string, flag: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  let quote: "'" | '"' | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quote === "'") {
+      if (ch === "'") quote = null;
+      else word += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = null;
+      else if (
+        ch === "\\" && i + 1 < text.length && `"\\$\``.includes(text[i + 1])
+      ) {
+        word += text[++i];
+      } else word += ch;
+    } else if (/\s/.test(ch)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      word ??= "";
+    } else if (ch === "\\" && i + 1 < text.length) {
+      word = (word ?? "") + text[++i];
+    } else {
+      word = (word ?? "") + ch;
+    }
+  }
+  if (quote !== null) {
+    throw new ConfigError(
+      "--exec",
+      `Invalid ${flag}: a ${quote} quote is not closed`,
+    );
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
+/** `--ingest` and its flags, checked against the rest of the configuration. */
+function ingest(
+  value: (name: string) => string | undefined,
+  on: boolean,
+  env: Environment,
+  config: Config,
+): IngestConfig | null {
+  const flags = [
+    "ingest-token",
+    "ingest-max-body",
+    "ingest-memory",
+    "spool",
+    "spool-segment-bytes",
+    "spool-max-bytes",
+  ];
+  if (!on) {
+    const given = flags.find((f) => value(f) !== undefined);
+    if (given !== undefined) {
+      throw new ConfigError(
+        `--${given}`,
+        `Option --${given} needs --ingest: it configures POST /ingest`,
+      );
+    }
+    return null;
+  }
+  if (!config.server) {
+    throw new ConfigError(
+      "--ingest",
+      "Cannot use --ingest with --no-server: lines are posted to the HTTP server",
+    );
+  }
+  const given = value("ingest-token") ?? env.TAILCAST_INGEST_TOKEN;
+  const own = given === undefined || given === ""
+    ? null
+    : token(given, "--ingest-token (or TAILCAST_INGEST_TOKEN)");
+  const bearer = own ?? config.token;
+  if (bearer === null && !isLoopback(config.host)) {
+    throw new ConfigError(
+      "--ingest",
+      `Cannot accept POST /ingest on ${config.host} without a token: anyone who can reach it could write these logs (set --ingest-token or --token, or listen on 127.0.0.1)`,
+    );
+  }
+  const size = (flag: string, fallback: number, min: number, max: number) => {
+    const v = value(flag);
+    return v === undefined ? fallback : integer(`--${flag}`, v, { min, max });
+  };
+  const spool = value("spool");
+  if (spool !== undefined && spool === "") {
+    throw new ConfigError(
+      "--spool",
+      'Invalid --spool "": give a directory, e.g. /var/lib/tailcast/spool',
+    );
+  }
+  const out: IngestConfig = {
+    token: bearer,
+    spool: spool ?? null,
+    segmentBytes: size(
+      "spool-segment-bytes",
+      DEFAULT_SPOOL_SEGMENT_BYTES,
+      4096,
+      2 ** 40,
+    ),
+    maxBytes: size("spool-max-bytes", DEFAULT_SPOOL_MAX_BYTES, 4096, 2 ** 50),
+    memoryBytes: size(
+      "ingest-memory",
+      DEFAULT_INGEST_MEMORY_BYTES,
+      4096,
+      2 ** 34,
+    ),
+    maxBody: size("ingest-max-body", DEFAULT_INGEST_MAX_BODY, 1, 2 ** 30),
+  };
+  if (out.spool === null) {
+    for (const f of ["spool-segment-bytes", "spool-max-bytes"]) {
+      if (value(f) !== undefined) {
+        throw new ConfigError(
+          `--${f}`,
+          `Option --${f} needs --spool DIR: it sizes the spool files`,
+        );
+      }
+    }
+  } else if (value("ingest-memory") !== undefined) {
+    throw new ConfigError(
+      "--ingest-memory",
+      "Cannot use --ingest-memory with --spool: posted lines are kept in the spool files, not in memory",
+    );
+  }
+  if (out.spool !== null && out.segmentBytes > out.maxBytes) {
+    throw new ConfigError(
+      "--spool-segment-bytes",
+      `Invalid --spool-segment-bytes ${out.segmentBytes}: a spool file cannot be larger than --spool-max-bytes (${out.maxBytes})`,
+    );
+  }
+  const room = out.spool === null ? out.memoryBytes : out.maxBytes;
+  if (out.maxBody > room) {
+    throw new ConfigError(
+      "--ingest-max-body",
+      `Invalid --ingest-max-body ${out.maxBody}: a body cannot be larger than what one name keeps (${
+        out.spool === null ? "--ingest-memory" : "--spool-max-bytes"
+      } ${room})`,
+    );
+  }
+  return out;
 }
 
 /** The spec of flag `name`, if there is one (`--toString` is not a flag). */
@@ -791,12 +1069,15 @@ function statePath(value: string | undefined): string | null {
   return value;
 }
 
-function token(value: string | undefined): string | null {
+function token(
+  value: string | undefined,
+  what = "--token (or TAILCAST_TOKEN)",
+): string | null {
   if (value === undefined || value === "") return null;
   if (value.length < 8 || /\s/.test(value)) {
     throw new ConfigError(
-      "--token",
-      "Invalid --token (or TAILCAST_TOKEN): use at least 8 characters with no spaces",
+      what.split(" ")[0],
+      `Invalid ${what}: use at least 8 characters with no spaces`,
     );
   }
   return value;

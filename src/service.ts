@@ -2,7 +2,8 @@
  * Service: wiring and lifecycle. Owns the root AbortController and the order
  * things start and stop in:
  *
- *   Tail (followers) → LineStream → [MultilineStream] → ParseStream
+ *   Tail (followers, commands, ingest spools or rings)
+ *     → LineStream → [MultilineStream] → ParseStream
  *     → FilterStream → dispatcher (journal, metrics, alerts) → Hub
  *                                                   ├ stdout NDJSON or text (block)
  *                                                   └ SSE subscribers (bounded)
@@ -10,10 +11,12 @@
  * Notices flow through the same streams as the data, so the dispatcher
  * publishes everything in the order it happened: a batch per file run, then
  * the alerts its events fired. Metrics are counted per batch.
- * Stop: abort → followers stop reading and close their files → the stages
- * flush what was read → the hub ends every subscription → stdout is flushed,
- * the cursors saved, alert timers and the webhook closed.
+ * Stop: abort → followers stop reading and close their files, commands are
+ * ended → the stages flush what was read → the hub ends every subscription →
+ * stdout is flushed, the cursors saved, the spools closed (the POSTs being
+ * written finish first), alert timers and the webhook closed.
  */
+import { resolve } from "node:path";
 import type { Config } from "./config.ts";
 import { isBatch } from "./sink/_drain.ts";
 import { Hub, type Subscription } from "./sink/hub.ts";
@@ -23,9 +26,10 @@ import { writeNdjson } from "./sink/ndjson.ts";
 import { headerNames, writeText } from "./sink/text.ts";
 import { formatNotice } from "./sink/notices.ts";
 import { sameFile } from "./source/identity.ts";
-import { STDIN_ID } from "./source/stdin.ts";
 import { StateStore } from "./source/state.ts";
 import { Tail } from "./source/tail.ts";
+import { checkRun, ExecSource } from "./source/exec.ts";
+import { Ingest } from "./source/ingest.ts";
 import type { WatcherOptions } from "./source/watch.ts";
 import { Stages } from "./stage/pipeline.ts";
 import { ConfigError } from "./errors.ts";
@@ -48,6 +52,7 @@ import {
   type Mark,
   type Notice,
   NOTICED,
+  UNSTORED,
 } from "./types.ts";
 
 export interface ServiceOptions {
@@ -105,6 +110,7 @@ export class Service {
   #stdoutSub: Subscription | null = null;
   #stopping: Promise<boolean> | null = null;
   #state: StateStore | null = null;
+  #ingest: Ingest | null = null;
   #saveTimer: ReturnType<typeof setInterval> | null = null;
   #saveProblem = "";
   readonly #stdoutLost = Promise.withResolvers<"closed" | "failed">();
@@ -113,7 +119,7 @@ export class Service {
     this.#options = options;
     this.journal = new Journal({
       capacity: options.journalCapacity,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
       // Only subscribers that fall behind read the recent batches again.
       recent: options.config.server ? undefined : 0,
     });
@@ -134,6 +140,11 @@ export class Service {
   /** The cursor store, with `--state`. */
   get state(): StateStore | null {
     return this.#state;
+  }
+
+  /** The sources of `POST /ingest/<name>`, with `--ingest`. */
+  get ingest(): Ingest | null {
+    return this.#ingest;
   }
 
   /** Aborted when the service stops. */
@@ -160,6 +171,20 @@ export class Service {
       ? null
       : await StateStore.open(config.state, config.stateReset);
     this.#state = state;
+    // Refused before anything runs: a command Deno may not run.
+    for (const e of config.exec) await checkRun(e.argv[0], e.flag);
+    const ingest = config.ingest === null ? null : await Ingest.open({
+      // Absolute, as every followed path: the watcher matches its events by path.
+      spool: config.ingest.spool === null
+        ? null
+        : resolve(cwd, config.ingest.spool),
+      segmentBytes: config.ingest.segmentBytes,
+      maxBytes: config.ingest.maxBytes,
+      memoryBytes: config.ingest.memoryBytes,
+      startAt: config.startAt,
+      signal: this.#abort.signal,
+    });
+    this.#ingest = ingest;
     this.#tail = await Tail.start({
       paths: config.paths,
       startAt: config.startAt,
@@ -176,6 +201,26 @@ export class Service {
         ? (source, file, offset) => state.finished(source, file, offset)
         : undefined,
     });
+    ingest?.attach(this.#tail);
+    try {
+      for (const e of config.exec) {
+        const source = `exec:${e.name}`;
+        this.#tail.add(
+          source,
+          await ExecSource.start({
+            source,
+            argv: e.argv,
+            flag: e.flag,
+            signal: this.#abort.signal,
+          }),
+        );
+      }
+    } catch (error) {
+      this.#abort.abort();
+      await this.#tail.done;
+      await ingest?.close();
+      throw error;
+    }
     // Cursors advance only past what reached the durable sink (stdout), or
     // past what was published when there is none.
     const delivered = state
@@ -189,7 +234,7 @@ export class Service {
         capacity: STDOUT_QUEUE,
         policy: "block",
         accept: isBatch,
-        stdin: STDIN_ID,
+        unstored: UNSTORED,
       });
       this.#stdoutSub = sub;
       const out = this.#options.stdout;
@@ -209,7 +254,11 @@ export class Service {
     }
     this.#options.onStart?.(this);
     const published = config.stdout ? undefined : delivered;
-    this.#pipeline = this.events(this.#tail.readable, true)
+    // Each spool learns how far it was read: what it may delete, and what is behind.
+    const chunks = ingest && config.ingest?.spool != null
+      ? this.#tail.readable.pipeThrough(ingest.reading())
+      : this.#tail.readable;
+    this.#pipeline = this.events(chunks, true)
       .pipeTo(
         new WritableStream<Event[] | Mark>({
           write: (item) => {
@@ -358,7 +407,7 @@ export class Service {
 
   /** A batch reached the durable sink (or was published, without one): its cursor moves. */
   #delivered(batch: Batch): void {
-    if (batch.file === STDIN_ID) return;
+    if (sameFile(batch.file, UNSTORED)) return;
     const last = batch.events[batch.events.length - 1];
     this.#state!.delivered(
       batch.source,
@@ -410,6 +459,7 @@ export class Service {
       this.#alerts?.close();
       await this.#webhook?.close();
       await this.#pipeline;
+      await this.#ingest?.close();
       return flushed;
     })();
     return this.#stopping;

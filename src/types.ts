@@ -10,6 +10,23 @@ export interface FileId {
   readonly ino: number;
 }
 
+/**
+ * The identity of lines that are on no disk (standard input, a command's
+ * output, an ingest ring in memory): they cannot be read back, so the journal
+ * keeps no file position for them and a subscriber that falls behind them is
+ * told how many it lost. Numbers no file has (where stat gives no inode, a
+ * file is 0.0), so it is told apart by value (`sameFile`), also in a copy
+ * (a pool worker's).
+ */
+export const UNSTORED: FileId = Object.freeze({ dev: -1, ino: -1 });
+
+/**
+ * A name in a source that is not a path (`exec:NAME`, `ingest:NAME`):
+ * letters, digits, `.`, `_` and `-`, so it is safe in a path, a URL and a
+ * metric label.
+ */
+export const SOURCE_NAME: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 /** Identities remembered per followed path (the current file and rotated ones still read). */
 export const MAX_FILES_PER_SOURCE = 4;
 
@@ -30,7 +47,11 @@ export type ResumeCursor = Map<string, FilePosition[]>;
  * file means the follower restarted the file (truncation).
  */
 export interface Chunk {
-  /** The followed path, absolute, as the user named it. */
+  /**
+   * The source's name: the followed path, absolute, as the user named it;
+   * `-` for standard input; `ingest:<name>` or `exec:<name>` for lines that
+   * came over HTTP or from a command.
+   */
   readonly source: string;
   readonly file: FileId;
   /** Byte offset in the file of `bytes[0]`. */
@@ -160,6 +181,23 @@ export type Notice =
     readonly kind: "mode";
     readonly mode: WatchMode;
     readonly reason: string;
+  }
+  | {
+    /** A command source (`--exec`) exited and is started again after `delayMs`. */
+    readonly kind: "restart";
+    readonly source: string;
+    /** Its exit status, null when a signal ended it. */
+    readonly code: number | null;
+    readonly signal: string | null;
+    /** Restarts so far, this one included. */
+    readonly restarts: number;
+    readonly delayMs: number;
+  }
+  | {
+    /** A line a command source wrote to its standard error. */
+    readonly kind: "stderr";
+    readonly source: string;
+    readonly line: string;
   };
 
 /** How followers are woken: filesystem events, or stat polling only. */

@@ -13,6 +13,7 @@ import {
   type Environment,
   normalizeArgs,
   parseCommandLine,
+  splitCommand,
 } from "../src/config.ts";
 import { parseConfigFile } from "../src/config_file.ts";
 import { ConfigError } from "../src/errors.ts";
@@ -185,9 +186,11 @@ Deno.test("parseCommandLine gives help and version", () => {
   }
 });
 
-Deno.test("parseCommandLine needs a path unless --demo", () => {
+Deno.test("parseCommandLine needs a path unless --demo, --exec or --ingest", () => {
   const error = refused([], "", /No file to follow/);
   assertMatch(error.message, /--demo/);
+  assertMatch(error.message, /--exec/);
+  assertMatch(error.message, /--ingest/);
   refused(["--stdout"], "");
   assertEquals(config(["--demo"]).demo, true);
 });
@@ -451,5 +454,161 @@ Deno.test("what only the service can check is a ConfigError at Service.start nam
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--exec [NAME=]CMD: split as shell words without a shell, named for the program unless named, repeatable; enough to run without a path", () => {
+  const c = config([
+    "--exec",
+    "journalctl -f -o cat",
+    "--exec",
+    `web=kubectl logs -f 'deploy/my web' --since="5 m"`,
+    "--exec=/usr/bin/docker logs -f api",
+  ]);
+  assertEquals(c.paths, []);
+  assertEquals(c.exec.map((e) => [e.name, e.argv]), [
+    ["journalctl", ["journalctl", "-f", "-o", "cat"]],
+    ["web", ["kubectl", "logs", "-f", "deploy/my web", "--since=5 m"]],
+    ["docker", ["/usr/bin/docker", "logs", "-f", "api"]],
+  ]);
+  assertEquals(
+    c.exec[1].flag,
+    `--exec web=kubectl logs -f 'deploy/my web' --since="5 m"`,
+  );
+  // Several sources: text output shows which one a line is from.
+  assertEquals(
+    config(["--no-server", "--output", "text", "--exec", "a"]).headers,
+    false,
+  );
+  assertEquals(
+    config(["--no-server", "--output", "text", "--exec", "a", "x.log"]).headers,
+    true,
+  );
+});
+
+Deno.test("--exec refuses an empty command, an unclosed quote, a bad or repeated name, naming the flag", () => {
+  refused(["--exec", ""], "--exec", /give a command/);
+  refused(["--exec", "web="], "--exec", /give a command/);
+  refused(["--exec", "sh -c 'echo"], "--exec", /a ' quote is not closed/);
+  refused(["--exec", "we/b=tail -f x"], "--exec", /Invalid name "we\/b"/);
+  refused(
+    ["--exec", "tail -f a", "--exec", "tail -f b"],
+    "--exec",
+    /Two --exec commands are named "tail": name them apart/,
+  );
+});
+
+Deno.test("--ingest: memory by default, a spool with --spool, sizes with their defaults; enough to run without a path", () => {
+  const c = config(["--ingest"]);
+  assertEquals(c.paths, []);
+  assertEquals(c.ingest, {
+    token: null,
+    spool: null,
+    segmentBytes: 16 * 1024 * 1024,
+    maxBytes: 256 * 1024 * 1024,
+    memoryBytes: 8 * 1024 * 1024,
+    maxBody: 1024 * 1024,
+  });
+  assertEquals(config(["a.log"]).ingest, null);
+  const spooled = config([
+    "--ingest",
+    "--spool",
+    "/var/lib/tailcast/spool",
+    "--spool-segment-bytes",
+    "65536",
+    "--spool-max-bytes",
+    "1048576",
+    "--ingest-max-body",
+    "4096",
+  ]).ingest;
+  assertEquals(spooled, {
+    token: null,
+    spool: "/var/lib/tailcast/spool",
+    segmentBytes: 65536,
+    maxBytes: 1048576,
+    memoryBytes: 8 * 1024 * 1024,
+    maxBody: 4096,
+  });
+});
+
+Deno.test("--ingest takes its own token, else the read token, and needs one unless it listens on loopback", () => {
+  assertEquals(
+    config(["--ingest", "--token", "read-secret"]).ingest?.token,
+    "read-secret",
+  );
+  assertEquals(
+    config([
+      "--ingest",
+      "--token",
+      "read-secret",
+      "--ingest-token",
+      "post-secret",
+    ])
+      .ingest?.token,
+    "post-secret",
+  );
+  assertEquals(
+    config(["--ingest"], { TAILCAST_INGEST_TOKEN: "from-the-env" }).ingest
+      ?.token,
+    "from-the-env",
+  );
+  refused(
+    ["--ingest", "--host", "0.0.0.0"],
+    "--ingest",
+    /without a token: anyone who can reach it could write these logs/,
+  );
+  assertEquals(
+    config(["--ingest", "--host", "0.0.0.0", "--ingest-token", "post-secret"])
+      .ingest?.token,
+    "post-secret",
+  );
+  refused(["--ingest", "--ingest-token", "short"], "--ingest-token");
+});
+
+Deno.test("--ingest refuses flags that do not fit together, naming the flag", () => {
+  refused(["--spool", "/tmp/s", "a.log"], "--spool", /needs --ingest/);
+  refused(["--ingest-token", "post-secret", "a.log"], "--ingest-token");
+  refused(["--ingest", "--no-server"], "--ingest", /--no-server/);
+  refused(
+    ["--ingest", "--spool-max-bytes", "65536"],
+    "--spool-max-bytes",
+    /needs --spool DIR/,
+  );
+  refused(
+    ["--ingest", "--spool", "/tmp/s", "--ingest-memory", "65536"],
+    "--ingest-memory",
+  );
+  refused(
+    [
+      "--ingest",
+      "--spool",
+      "/tmp/s",
+      "--spool-segment-bytes",
+      "1048576",
+      "--spool-max-bytes",
+      "65536",
+    ],
+    "--spool-segment-bytes",
+    /cannot be larger than --spool-max-bytes/,
+  );
+  refused(
+    ["--ingest", "--ingest-memory", "65536", "--ingest-max-body", "100000"],
+    "--ingest-max-body",
+    /--ingest-memory 65536/,
+  );
+  refused(["--ingest", "--spool", ""], "--spool");
+  refused(["--ingest", "--ingest-max-body", "0"], "--ingest-max-body");
+});
+
+Deno.test("splitCommand keeps quoted blanks and escaped characters as a shell does", () => {
+  const table: [string, string[]][] = [
+    ["a  b\tc", ["a", "b", "c"]],
+    [String.raw`a\ b`, ["a b"]],
+    [String.raw`"c\"d" "e\f"`, ['c"d', String.raw`e\f`]],
+    [String.raw`'g\h' '' x''y`, [String.raw`g\h`, "", "xy"]],
+    [`sh -c 'echo "$HOME" | wc'`, ["sh", "-c", `echo "$HOME" | wc`]],
+  ];
+  for (const [text, words] of table) {
+    assertEquals(splitCommand(text, "--exec"), words, text);
   }
 });

@@ -91,14 +91,22 @@ export function gapText(
     : JSON.stringify({ type: "gap", ...data }) + "\n";
 }
 
-/** The gap a slow subscriber of standard input gets for the lines it lost (they are on no disk). */
-export function stdinGap(lines: number, format: WireFormat): string {
+/**
+ * The gap a slow subscriber gets for lines it lost that are on no disk
+ * (standard input, a command's output, an ingest ring).
+ */
+export function unstoredGap(
+  source: string,
+  lines: number,
+  format: WireFormat,
+): string {
+  const what = source === "-" ? "standard input" : source;
   return gapText({
     cause: "slow-subscriber",
-    source: "-",
+    source,
     lines,
     message:
-      `${lines} lines of standard input were dropped because this client read too slowly`,
+      `${lines} lines of ${what} were dropped because this client read too slowly`,
   }, format);
 }
 

@@ -1,9 +1,43 @@
 /**
- * Guards at the door, before a request costs anything: which `Host` names a
- * server without a token answers (a browser page elsewhere cannot reach a
- * loopback tailcast by DNS rebinding), how many connections one client
- * address may hold, and how many subscribers the open-file limit allows.
+ * Guards at the door, before a request costs anything: the bearer token a
+ * request must carry, which `Host` names a server without a token answers
+ * (a browser page elsewhere cannot reach a loopback tailcast by DNS
+ * rebinding), how many connections one client address may hold, and how
+ * many subscribers the open-file limit allows.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/**
+ * Whether a request carries `token`: as `Authorization: Bearer <token>`
+ * (the scheme in any case, RFC 7235) or, for clients that cannot set
+ * headers (EventSource, some log drains), as `?token=`. Compared in
+ * constant time.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { bearerCheck } from "./guard.ts";
+ * const ok = bearerCheck("s3cret-token");
+ * assert(ok("Bearer s3cret-token", undefined) && ok(undefined, "s3cret-token"));
+ * assert(!ok("Bearer wrong", undefined) && !ok(undefined, undefined));
+ * ```
+ */
+export function bearerCheck(
+  token: string,
+): (authorization: string | undefined, query: string | undefined) => boolean {
+  const expected = digest(token);
+  return (authorization, query) => {
+    const bearer = authorization === undefined
+      ? null
+      : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+    const given = bearer ? bearer[1] : query;
+    return given !== undefined && timingSafeEqual(digest(given), expected);
+  };
+}
+
+function digest(text: string): Uint8Array {
+  return createHash("sha256").update(text).digest();
+}
 
 /** Host names that always mean this machine. */
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "::1"]);

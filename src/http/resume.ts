@@ -114,13 +114,14 @@ export async function planResume(options: PlanOptions): Promise<ResumePlan> {
       await planSource(source, had, end, known, ranges, gaps, cursor);
     } else if (backlog !== null && backlog > 0) {
       const newest = published.at(-1);
-      const now = await current(source);
+      const path = known.pathOf(source);
+      const now = await current(path);
       if (newest && now && sameFile(now.file, newest.file)) {
-        const from = await backlogStart(source, newest, backlog);
+        const from = await backlogStart(path, newest, backlog);
         if (from < newest.offset) {
           ranges.push({
             source,
-            path: source,
+            path,
             file: newest.file,
             from,
             to: newest.offset,
@@ -212,13 +213,13 @@ function addRange(
 }
 
 async function backlogStart(
-  source: string,
+  path: string,
   newest: FilePosition,
   lines: number,
 ): Promise<number> {
   let file: Deno.FsFile | null = null;
   try {
-    file = await Deno.open(source, { read: true });
+    file = await Deno.open(path, { read: true });
     return await lastLinesOffset(file, newest.offset, lines);
   } catch {
     return newest.offset;

@@ -51,7 +51,7 @@ import {
   messageText,
   sseId,
   sseLine,
-  stdinGap,
+  unstoredGap,
   type WireFormat,
 } from "./format.ts";
 import {
@@ -100,8 +100,8 @@ export interface SseOptions {
       chunks: ReadableStream<Chunk | Mark>,
     ) => ReadableStream<Event[] | Mark>;
   };
-  /** The identity standard input's batches carry (its lines cannot be read back). */
-  stdin?: FileId;
+  /** The identity batches of lines on no disk carry (standard input, commands, ingest rings): they cannot be read back. */
+  unstored?: FileId;
   /** One line for the operator (a subscriber cut for a stalled write). */
   log?: (line: string) => void;
 }
@@ -160,7 +160,7 @@ export class SseRoute {
   readonly #limits: QueryLimits;
   readonly #replay: SseOptions["replay"] | null;
   readonly #replays: Semaphore;
-  readonly #stdin: FileId | undefined;
+  readonly #unstored: FileId | undefined;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
   readonly #door: Doorkeeper;
@@ -181,7 +181,7 @@ export class SseRoute {
     this.#limits = options.limits ?? {};
     this.#replay = options.replay ?? null;
     this.#replays = new Semaphore(options.maxReplays ?? 16);
-    this.#stdin = options.stdin;
+    this.#unstored = options.unstored;
     this.#log = options.log ?? (() => {});
   }
 
@@ -270,7 +270,7 @@ export class SseRoute {
       capacity: this.#queue,
       policy: query.policy,
       accept: selects(query),
-      stdin: this.#stdin,
+      unstored: this.#unstored,
     });
     const head = journal?.head ?? 0;
     const inSource = selectsSource(query);
@@ -349,7 +349,7 @@ export class SseRoute {
     // is carried through the stages as is, so the order is kept.
     async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
       for await (const step of steps) {
-        if (step.kind !== "range" || step.stdin) {
+        if (step.kind !== "range" || step.unstored) {
           yield { kind: "carry", value: step };
           if (step.kind === "expired") return;
           continue;
@@ -395,8 +395,12 @@ export class SseRoute {
         if (bytes !== null && c.keep === null) c.sentId = c.id;
         if (bytes !== null) yield bytes;
       } else if (step.kind === "range") {
-        if (step.stdin) {
-          yield encoder.encode(stdinGap(step.lines, c.format));
+        if (step.unstored) {
+          if (c.inSource(step.source)) {
+            yield encoder.encode(
+              unstoredGap(step.source, step.lines, c.format),
+            );
+          }
           c.at = { seq: step.seq, end: step.to };
         } else {
           current = step;
@@ -641,7 +645,7 @@ export class SseRoute {
    */
   async *#catchUp(
     c: Connection,
-    lost: { count: number; stdin: number },
+    lost: { count: number; unstored: number },
   ): AsyncGenerator<Uint8Array, void, void> {
     const kept = c.sub.take();
     const journal = this.#replay?.journal ?? null;

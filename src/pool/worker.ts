@@ -14,7 +14,7 @@ import { listen, routeOptions } from "../server.ts";
 import { Hub } from "../sink/hub.ts";
 import { Journal } from "../sink/journal.ts";
 import { KnownFiles } from "../source/known.ts";
-import { STDIN_ID } from "../source/stdin.ts";
+import { UNSTORED } from "../types.ts";
 import { Stages } from "../stage/pipeline.ts";
 import {
   Flow,
@@ -26,7 +26,7 @@ import {
   type WorkerInit,
 } from "./wire.ts";
 
-/** Largest request body forwarded to the reader. */
+/** Largest request body forwarded to the reader, but for an ingest POST's own limit. */
 const MAX_FORWARDED_BODY = 1024 * 1024;
 
 const encoder = new TextEncoder();
@@ -82,7 +82,7 @@ class WorkerThread {
       capacity: init.capacity,
       recent: init.recent,
       start: init.head,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
     });
     for (const change of init.known) this.#known.apply(change);
     this.#hub = new Hub({ onDrop: (n) => this.#drop(n) });
@@ -96,7 +96,7 @@ class WorkerThread {
         events: (chunks) => stages.events(chunks),
       },
       log,
-      stdin: STDIN_ID,
+      unstored: UNSTORED,
     });
   }
 
@@ -161,6 +161,9 @@ class WorkerThread {
       corsOrigin: config.corsOrigin,
       listen: config.host,
       allowedHosts: config.allowedHosts,
+      ingest: config.ingest
+        ? { token: config.ingest.token, maxBody: config.ingest.maxBody }
+        : null,
       forward: (request, client) => this.#forward(request, client),
     });
     try {
@@ -214,10 +217,14 @@ class WorkerThread {
   async #forward(request: Request, client: string): Promise<Response> {
     let body: Uint8Array<ArrayBuffer> | null = null;
     if (request.body) {
-      body = await readAtMost(request.body, MAX_FORWARDED_BODY);
+      const max = Math.max(
+        MAX_FORWARDED_BODY,
+        this.#init.config.ingest?.maxBody ?? 0,
+      );
+      body = await readAtMost(request.body, max);
       if (body === null) {
         return new Response(
-          `Content Too Large: a request body here may have at most ${MAX_FORWARDED_BODY} bytes\n`,
+          `Content Too Large: a request body here may have at most ${max} bytes\n`,
           { status: 413, headers: { connection: "close" } },
         );
       }

@@ -55,8 +55,8 @@ export type CloseReason =
 export interface Overflow {
   /** Events and messages dropped. */
   readonly count: number;
-  /** How many of them were lines of standard input (which cannot be read back). */
-  readonly stdin: number;
+  /** How many of them were lines on no disk (standard input, commands, ingest rings), which cannot be read back. */
+  readonly unstored: number;
 }
 
 export interface SubscribeOptions {
@@ -65,8 +65,8 @@ export interface SubscribeOptions {
   policy: Policy;
   /** Which messages this subscriber wants; evaluated in `publish`, so keep it cheap. @default all */
   accept?: (message: Message) => boolean;
-  /** The identity of standard input's batches, to count their lines apart. */
-  stdin?: FileId;
+  /** The identity of batches of lines on no disk, to count their lines apart. */
+  unstored?: FileId;
 }
 
 /** Events a message stands for in a queue. */
@@ -81,14 +81,14 @@ export class Subscription {
   readonly #accept: (message: Message) => boolean;
   readonly #onClose: (s: Subscription) => void;
   readonly #onDrop: (count: number) => void;
-  readonly #stdin: FileId | null;
+  readonly #unstored: FileId | null;
   /** Queued messages, oldest first from #head; grows on demand, never past what the capacity allows. */
   #ring: (Message | undefined)[] = new Array(4);
   #head = 0;
   #size = 0;
   #weight = 0;
   #lost = 0;
-  #lostStdin = 0;
+  #lostUnstored = 0;
   #droppedTotal = 0;
   #reason: CloseReason | null = null;
   #waiter: PromiseWithResolvers<void> | null = null;
@@ -111,7 +111,7 @@ export class Subscription {
     this.#accept = options.accept ?? (() => true);
     this.#onClose = onClose;
     this.#onDrop = onDrop;
-    this.#stdin = options.stdin ?? null;
+    this.#unstored = options.unstored ?? null;
   }
 
   /** Events waiting. */
@@ -132,9 +132,9 @@ export class Subscription {
   /** What was dropped since the last call (then forgotten), or null. */
   overflow(): Overflow | null {
     if (this.#lost === 0) return null;
-    const out = { count: this.#lost, stdin: this.#lostStdin };
+    const out = { count: this.#lost, unstored: this.#lostUnstored };
     this.#lost = 0;
-    this.#lostStdin = 0;
+    this.#lostUnstored = 0;
     return out;
   }
 
@@ -243,10 +243,10 @@ export class Subscription {
     const oldest = this.#ring[at]!;
     const weight = weightOf(oldest);
     if (
-      oldest.type === "batch" && this.#stdin !== null &&
-      sameFile(oldest.batch.file, this.#stdin)
+      oldest.type === "batch" && this.#unstored !== null &&
+      sameFile(oldest.batch.file, this.#unstored)
     ) {
-      this.#lostStdin += weight;
+      this.#lostUnstored += weight;
     }
     this.#ring[at] = undefined;
     this.#head = (this.#head + 1) % this.#ring.length;
@@ -291,7 +291,7 @@ export class Subscription {
  * for (const n of [1, 2, 3]) {
  *   hub.publish({ type: "notice", seq: n, id: "", notice: { kind: "vanish", source: `/${n}` } });
  * }
- * assertEquals(sub.overflow(), { count: 1, stdin: 0 });
+ * assertEquals(sub.overflow(), { count: 1, unstored: 0 });
  * assertEquals(sub.take().map((m) => m.type === "notice" && m.seq), [2, 3]);
  * hub.close();
  * ```

@@ -67,8 +67,8 @@ export type ReplayStep =
     readonly from: number;
     readonly to: number;
     readonly lines: number;
-    /** Standard input's lines are on no disk: a range of them cannot be replayed. */
-    readonly stdin: boolean;
+    /** Lines on no disk (standard input, a command, an ingest ring): a range of them cannot be replayed. */
+    readonly unstored: boolean;
   }
   | ({ readonly kind: "message" } & Published)
   | {
@@ -103,8 +103,8 @@ export interface JournalOptions {
   capacity?: number;
   /** The process's epoch in ids. @default random */
   epoch?: string;
-  /** The identity standard input's lines carry. */
-  stdin?: FileId;
+  /** The identity of lines on no disk (`UNSTORED`): they get no file position. */
+  unstored?: FileId;
   /** Events of the newest batches kept in memory. @default DEFAULT_RECENT_EVENTS */
   recent?: number;
   /**
@@ -156,7 +156,7 @@ export class Journal implements ReplayLog {
   readonly #messages: (Published["message"] | undefined)[];
   readonly #refs = new Map<number, FileRef>();
   readonly #refOf = new Map<string, number>();
-  readonly #stdin: FileId | null;
+  readonly #unstored: FileId | null;
   /** The newest batches, oldest first, and the events they hold. */
   readonly #recent = new Map<number, Batch>();
   readonly #recentMax: number;
@@ -177,7 +177,7 @@ export class Journal implements ReplayLog {
     this.capacity = capacity;
     this.epoch = options.epoch ??
       crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
-    this.#stdin = options.stdin ?? null;
+    this.#unstored = options.unstored ?? null;
     this.#recentMax = options.recent ?? DEFAULT_RECENT_EVENTS;
     this.#head = options.start ?? 0;
     this.#first = this.#head + 1;
@@ -207,10 +207,10 @@ export class Journal implements ReplayLog {
   /** Appends a batch of `source`'s events from `file` (in order, non-empty). */
   batch(source: string, file: FileId, events: readonly Event[]): Batch {
     const seq = this.#head + 1;
-    const stdin = this.#isStdin(file);
+    const unstored = this.#isUnstored(file);
     let others: string | null = null;
     let own: string | null = null;
-    if (!stdin) {
+    if (!unstored) {
       // The fallback entries name the positions with this batch published.
       this.positions.advance(source, file, events[events.length - 1][END]);
       others = this.#fallback(source, file);
@@ -240,7 +240,7 @@ export class Journal implements ReplayLog {
         `Cannot copy entry ${batch.seq} into a journal whose head is ${this.#head}: entries are copied in order`,
       );
     }
-    if (!this.#isStdin(batch.file)) {
+    if (!this.#isUnstored(batch.file)) {
       this.positions.advance(batch.source, batch.file, batch.to);
     }
     this.#record(batch);
@@ -256,8 +256,8 @@ export class Journal implements ReplayLog {
     this.#keep(batch);
   }
 
-  #isStdin(file: FileId): boolean {
-    return this.#stdin !== null && sameFile(file, this.#stdin);
+  #isUnstored(file: FileId): boolean {
+    return this.#unstored !== null && sameFile(file, this.#unstored);
   }
 
   #keep(batch: Batch): void {
@@ -392,7 +392,7 @@ export class Journal implements ReplayLog {
       from,
       to: this.#to[i],
       lines: this.#lines[i],
-      stdin: this.#isStdin(ref.file),
+      unstored: this.#isUnstored(ref.file),
     };
   }
 

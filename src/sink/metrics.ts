@@ -19,6 +19,7 @@
  *   anything else (free text, or a 17th slug) is counted as `other`.
  * - `rule` (alerts): the first {@link MetricsOptions.maxRules} distinct
  *   rules (100 by default), then `other`.
+ * - `code` (ingest answers): HTTP status codes, at most 16 distinct.
  * - Subscriber queue depths are summarised (`max`, `total`, a histogram),
  *   never one series per subscriber.
  */
@@ -116,6 +117,7 @@ export class Metrics {
   readonly #rules: Bounded;
   readonly #reasons = new Bounded(MAX_SLUGS, (v) => SLUG.test(v));
   readonly #causes = new Bounded(MAX_SLUGS, (v) => SLUG.test(v));
+  readonly #codes = new Bounded(MAX_SLUGS, (v) => /^[1-5]\d\d$/.test(v));
   #gauges: (() => GaugeReadings) | null;
   #mode: WatchMode | null = null;
 
@@ -168,6 +170,21 @@ export class Metrics {
     "tailcast_source_errors_total",
     "Errors reported while following a source.",
     ["source"],
+  );
+  readonly #restarts = new Counter(
+    "tailcast_restarts_total",
+    "Command sources (--exec) started again after they exited.",
+    ["source"],
+  );
+  readonly #stderrLines = new Counter(
+    "tailcast_stderr_lines_total",
+    "Lines command sources (--exec) wrote to their standard error.",
+    ["source"],
+  );
+  readonly #ingest = new Counter(
+    "tailcast_ingest_requests_total",
+    "POSTs to /ingest, by the status they were answered with.",
+    ["code"],
   );
   readonly #alerts = new Counter(
     "tailcast_alerts_total",
@@ -224,9 +241,10 @@ export class Metrics {
   }
 
   /**
-   * Counts a notice: rotations, truncations, gaps (and their bytes) and
-   * errors, by source; a `mode` notice sets the watch mode shown when the
-   * gauge callback gives none. Other kinds are not counted.
+   * Counts a notice: rotations, truncations, gaps (and their bytes),
+   * errors, command restarts and standard error lines, by source; a `mode`
+   * notice sets the watch mode shown when the gauge callback gives none.
+   * Other kinds are not counted.
    */
   notice(n: Notice): void {
     switch (n.kind) {
@@ -248,7 +266,18 @@ export class Metrics {
       case "mode":
         this.#mode = n.mode;
         break;
+      case "restart":
+        this.#restarts.add([this.#sources.label(n.source)], 1);
+        break;
+      case "stderr":
+        this.#stderrLines.add([this.#sources.label(n.source)], 1);
+        break;
     }
+  }
+
+  /** Counts one POST to /ingest answered with `status`. */
+  ingest(status: number): void {
+    this.#ingest.add([this.#codes.label(String(status))], 1);
   }
 
   /** Counts one alert raised by `rule`. */
@@ -280,6 +309,9 @@ export class Metrics {
       this.#gaps,
       this.#gapBytes,
       this.#sourceErrors,
+      this.#restarts,
+      this.#stderrLines,
+      this.#ingest,
       this.#alerts,
       this.#delay,
       ...this.#gaugeBlocks(readings),

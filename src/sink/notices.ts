@@ -27,9 +27,20 @@ export function formatNotice(n: Notice): string {
       return `tailcast: ${
         n.mode === "polling" ? "polling" : "watching"
       }: ${n.reason}`;
+    case "restart":
+      return `tailcast: ${n.source}: exited (${
+        n.code === null ? `signal ${n.signal}` : `status ${n.code}`
+      }); starting it again in ${seconds(n.delayMs)} (restart ${n.restarts})`;
+    case "stderr":
+      return `tailcast: ${n.source}: stderr: ${n.line}`;
     default: {
       const never: never = n;
       return `tailcast: ${JSON.stringify(never)}`;
     }
   }
+}
+
+/** A delay in words: `0.5 s`, `30 s`. */
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

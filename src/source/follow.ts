@@ -36,8 +36,10 @@ import { FINGERPRINT_BYTES, type SavedFile } from "./state.ts";
 import type { Wakeup } from "./watch.ts";
 
 export interface FollowerOptions {
-  /** Absolute path to follow. */
+  /** The source's name, in every chunk and notice: the path, unless it is an ingest spool. */
   source: string;
+  /** Absolute path to follow. @default source */
+  path?: string;
   /** Where to start in a file that exists at the first check; a file that appears later is read from 0. */
   startAt: StartAt;
   wakeup: Wakeup;
@@ -121,6 +123,8 @@ const KNOWN_HEADS = 16;
  */
 export class Follower {
   readonly source: string;
+  /** The path followed (the source's name, but for an ingest spool). */
+  readonly path: string;
   readonly readable: ReadableStream<Chunk | Notice>;
   readonly #startAt: StartAt;
   readonly #wakeup: Wakeup;
@@ -154,6 +158,7 @@ export class Follower {
 
   constructor(options: FollowerOptions) {
     this.source = options.source;
+    this.path = options.path ?? options.source;
     this.#startAt = options.startAt;
     this.#wakeup = options.wakeup;
     this.#holders = options.holders;
@@ -316,7 +321,7 @@ export class Follower {
   async #statPath(): Promise<Deno.FileInfo | null | undefined> {
     let info: Deno.FileInfo;
     try {
-      info = await Deno.stat(this.source);
+      info = await Deno.stat(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         if (!this.#missing && !this.#current) {
@@ -345,12 +350,12 @@ export class Follower {
   ): Promise<void> {
     const id = fileId(info);
     // Another follower is still draining this file under its old name.
-    if (!this.#holders.claim(id, this.source)) return;
+    if (!this.#holders.claim(id, this.path)) return;
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(this.source, { read: true });
+      file = await Deno.open(this.path, { read: true });
     } catch (error) {
-      this.#holders.drop(id, this.source);
+      this.#holders.drop(id, this.path);
       if (!(error instanceof Deno.errors.NotFound)) {
         this.#problem(`cannot open it: ${describe(error)}`);
       }
@@ -360,7 +365,7 @@ export class Follower {
     if (!sameFile(id, fileId(opened))) {
       // Replaced between stat and open; the next wake-up sees the new one.
       file.close();
-      this.#holders.drop(id, this.source);
+      this.#holders.drop(id, this.path);
       return;
     }
     this.#lastProblem = "";
@@ -415,9 +420,9 @@ export class Follower {
     const until = now ? bornAt(now) : Infinity;
     // Only names that extend this one (app.log.1, app.log-20261127): a new
     // file of another name is not a rotated copy of this one.
-    const prefix = this.source + ".";
-    const dated = this.source + "-";
-    const missed = (await siblings(this.source))
+    const prefix = this.path + ".";
+    const dated = this.path + "-";
+    const missed = (await siblings(this.path))
       .filter((s) =>
         (s.path.startsWith(prefix) || s.path.startsWith(dated)) &&
         s.born > since && s.born < until &&
@@ -428,19 +433,19 @@ export class Follower {
     for (const s of missed) {
       const head = (await withHead(s))?.head;
       if (!head || this.#heads.some((h) => samePrefix(h, head))) continue;
-      if (!this.#holders.claim(s.file, this.source)) continue;
+      if (!this.#holders.claim(s.file, this.path)) continue;
       let file: Deno.FsFile;
       let stat: Deno.FileInfo;
       try {
         file = await Deno.open(s.path, { read: true });
         stat = await file.stat();
       } catch {
-        this.#holders.drop(s.file, this.source);
+        this.#holders.drop(s.file, this.path);
         continue;
       }
       if (!sameFile(fileId(stat), s.file)) {
         file.close();
-        this.#holders.drop(s.file, this.source);
+        this.#holders.drop(s.file, this.path);
         continue;
       }
       this.#notice({
@@ -488,7 +493,7 @@ export class Follower {
     noticed: number,
   ): Promise<boolean> {
     const saved = this.#saved;
-    const plan = await planRestore(this.source, saved, info, describe);
+    const plan = await planRestore(this.path, saved, info, describe);
     if (plan.kind === "retry") {
       this.#problem(plan.problem);
       return false;
@@ -506,17 +511,17 @@ export class Follower {
       });
     }
     for (const d of decision.drain) {
-      if (!this.#holders.claim(d.file, this.source)) continue;
+      if (!this.#holders.claim(d.file, this.path)) continue;
       let file: Deno.FsFile;
       try {
         file = await Deno.open(d.path, { read: true });
         if (!sameFile(fileId(await file.stat()), d.file)) {
           file.close();
-          this.#holders.drop(d.file, this.source);
+          this.#holders.drop(d.file, this.path);
           continue;
         }
       } catch {
-        this.#holders.drop(d.file, this.source);
+        this.#holders.drop(d.file, this.path);
         continue;
       }
       const stat = await file.stat();
@@ -605,7 +610,7 @@ export class Follower {
     r: Reader,
     noticed: number,
   ): Promise<{ path: string; bytes: number } | null> {
-    const copy = await findCopy(this.source, r);
+    const copy = await findCopy(this.path, r);
     if (!copy) return null;
     const start = r.offset;
     try {
@@ -667,8 +672,8 @@ export class Follower {
     }
     // A deleted file's inode may be reused, so only a file still on disk keeps its offset.
     this.#remember(r.head);
-    if (renamed) this.#holders.release(r.id, this.source, r.offset, r.born);
-    else this.#holders.drop(r.id, this.source);
+    if (renamed) this.#holders.release(r.id, this.path, r.offset, r.born);
+    else this.#holders.drop(r.id, this.path);
     try {
       r.file.close();
     } catch {

@@ -1,13 +1,15 @@
 /**
- * Known files: the identities tailcast itself has followed under each path
+ * Known files: the identities tailcast itself has followed under each source
  * (the current file, rotated ones it drained, files found rotated while it
- * was down), with their first bytes. A client's resume cursor names files by
- * identity; only a file known here may be read back for it, found under its
- * path or among its siblings by inode, and only if its first bytes are still
- * the ones tailcast saw. Nothing else in a directory is ever opened for a
- * client, so a cursor cannot make tailcast read a file it did not follow.
+ * was down), with their first bytes, and the path each source follows (a
+ * source is named by its path, except an ingest spool: `ingest:<name>`).
+ * A client's resume cursor names files by identity; only a file known here
+ * may be read back for it, found under its source's path or among its
+ * siblings by inode, and only if its first bytes are still the ones
+ * tailcast saw. Nothing else in a directory is ever opened for a client, so
+ * a cursor cannot make tailcast read a file it did not follow.
  *
- * Bounded: {@link MAX_KNOWN_PER_SOURCE} identities per path, oldest first.
+ * Bounded: {@link MAX_KNOWN_PER_SOURCE} identities per source, oldest first.
  */
 import { startsWith } from "./bytes.ts";
 import { sameFile } from "./identity.ts";
@@ -38,22 +40,38 @@ export type KnownChange =
     readonly source: string;
     readonly file: FileId;
     readonly head: Uint8Array;
-  };
+  }
+  | { readonly op: "follows"; readonly source: string; readonly path: string }
+  | { readonly op: "whole"; readonly source: string };
 
 export class KnownFiles {
   readonly #bySource = new Map<string, KnownFile[]>();
+  readonly #paths = new Map<string, string>();
+  readonly #whole = new Set<string>();
   /** Told every change, in order: a pool keeps its workers' copies with it. */
   onChange: ((change: KnownChange) => void) | null = null;
 
   /** Applies a change made to another KnownFiles. */
   apply(change: KnownChange): void {
-    if (change.op === "add") this.add(change.source, change.file, change.from);
-    else this.head(change.source, change.file, change.head);
+    switch (change.op) {
+      case "add":
+        return this.add(change.source, change.file, change.from);
+      case "head":
+        return this.head(change.source, change.file, change.head);
+      case "follows":
+        return this.follows(change.source, change.path);
+      case "whole":
+        return this.whole(change.source);
+    }
   }
 
   /** The changes that make a copy of what is known now, oldest first. */
   changes(): KnownChange[] {
     const out: KnownChange[] = [];
+    for (const [source, path] of this.#paths) {
+      out.push({ op: "follows", source, path });
+    }
+    for (const source of this.#whole) out.push({ op: "whole", source });
     for (const [source, list] of this.#bySource) {
       for (const k of list) {
         out.push({ op: "add", source, file: k.file, from: k.from });
@@ -65,9 +83,33 @@ export class KnownFiles {
     return out;
   }
 
+  /** `source` follows the file at `path` (when they differ: an ingest spool). */
+  follows(source: string, path: string): void {
+    this.onChange?.({ op: "follows", source, path });
+    if (path !== source) this.#paths.set(source, path);
+  }
+
+  /** The path `source` follows: its own name unless {@link follows} said otherwise. */
+  pathOf(source: string): string {
+    return this.#paths.get(source) ?? source;
+  }
+
+  /**
+   * Every byte of `source`'s files may be read back, whatever byte this run
+   * started reading them at: tailcast wrote them itself, and each line in
+   * them was acknowledged (an ingest spool). A resume after a restart then
+   * gets what the earlier run took but did not publish.
+   */
+  whole(source: string): void {
+    this.onChange?.({ op: "whole", source });
+    this.#whole.add(source);
+    for (const k of this.#bySource.get(source) ?? []) k.from = 0;
+  }
+
   /** `file` is being followed under `source`, from byte `from` (when known). */
   add(source: string, file: FileId, from?: number): void {
     this.onChange?.({ op: "add", source, file, from });
+    if (this.#whole.has(source)) from = 0;
     let list = this.#bySource.get(source);
     if (!list) this.#bySource.set(source, list = []);
     const k = list.find((x) => sameFile(x.file, file));

@@ -189,16 +189,16 @@ export type RestorePlan =
  * the plan is then to try again.
  */
 export async function planRestore(
-  source: string,
+  path: string,
   saved: readonly SavedFile[],
   info: Deno.FileInfo | null,
   describe: (error: unknown) => string,
 ): Promise<RestorePlan> {
   const offsets = saved.map((s) => s.offset);
-  const now = info ? await withHead(locatedOf(source, info), offsets) : null;
+  const now = info ? await withHead(locatedOf(path, info), offsets) : null;
   let listed: Located[];
   try {
-    listed = await siblings(source, { strict: true });
+    listed = await siblings(path, { strict: true });
   } catch (error) {
     return {
       kind: "retry",
@@ -246,11 +246,11 @@ const COPY_CANDIDATES = 4;
  * owns and closes it.
  */
 export async function findCopy(
-  source: string,
+  path: string,
   marks: Marks,
 ): Promise<{ path: string; size: number; file: Deno.FsFile } | null> {
   if (marks.offset === 0 || marks.head.length === 0) return null;
-  for (const s of (await siblings(source)).slice(0, COPY_CANDIDATES)) {
+  for (const s of (await siblings(path)).slice(0, COPY_CANDIDATES)) {
     if (s.size < marks.offset) continue;
     let copy: Deno.FsFile | null = null;
     try {

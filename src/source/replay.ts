@@ -1,7 +1,7 @@
 /**
  * Replay: reads byte ranges of followed files back from disk, for a
  * subscriber that resumes or asks for a backlog. A file is found by identity
- * among the files tailcast followed (see known.ts): under its followed path,
+ * among the files tailcast followed (see known.ts): under its source's path,
  * or among its rotated siblings in the same directory (`app.log.1`,
  * `app-2026-11-27.log`, …), and only if its first bytes are still the ones
  * tailcast read. Each replay owns the files it opens and closes them when
@@ -16,7 +16,7 @@ import { FINGERPRINT_BYTES } from "./state.ts";
 
 /** Bytes [from, to) of one file; `to` null reads to its current end. */
 export interface ReplayRange {
-  /** The followed path the file belongs to (the events' `source`). */
+  /** The source the file belongs to (the events' `source`). */
   readonly source: string;
   /** Where the file is now (the followed path or a rotated sibling). */
   readonly path: string;
@@ -59,11 +59,11 @@ const MAX_SIBLINGS = 2000;
  * names starting with the path's name without its extension. Newest first.
  */
 export async function siblings(
-  source: string,
+  path: string,
   options: { strict?: boolean } = {},
 ): Promise<Located[]> {
-  const dir = dirname(source);
-  const name = basename(source);
+  const dir = dirname(path);
+  const name = basename(path);
   const stem = name.slice(0, name.length - extname(name).length) || name;
   const out: Located[] = [];
   try {
@@ -87,21 +87,21 @@ export async function siblings(
   return out.sort((a, b) => b.mtime - a.mtime);
 }
 
-/** The followed path's current file, if any. */
-export async function current(source: string): Promise<Located | null> {
+/** The file now at a followed path, if any. */
+export async function current(path: string): Promise<Located | null> {
   try {
-    const info = await Deno.stat(source);
+    const info = await Deno.stat(path);
     if (!info.isFile) return null;
-    return locatedOf(source, info);
+    return locatedOf(path, info);
   } catch {
     return null;
   }
 }
 
 /**
- * Finds `file` under `source` or among its siblings: only a file tailcast
- * followed there (`known`), and only while its first bytes are the ones it
- * read.
+ * Finds `file` under the path of `source` or among its siblings: only a
+ * file tailcast followed there (`known`), and only while its first bytes
+ * are the ones it read.
  */
 export async function locate(
   source: string,
@@ -109,10 +109,11 @@ export async function locate(
   known: KnownFiles,
 ): Promise<Located | null> {
   if (!known.has(source, file)) return null;
-  const now = await current(source);
+  const path = known.pathOf(source);
+  const now = await current(path);
   const found = now && sameFile(now.file, file)
     ? now
-    : (await siblings(source)).find((s) => sameFile(s.file, file)) ?? null;
+    : (await siblings(path)).find((s) => sameFile(s.file, file)) ?? null;
   if (!found) return null;
   let f: Deno.FsFile | null = null;
   try {

@@ -14,7 +14,7 @@
  * `{"version":1,"saved":"<ISO>","files":[{"source","dev","ino","head","offset"}]}`
  * where `head` is the fingerprint in base64.
  */
-import { dirname } from "node:path";
+import { replaceFile } from "./durable.ts";
 import { describeError } from "../errors.ts";
 import { decodeBase64, encodeBase64 } from "@std/encoding/base64";
 import { sameFile } from "./identity.ts";
@@ -193,25 +193,11 @@ export class StateStore {
         ...(r.line === undefined ? {} : { line: r.line }),
       })),
     });
-    const tmp = `${this.path}.tmp-${Deno.pid}`;
     try {
-      const f = await Deno.open(tmp, {
-        write: true,
-        create: true,
-        truncate: true,
-      });
-      try {
-        await writeAll(f, new TextEncoder().encode(body + "\n"));
-        await f.sync();
-      } finally {
-        f.close();
-      }
-      await Deno.rename(tmp, this.path);
-      await syncDir(dirname(this.path));
+      await replaceFile(this.path, new TextEncoder().encode(body + "\n"));
       this.#lastSaved = saved;
     } catch (error) {
       this.#dirty = true;
-      await Deno.remove(tmp).catch(() => {});
       throw new StateError(
         this.path,
         `Cannot write the state file "${this.path}": ${describe(error)}`,
@@ -293,29 +279,6 @@ export function parseState(
     });
   });
   return out;
-}
-
-/** Writes all of `bytes`: one write may take fewer (a signal, a full disk). */
-async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    const n = await f.write(bytes.subarray(at));
-    if (n === 0) throw new Deno.errors.WriteZero("wrote no byte");
-    at += n;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Makes the rename durable; not every platform lets a directory be opened.
-  try {
-    const d = await Deno.open(dir, { read: true });
-    try {
-      await d.sync();
-    } finally {
-      d.close();
-    }
-  } catch {
-    // Best effort.
-  }
 }
 
 function describe(error: unknown): string {

@@ -3,14 +3,7 @@
  * offsets counted from the first byte read. At end of input the last
  * unterminated line is flushed (marked partial) and the source ends.
  */
-import type { Chunk, FileId } from "../types.ts";
-
-/**
- * The identity every stdin chunk carries: stdin has no inode to resume
- * from. Numbers no file has (where stat gives no inode, a file is 0.0), so
- * it is told apart by value, also in a copy (a pool worker's).
- */
-export const STDIN_ID: FileId = { dev: -1, ino: -1 };
+import { type Chunk, UNSTORED } from "../types.ts";
 
 /** Turns a byte stream into chunks of source "-"; stops reading when `signal` aborts. */
 export function stdinChunks(
@@ -39,7 +32,7 @@ export function stdinChunks(
       if (result.done) {
         controller.enqueue({
           source: "-",
-          file: STDIN_ID,
+          file: UNSTORED,
           offset,
           bytes: new Uint8Array(0),
           noticed,
@@ -51,7 +44,7 @@ export function stdinChunks(
       }
       controller.enqueue({
         source: "-",
-        file: STDIN_ID,
+        file: UNSTORED,
         offset,
         bytes: result.value,
         noticed,

@@ -6,6 +6,11 @@
  * (a directory or an unreadable file is a SourceError); files that do not
  * exist yet are waited for. Followers take their first look in turn, so the
  * files named at start-up are read in the order given, as tail prints them.
+ *
+ * Sources can be added while it runs: a file followed under a name of its
+ * own (an ingest spool: its events say `ingest:<name>`, not its path), and
+ * streams of sources that are on no disk (a command, an ingest ring), whose
+ * end Tail awaits like a follower's.
  */
 import { dirname } from "node:path";
 import { SourceError } from "../errors.ts";
@@ -52,12 +57,22 @@ export interface TailOptions {
   onFinish?: (source: string, file: FileId, offset: number) => void;
 }
 
-/** What `/healthz` and `/sources` tell about one followed path. */
+/** What `/healthz` and `/sources` tell about one source. */
 export interface SourceStatus {
-  readonly path: string;
+  /** The name its events carry. */
+  readonly source: string;
+  /** The file followed; null for a source on no disk. */
+  readonly path: string | null;
+  /** Where it is in its current file; null while there is none (or no file at all). */
   readonly position: Position | null;
   /** Bytes of read buffer its follower holds. */
   readonly buffered: number;
+}
+
+/** A source on no disk, read through its stream; `done` once it stopped and closed what it owns. */
+export interface StreamSource {
+  readonly readable: ReadableStream<Chunk | Notice>;
+  readonly done: Promise<void>;
 }
 
 /**
@@ -96,6 +111,7 @@ export class Tail {
   readonly #literal = new Set<string>();
   /** Retired followers still closing. */
   readonly #ending = new Set<Promise<void>>();
+  readonly #streams = new Map<string, StreamSource>();
   readonly #scans: Promise<void>[] = [];
   /** The files followed under each path, with their first bytes: what a resume may read, and the fingerprints cursors are saved with. */
   readonly known = new KnownFiles();
@@ -160,13 +176,43 @@ export class Tail {
     };
   }
 
-  /** Every followed path and where it is. */
+  /** Every source and where it is: the followed files, then the sources on no disk. */
   get sources(): SourceStatus[] {
-    return [...this.#followers.values()].map((f) => ({
-      path: f.source,
+    const files = [...this.#followers.values()].map((f) => ({
+      source: f.source,
+      path: f.path,
       position: f.position,
       buffered: f.buffered,
     }));
+    const others = [...this.#streams.keys()].map((source) => ({
+      source,
+      path: null,
+      position: null,
+      buffered: 0,
+    }));
+    return [...files, ...others];
+  }
+
+  /**
+   * Follows the file at `path` under the name `source` (an ingest spool),
+   * from `startAt` if it exists at the first look (a file that appears
+   * later is read from its first byte). Ignored once stopped.
+   */
+  follow(path: string, source: string, startAt: StartAt): void {
+    if (this.#options.signal.aborted) return;
+    this.#follow(path, startAt, source);
+  }
+
+  /**
+   * Adds a source on no disk, named `source` (a command, an ingest ring):
+   * its stream is merged with the rest, and stopping waits for `done`.
+   */
+  add(source: string, input: StreamSource): void {
+    if (this.#streams.has(source)) {
+      throw new TypeError(`Cannot add source "${source}" twice`);
+    }
+    this.#streams.set(source, input);
+    this.#merge.add(input.readable);
   }
 
   /** The first bytes of a file being read, if known. */
@@ -215,12 +261,14 @@ export class Tail {
         ...[...this.#followers.values()].map((f) => f.done),
         ...this.#ending,
       ]);
+      await Promise.all([...this.#streams.values()].map((s) => s.done));
       await this.#watcher.close();
     })();
   }
 
-  #follow(path: string, startAt: StartAt): void {
-    if (this.#followers.has(path)) return;
+  #follow(path: string, startAt: StartAt, source = path): void {
+    if (this.#followers.has(source)) return;
+    this.known.follows(source, path);
     const looked = Promise.withResolvers<void>();
     const wakeup = new InTurn(
       this.#watcher.file(path),
@@ -229,22 +277,24 @@ export class Tail {
     );
     this.#turn = looked.promise;
     const follower = new Follower({
-      source: path,
+      source,
+      path,
       startAt,
       wakeup,
       holders: this.#holders,
       notice: (n) => {
-        if (n.kind === "appear") this.known.add(path, n.file, n.from);
+        if (n.kind === "appear") this.known.add(source, n.file, n.from);
         this.#options.notice?.(n);
       },
       signal: this.#options.signal,
       rotateWaitMs: this.#options.rotateWaitMs,
-      saved: this.#options.saved?.(path) ?? [],
-      onHead: (file, head) => this.known.head(path, file, head),
-      onForget: (file) => this.#options.onForget?.(path, file),
-      onFinish: (file, offset) => this.#options.onFinish?.(path, file, offset),
+      saved: this.#options.saved?.(source) ?? [],
+      onHead: (file, head) => this.known.head(source, file, head),
+      onForget: (file) => this.#options.onForget?.(source, file),
+      onFinish: (file, offset) =>
+        this.#options.onFinish?.(source, file, offset),
     });
-    this.#followers.set(path, follower);
+    this.#followers.set(source, follower);
     this.#merge.add(follower.readable);
   }
 

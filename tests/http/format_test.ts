@@ -8,7 +8,7 @@ import {
   messageText,
   sseId,
   sseLine,
-  stdinGap,
+  unstoredGap,
 } from "../../src/http/format.ts";
 import { ndjsonOf } from "../../src/sink/ndjson.ts";
 import { eventId } from "../../src/stage/parse.ts";
@@ -170,7 +170,7 @@ Deno.test("gapText writes a gap as an SSE gap event without id, or an NDJSON rec
   );
 });
 
-Deno.test("stdinGap says how many lines of standard input a slow client lost", () => {
+Deno.test("unstoredGap says how many lines on no disk a slow client lost, naming standard input or the source", () => {
   const data = {
     cause: "slow-subscriber",
     source: "-",
@@ -178,9 +178,17 @@ Deno.test("stdinGap says how many lines of standard input a slow client lost", (
     message:
       "7 lines of standard input were dropped because this client read too slowly",
   };
-  assertEquals(stdinGap(7, "sse"), gapText(data, "sse"));
+  assertEquals(unstoredGap("-", 7, "sse"), gapText(data, "sse"));
   assertEquals(
-    JSON.parse(stdinGap(7, "ndjson")),
+    JSON.parse(unstoredGap("-", 7, "ndjson")),
     { type: "gap", ...data },
   );
+  assertEquals(JSON.parse(unstoredGap("exec:journal", 2, "ndjson")), {
+    type: "gap",
+    cause: "slow-subscriber",
+    source: "exec:journal",
+    lines: 2,
+    message:
+      "2 lines of exec:journal were dropped because this client read too slowly",
+  });
 });

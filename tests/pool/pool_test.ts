@@ -10,9 +10,15 @@ import { Pool } from "../../src/pool/pool.ts";
 import { Hub } from "../../src/sink/hub.ts";
 import { Journal } from "../../src/sink/journal.ts";
 import { KnownFiles } from "../../src/source/known.ts";
-import { STDIN_ID } from "../../src/source/stdin.ts";
+
 import { eventId } from "../../src/stage/parse.ts";
-import { END, type Event, FILE, type FileId } from "../../src/types.ts";
+import {
+  END,
+  type Event,
+  FILE,
+  type FileId,
+  UNSTORED,
+} from "../../src/types.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url);
 
@@ -86,7 +92,7 @@ async function setup(options: { perIp?: number } = {}): Promise<Setup> {
   assert(command.kind === "run");
   const config: Config = command.config;
   const hub = new Hub();
-  const journal = new Journal({ epoch: "e", stdin: STDIN_ID });
+  const journal = new Journal({ epoch: "e", unstored: UNSTORED });
   const known = new KnownFiles();
   known.add(path, file, 0);
   known.head(path, file, new TextEncoder().encode("one\ntwo\nthree\n"));

@@ -5,7 +5,7 @@ import type { Message } from "../../src/sink/hub.ts";
 import { Journal, type ReplayStep } from "../../src/sink/journal.ts";
 import { ndjsonOf } from "../../src/sink/ndjson.ts";
 import { KnownFiles } from "../../src/source/known.ts";
-import { STDIN_ID } from "../../src/source/stdin.ts";
+
 import { eventId } from "../../src/stage/parse.ts";
 import { Flow, fromWire, toWire, weightOf } from "../../src/pool/wire.ts";
 import {
@@ -14,6 +14,7 @@ import {
   type Event,
   FILE,
   type FileId,
+  UNSTORED,
 } from "../../src/types.ts";
 
 const A = "/logs/a.log";
@@ -96,9 +97,9 @@ Deno.test("a batch sent to a worker has the reader's ids, frames, NDJSON, offset
 });
 
 Deno.test("standard input's batches stay standard input's across the wire", () => {
-  const journal = new Journal({ epoch: "e", stdin: STDIN_ID });
-  const batch = journal.batch("-", STDIN_ID, events("-", STDIN_ID, 0, ["a"]));
-  const copy = new Journal({ epoch: "e", stdin: STDIN_ID });
+  const journal = new Journal({ epoch: "e", unstored: UNSTORED });
+  const batch = journal.batch("-", UNSTORED, events("-", UNSTORED, 0, ["a"]));
+  const copy = new Journal({ epoch: "e", unstored: UNSTORED });
   copy.copyBatch(copied(batch));
   assertEquals(copy.seam().size, 0);
   assertEquals(brief(copy.replay({ seq: 0, end: Infinity }, 1)), [
@@ -112,7 +113,9 @@ function brief(steps: Iterable<ReplayStep>): string[] {
     s.kind === "batch"
       ? `batch ${s.seq} after ${s.after}`
       : s.kind === "range"
-      ? `range ${s.seq} ${s.source} ${s.from}-${s.to}${s.stdin ? " stdin" : ""}`
+      ? `range ${s.seq} ${s.source} ${s.from}-${s.to}${
+        s.unstored ? " unstored" : ""
+      }`
       : s.kind === "message"
       ? `message ${s.seq} ${s.message.type}`
       : `expired ${s.seq}`

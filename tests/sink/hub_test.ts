@@ -1,11 +1,17 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Hub, type Message, Subscription } from "../../src/sink/hub.ts";
 import { Journal } from "../../src/sink/journal.ts";
-import { END, type Event, FILE, type FileId } from "../../src/types.ts";
+import {
+  END,
+  type Event,
+  FILE,
+  type FileId,
+  UNSTORED,
+} from "../../src/types.ts";
 import { settle, track } from "../_fixtures/wait.ts";
 
 const FILE_ID: FileId = { dev: 1, ino: 2 };
-const STDIN: FileId = { dev: -1, ino: -1 };
+const STDIN: FileId = UNSTORED;
 
 /** A notice message numbered `n` (its seq). */
 function msg(n: number): Message {
@@ -17,7 +23,7 @@ function msg(n: number): Message {
   };
 }
 
-const journal = new Journal({ epoch: "e", stdin: STDIN });
+const journal = new Journal({ epoch: "e", unstored: STDIN });
 let offset = 0;
 
 /** A batch message of `size` events of `source` (stdin's when source is "-"). */
@@ -124,7 +130,7 @@ Deno.test("Subscription drop-oldest keeps the newest messages and reports what i
   // 3 + 1 + 2 + 4 = 10 > 6: the oldest batch and the notice go (4 events).
   assertEquals(sub.depth, 6);
   assertEquals(sub.dropped, 4);
-  assertEquals(sub.overflow(), { count: 4, stdin: 0 });
+  assertEquals(sub.overflow(), { count: 4, unstored: 0 });
   assertEquals(sub.overflow(), null, "the count was reset");
   assertEquals(sub.take().map(seqOf), [seqOf(second), seqOf(third)]);
   hub.publish(msg(101));
@@ -134,23 +140,23 @@ Deno.test("Subscription drop-oldest keeps the newest messages and reports what i
   hub.close();
 });
 
-Deno.test("Subscription drop-oldest counts the dropped lines of standard input apart", () => {
+Deno.test("Subscription drop-oldest counts the dropped lines on no disk (standard input) apart", () => {
   const hub = new Hub();
   const sub = hub.subscribe({
     capacity: 5,
     policy: "drop-oldest",
-    stdin: STDIN,
+    unstored: STDIN,
   });
   hub.publish(batch(2, "-"));
   hub.publish(batch(1));
   hub.publish(batch(2, "-"));
   hub.publish(batch(5));
-  assertEquals(sub.overflow(), { count: 5, stdin: 4 });
-  // Without its stdin identity, a subscriber counts them as any other lines.
+  assertEquals(sub.overflow(), { count: 5, unstored: 4 });
+  // Without the identity of lines on no disk, a subscriber counts them as any other lines.
   const other = hub.subscribe({ capacity: 1, policy: "drop-oldest" });
   hub.publish(batch(1, "-"));
   hub.publish(batch(1));
-  assertEquals(other.overflow(), { count: 1, stdin: 0 });
+  assertEquals(other.overflow(), { count: 1, unstored: 0 });
   hub.close();
 });
 
@@ -171,7 +177,7 @@ Deno.test("Subscription takes a batch larger than its capacity into an empty que
   block.close();
   hub.publish(msg(1));
   hub.publish(batch(10));
-  assertEquals(drop.overflow(), { count: 1, stdin: 0 });
+  assertEquals(drop.overflow(), { count: 1, unstored: 0 });
   assertEquals(drop.depth, 10);
   assertEquals(disconnect.reason, "queue-full");
   hub.close();

@@ -19,6 +19,7 @@ import {
   FILE,
   type FileId,
   type Notice,
+  UNSTORED,
 } from "../../src/types.ts";
 
 const A = "/logs/a.log";
@@ -67,7 +68,7 @@ const vanish = (source: string): { type: "notice"; notice: Notice } => ({
 
 /**
  * A replay in brief: `<seq> <from>-<to>` for the events of a batch, whether
- * they are read back from the file (a range; ` stdin` when they cannot be)
+ * they are read back from the file (a range; ` unstored` when they cannot be)
  * or still in memory (a batch, past `after`); `message <seq> <kind>`;
  * `expired <seq>`.
  */
@@ -75,7 +76,7 @@ function brief(steps: Iterable<ReplayStep>): string[] {
   return [...steps].map((s) => {
     switch (s.kind) {
       case "range":
-        return `${s.seq} ${s.from}-${s.to}${s.stdin ? " stdin" : ""}`;
+        return `${s.seq} ${s.from}-${s.to}${s.unstored ? " unstored" : ""}`;
       case "batch":
         return `${s.seq} ${s.after}-${s.batch.events.at(-1)![END]}`;
       case "message":
@@ -250,7 +251,7 @@ Deno.test("Journal replays from the middle of a batch: the rest of it after end,
     from: 2,
     to: 6,
     lines: 3,
-    stdin: false,
+    unstored: false,
   });
 });
 
@@ -397,9 +398,9 @@ Deno.test("Journal forgets nothing still named: a file's range replays after man
   ]);
 });
 
-Deno.test("Journal: standard input's batches are not positions, carry no file entries, and replay as stdin ranges once out of memory", () => {
-  const stdin: FileId = { dev: -1, ino: -1 };
-  const journal = new Journal({ epoch: "e", stdin, recent: 1 });
+Deno.test("Journal: standard input's batches are not positions, carry no file entries, and replay as unstored ranges once out of memory", () => {
+  const stdin: FileId = UNSTORED;
+  const journal = new Journal({ epoch: "e", unstored: stdin, recent: 1 });
   const a = writer(journal, A, FA);
   a(4);
   const piped = journal.batch("-", stdin, events("-", stdin, 0, [2, 3]));
@@ -410,7 +411,7 @@ Deno.test("Journal: standard input's batches are not positions, carry no file en
   a(1);
   // Its bytes are on no disk: the step says so, and the route tells the client.
   assertEquals(brief(journal.replay({ seq: 1, end: 4 }, journal.head)), [
-    "2 0-5 stdin",
+    "2 0-5 unstored",
     "3 4-5",
   ]);
   // A copy of the identity (as a pool worker gets it) is standard input too.

@@ -63,6 +63,17 @@ function everything(): Metrics {
   });
   m.notice({ kind: "error", source: "/var/log/app.log", message: "EACCES" });
   m.notice({ kind: "mode", mode: "polling", reason: "inotify limit" });
+  m.notice({
+    kind: "restart",
+    source: "exec:journal",
+    code: 1,
+    signal: null,
+    restarts: 1,
+    delayMs: 500,
+  });
+  m.notice({ kind: "stderr", source: "exec:journal", line: "warning" });
+  m.ingest(202);
+  m.ingest(429);
   m.alert("errors");
   m.alert('rule with "quotes"');
   for (const ms of [0.1, 0.7, 3, 12, 80, 600, 2000, 9000]) m.delay(ms);
@@ -92,6 +103,8 @@ tailcast_events_published_total 2
 # TYPE tailcast_gap_bytes_total counter
 # HELP tailcast_gaps_total Gaps: bytes of a followed file that were skipped or lost, by cause.
 # TYPE tailcast_gaps_total counter
+# HELP tailcast_ingest_requests_total POSTs to /ingest, by the status they were answered with.
+# TYPE tailcast_ingest_requests_total counter
 # HELP tailcast_lines_read_total Lines read from followed files and standard input.
 # TYPE tailcast_lines_read_total counter
 tailcast_lines_read_total{source="/a"} 2
@@ -115,6 +128,8 @@ tailcast_publish_delay_seconds_bucket{le="5"} 1
 tailcast_publish_delay_seconds_bucket{le="+Inf"} 1
 tailcast_publish_delay_seconds_sum 0.001
 tailcast_publish_delay_seconds_count 1
+# HELP tailcast_restarts_total Command sources (--exec) started again after they exited.
+# TYPE tailcast_restarts_total counter
 # HELP tailcast_rotations_total Files rotated away (renamed, deleted or replaced) under a followed path.
 # TYPE tailcast_rotations_total counter
 # HELP tailcast_source_errors_total Errors reported while following a source.
@@ -122,6 +137,8 @@ tailcast_publish_delay_seconds_count 1
 # HELP tailcast_sources Sources followed.
 # TYPE tailcast_sources gauge
 tailcast_sources 0
+# HELP tailcast_stderr_lines_total Lines command sources (--exec) wrote to their standard error.
+# TYPE tailcast_stderr_lines_total counter
 # HELP tailcast_subscriber_queue_depth Messages waiting in subscriber queues: the deepest queue and all of them together.
 # TYPE tailcast_subscriber_queue_depth gauge
 tailcast_subscriber_queue_depth{stat="max"} 0
@@ -475,4 +492,26 @@ Deno.test("promtool check metrics accepts a registry with every family populated
       `${name} has samples`,
     );
   }
+});
+
+Deno.test("metrics count command restarts and stderr lines by source, and ingest POSTs by status", () => {
+  const m = new Metrics();
+  for (const restarts of [1, 2]) {
+    m.notice({
+      kind: "restart",
+      source: "exec:web",
+      code: 1,
+      signal: null,
+      restarts,
+      delayMs: 500,
+    });
+  }
+  m.notice({ kind: "stderr", source: "exec:web", line: "a" });
+  for (const status of [202, 202, 429, 413]) m.ingest(status);
+  const text = m.render();
+  assertMatch(text, /^tailcast_restarts_total\{source="exec:web"\} 2$/m);
+  assertMatch(text, /^tailcast_stderr_lines_total\{source="exec:web"\} 1$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="202"\} 2$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="429"\} 1$/m);
+  assertMatch(text, /^tailcast_ingest_requests_total\{code="413"\} 1$/m);
 });

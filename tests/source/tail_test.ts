@@ -1,8 +1,9 @@
 import { assert, assertEquals } from "@std/assert";
-import { waitFor } from "../_fixtures/wait.ts";
+import { locate } from "../../src/source/replay.ts";
 import { Tail } from "../../src/source/tail.ts";
-import { isMark } from "../../src/types.ts";
+import { type Chunk, isMark, type Notice, UNSTORED } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
+import { settle, waitFor } from "../_fixtures/wait.ts";
 
 Deno.test("Tail reads the files named at start-up in the order given, each to its end before the next, and ready says when", async () => {
   await using dir = await LogDir.create();
@@ -68,6 +69,90 @@ Deno.test("Tail.ready resolves for a missing file and for a glob's first matches
   await reading;
   await tail.done;
   assertEquals(sources, [dir.file("logs/a.log"), dir.file("logs/b.log")]);
+});
+
+Deno.test("Tail.follow reads a file under a name of its own: chunks and notices carry the name, known files and locate find it through its path", async () => {
+  await using dir = await LogDir.create();
+  const path = dir.file("spool.log");
+  await Deno.writeTextFile(path, "first\n");
+  const abort = new AbortController();
+  const tail = await Tail.start({
+    paths: [],
+    startAt: { kind: "start" },
+    pollMs: null,
+    notice: () => {},
+    signal: abort.signal,
+  });
+  tail.follow(path, "ingest:web", { kind: "start" });
+  const items: (Chunk | Notice)[] = [];
+  const reading = (async () => {
+    for await (const item of tail.readable) items.push(item);
+  })();
+  await waitFor(
+    () => items.some((i) => !isMark(i)),
+    "the first chunk of the named file",
+  );
+  const chunk = items.find((i) => !isMark(i)) as Chunk;
+  assertEquals(
+    [chunk.source, new TextDecoder().decode(chunk.bytes)],
+    ["ingest:web", "first\n"],
+  );
+  const appear = items.find((i) => isMark(i) && i.kind === "appear");
+  assertEquals(appear && "source" in appear && appear.source, "ingest:web");
+  assertEquals(tail.sources.map((s) => [s.source, s.path]), [
+    ["ingest:web", path],
+  ]);
+  assertEquals(tail.known.pathOf("ingest:web"), path);
+  assertEquals(tail.known.has(path, chunk.file), false, "known by its name");
+  const found = await locate("ingest:web", chunk.file, tail.known);
+  assertEquals(found?.path, path);
+  abort.abort();
+  await reading;
+  await tail.done;
+});
+
+Deno.test("Tail.add merges a stream of a source on no disk, lists it, and waits for it to finish when stopping", async () => {
+  const abort = new AbortController();
+  const tail = await Tail.start({
+    paths: [],
+    startAt: { kind: "start" },
+    pollMs: null,
+    notice: () => {},
+    signal: abort.signal,
+  });
+  const finished = Promise.withResolvers<void>();
+  let closed = false;
+  tail.add("exec:x", {
+    readable: ReadableStream.from([{
+      source: "exec:x",
+      file: UNSTORED,
+      offset: 0,
+      bytes: new TextEncoder().encode("a\n"),
+      noticed: 0,
+    }]),
+    done: finished.promise.then(() => {
+      closed = true;
+    }),
+  });
+  assertEquals(tail.sources, [{
+    source: "exec:x",
+    path: null,
+    position: null,
+    buffered: 0,
+  }]);
+  const reader = tail.readable.getReader();
+  let item = (await reader.read()).value;
+  while (item && isMark(item)) item = (await reader.read()).value;
+  assertEquals((item as Chunk).source, "exec:x");
+  abort.abort();
+  let done = false;
+  const stopping = tail.done.then(() => done = true);
+  while (!(await reader.read()).done);
+  await settle();
+  assertEquals(done, false, "Tail waits for the source to finish");
+  finished.resolve();
+  await stopping;
+  assertEquals(closed, true);
 });
 
 Deno.test("Tail retires the follower of a glob's file that vanished and no longer matches; a literal path is kept waiting", async () => {
