@@ -38,8 +38,10 @@ function oneLine(text: string): string {
 
 /** A path given on the command line that cannot be followed. */
 export class SourceError extends Error {
+  /** The path as the user gave it. */
   readonly path: string;
 
+  /** `message` says what is wrong with `path` and what to do. */
   constructor(path: string, message: string) {
     super(message);
     this.name = "SourceError";

@@ -30,6 +30,7 @@ export class PatternError extends SyntaxError {
   /** The construct that cannot run in linear time, when that is the problem. */
   readonly construct: string | null;
 
+  /** `construct` names what the linear engine cannot run, when that is the problem. */
   constructor(message: string, construct: string | null = null) {
     super(message);
     this.name = "PatternError";
@@ -54,6 +55,7 @@ export function linearEngine(): boolean {
   return available;
 }
 
+/** How a user's pattern is compiled. */
 export interface PatternOptions {
   /** `i` (rewritten to simple case folding), `m` and `s` are accepted. */
   flags?: string;

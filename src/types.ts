@@ -6,7 +6,9 @@
 
 /** A file's identity: the inode it is, not the name it has. */
 export interface FileId {
+  /** Device number (`stat`'s `dev`). */
   readonly dev: number;
+  /** Inode number (`stat`'s `ino`). */
   readonly ino: number;
 }
 
@@ -32,7 +34,9 @@ export const MAX_FILES_PER_SOURCE = 4;
 
 /** One file's position: the bytes before `offset` were delivered. */
 export interface FilePosition {
+  /** The file, by identity. */
   readonly file: FileId;
+  /** Bytes delivered from its start. */
   readonly offset: number;
 }
 
@@ -53,18 +57,23 @@ export interface Chunk {
    * came over HTTP or from a command.
    */
   readonly source: string;
+  /** The file the bytes were read from. */
   readonly file: FileId;
   /** Byte offset in the file of `bytes[0]`. */
   readonly offset: number;
+  /** The bytes, as read. */
   readonly bytes: Uint8Array;
   /** Monotonic time (ms, `performance.now()`) the change was noticed. */
   readonly noticed: number;
+  /** No more bytes will come for this file identity. */
   readonly end?: boolean;
 }
 
 /** One line as text, with its exact place in its file. */
 export interface Line {
+  /** The source's name, as in {@link Chunk.source}. */
   readonly source: string;
+  /** The file the line is in. */
   readonly file: FileId;
   /** Byte offset of the first byte of the line. */
   readonly offset: number;
@@ -85,6 +94,7 @@ export interface Line {
    * them, the one ending at `end`, which is what a restart finds there.
    */
   readonly last?: string;
+  /** Monotonic time the change that brought it was noticed, as in {@link Chunk}. */
   readonly noticed: number;
 }
 
@@ -111,13 +121,19 @@ export const LAST_LINE: unique symbol = Symbol("lastLine");
 export interface Event {
   /** Cursor of the end of this line: `<dev>.<ino>:<end>` in base 36. */
   readonly id: string;
+  /** The source's name: the followed path, `-`, `exec:NAME` or `ingest:NAME`. */
   readonly source: string;
+  /** Byte offset of the line in its file. */
   readonly offset: number;
+  /** The line's text, without its terminator. */
   readonly line: string;
   /** ISO time the line was read. */
   readonly time: string;
+  /** The line was longer than `--max-line-bytes` and was cut there. */
   readonly truncated?: true;
+  /** The line was not valid UTF-8: U+FFFD stands where the bad bytes were. */
   readonly invalidUtf8?: true;
+  /** The file ended (rotated away or deleted) before the line's newline came. */
   readonly partial?: true;
   /** Fields parsed from the line (`--format json|logfmt|regex:…|auto`). */
   readonly fields?: Record<string, unknown>;
@@ -129,10 +145,15 @@ export interface Event {
   readonly logTime?: string;
   /** Why the line could not be parsed in its format; it is still delivered. */
   readonly parseError?: string;
+  /** See {@link NOTICED}. */
   readonly [NOTICED]?: number;
+  /** See {@link FILE}. */
   readonly [FILE]: FileId;
+  /** See {@link END}. */
   readonly [END]: number;
+  /** See {@link CRLF}. */
   readonly [CRLF]?: true;
+  /** See {@link LAST_LINE}. */
   readonly [LAST_LINE]?: string;
 }
 
@@ -209,7 +230,9 @@ export type WatchMode = "events" | "polling";
  * pipeline had published them).
  */
 export interface Flush {
+  /** What the mark is. */
   readonly kind: "flush";
+  /** The source whose events are complete up to here. */
   readonly source: string;
 }
 
@@ -218,7 +241,9 @@ export interface Flush {
  * replay marks where each of its ranges starts with one.
  */
 export interface Carry {
+  /** What the mark is. */
   readonly kind: "carry";
+  /** The value, as given. */
   readonly value: unknown;
 }
 
@@ -251,7 +276,9 @@ export type AlertKind = "threshold" | "rate" | "deadman";
 
 /** One alert: what the engine reports when a rule fires. */
 export interface Alert {
+  /** The name of the rule that fired. */
   readonly rule: string;
+  /** What kind of rule it is. */
   readonly kind: AlertKind;
   /** One line for a human, e.g. `errors: 10 lines matching level=error within 1m`. */
   readonly message: string;
@@ -271,12 +298,16 @@ export interface SourceRules {
   readonly pattern: string;
   /** `raw`, `json`, `logfmt`, `auto` or `regex:<pattern>`. */
   readonly format: string;
+  /** A line matching `start` begins an event (at most `maxBytes`; flushed after `flushMs` without a new line); null: one line per event. */
   readonly multiline: {
     readonly start: string;
     readonly maxBytes?: number;
     readonly flushMs?: number;
   } | null;
+  /** Keep only lines matching one of these regexes (all lines when empty). */
   readonly include: readonly string[];
+  /** Drop lines matching any of these regexes. */
   readonly exclude: readonly string[];
+  /** A `--where` expression events must match; null for none. */
   readonly where: string | null;
 }

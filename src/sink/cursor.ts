@@ -29,6 +29,7 @@ export const MAX_ID_BYTES = 256;
 
 /** A malformed cursor; HTTP answers 400 with the message. */
 export class CursorError extends Error {
+  /** `message` says what is wrong with the cursor. */
   constructor(message: string) {
     super(message);
     this.name = "CursorError";
@@ -40,8 +41,11 @@ export type DecodedCursor = Map<string, FilePosition[]>;
 
 /** A position in the journal of the process with `epoch`. */
 export interface JournalPosition {
+  /** The process that numbered the journal. */
   readonly epoch: string;
+  /** The batch (or notice, alert) it is at. */
   readonly seq: number;
+  /** The byte offset in the batch's file just past the event. */
   readonly end: number;
 }
 

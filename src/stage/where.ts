@@ -31,10 +31,15 @@ import { compilePattern, PatternError } from "../pattern.ts";
 
 /** What a `--where` predicate can look at: the parts of an event it reads. */
 export interface Filterable {
+  /** The event's source. */
   readonly source: string;
+  /** The line's text. */
   readonly line: string;
+  /** The recognised level, lower-case. */
   readonly level?: string;
+  /** The recognised message. */
   readonly msg?: string;
+  /** Fields parsed from the line. */
   readonly fields?: Record<string, unknown>;
 }
 
@@ -47,6 +52,7 @@ export class WhereError extends SyntaxError {
   /** Why, without the expression and column (the message has both). */
   readonly reason: string;
 
+  /** The message quotes `expression` and points at `position`. */
   constructor(expression: string, position: number, reason: string) {
     const column = [...expression.slice(0, position)].length + 1;
     super(
