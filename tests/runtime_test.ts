@@ -6,7 +6,14 @@ Deno.test("every task that runs tailcast passes the runtime's V8 flags, the same
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
   const tasks: Record<string, string> = config.tasks;
-  const runs = ["start", "test:unit", "test:e2e", "compile", "bench:micro"];
+  const runs = [
+    "start",
+    "test:unit",
+    "test:e2e",
+    "test:e2e:1",
+    "compile",
+    "bench:micro",
+  ];
   for (const name of runs) {
     const flags = tasks[name].split(/\s+/).filter((w) =>
       w.startsWith("--v8-flags=")
@@ -14,7 +21,9 @@ Deno.test("every task that runs tailcast passes the runtime's V8 flags, the same
     assertEquals(flags, [`--v8-flags=${RUNTIME_V8_FLAGS}`], `task ${name}`);
   }
   // And those that share a port between threads can.
-  for (const name of ["start", "test:unit", "test:e2e", "compile"]) {
+  for (
+    const name of ["start", "test:unit", "test:e2e", "test:e2e:1", "compile"]
+  ) {
     assertEquals(
       tasks[name].split(/\s+/).includes("--unstable-net"),
       true,
