@@ -163,7 +163,8 @@ export async function append(o: Options): Promise<Section> {
       if (subject.kind !== "tail") {
         targets.push({
           id: "append",
-          target: `append throughput, ${subject.name} ≥ 1.0× tail -F`,
+          target:
+            `append, ${subject.name}: ≥ 1,000,000 lines/s, peak RSS ≤ 100 MB`,
           measured: `error: ${r.message}`,
           verdict: "MISSED",
         });
@@ -174,16 +175,22 @@ export async function append(o: Options): Promise<Section> {
     row.cells["× tail -F"] = `${fixed(r.rate / baseRate)}×`;
     row.cells["lines/s over the runs"] = range;
     if (subject.kind !== "tail") {
-      const ok = r.rate >= baseRate &&
+      // Issue 12: 1 M lines/s (≈ 0.4× tail -F here; 1.0× is the goal beyond)
+      // and at most 100 MB (95 MiB) of RSS while the lines come.
+      const rss = Number(row.cells["peak RSS MiB"].replaceAll(",", ""));
+      const ok = r.rate >= 1_000_000 && rss <= 95 &&
         row.cells.missing === "0" && row.cells.doubled === "0";
-      row.target = "≥ 1.0× tail -F, 0 missing/doubled";
+      row.target = "≥ 1,000,000 lines/s, peak RSS ≤ 100 MB, 0 missing/doubled";
       row.verdict = verdict(ok);
       targets.push({
         id: "append",
-        target: `append throughput, ${subject.name} ≥ 1.0× tail -F`,
-        measured: `${fixed(r.rate / baseRate)}× (${row.cells["lines/s"]} vs ${
-          int(baseRate)
-        } lines/s)`,
+        target:
+          `append, ${subject.name}: ≥ 1,000,000 lines/s, peak RSS ≤ 100 MB`,
+        measured: `${row.cells["lines/s"]} lines/s (${
+          fixed(r.rate / baseRate)
+        }× tail -F's ${int(baseRate)}), peak RSS ${
+          row.cells["peak RSS MiB"]
+        } MiB`,
         verdict: row.verdict,
       });
     } else {
@@ -441,8 +448,12 @@ export async function latency(o: Options): Promise<Section> {
     for (const subject of SUBJECTS) {
       const r = results.get(subject.name)!;
       const held = subject.kind !== "tail";
-      const targetText =
-        `latency (${pattern.label}), ${subject.name}: p99 ≤ tail -F p99 + 0.5 ms and p99.9 ≤ 3 ms`;
+      // Issue 12: steady lines within tail -F's p99 + 0.5 ms (p99.9 ≤ 3 ms);
+      // bursts within 2 ms at p99.
+      const bursts = pattern.id === "bursts";
+      const targetText = bursts
+        ? `latency (${pattern.label}), ${subject.name}: p99 ≤ 2 ms`
+        : `latency (${pattern.label}), ${subject.name}: p99 ≤ tail -F p99 + 0.5 ms and p99.9 ≤ 3 ms`;
       if (r instanceof Error) {
         rows.push({
           ...errorRow(subject, r, held),
@@ -471,9 +482,11 @@ export async function latency(o: Options): Promise<Section> {
         },
       };
       if (held) {
-        const okP99 = r.s.p99 <= baseP99 + 0.5;
-        const okP999 = r.s.p999 <= 3;
-        row.target = `p99 ≤ ${ms(baseP99 + 0.5)} ms, p99.9 ≤ 3 ms`;
+        const okP99 = bursts ? r.s.p99 <= 2 : r.s.p99 <= baseP99 + 0.5;
+        const okP999 = bursts || r.s.p999 <= 3;
+        row.target = bursts
+          ? "p99 ≤ 2 ms"
+          : `p99 ≤ ${ms(baseP99 + 0.5)} ms, p99.9 ≤ 3 ms`;
         row.verdict = verdict(okP99 && okP999 && r.missing === 0);
         targets.push({
           id: "latency",
