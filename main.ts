@@ -217,6 +217,7 @@ export async function main(args: readonly string[]): Promise<number> {
           return {
             clients: sse!.clients + others.clients,
             depths: [...sse!.depths, ...others.depths],
+            threads: [sse!.clients, ...others.threads],
           };
         }
         : undefined,
@@ -234,11 +235,6 @@ export async function main(args: readonly string[]): Promise<number> {
       server = await listen(config, app.fetch, {
         reusePort: started !== null,
         log,
-        onListen: ({ hostname, port }) => {
-          const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-          log(`tailcast: serving http://${host}:${port}/events`);
-          if (demo) log(`tailcast: try: curl -N http://${host}:${port}/events`);
-        },
       });
     } catch (error) {
       log(`tailcast: ${listenProblem(config, error)}`);
@@ -264,6 +260,11 @@ export async function main(args: readonly string[]): Promise<number> {
         );
       }
     }
+    // Said once every thread listens: a client that comes now may be served by any.
+    const { hostname, port } = server.addr as Deno.NetAddr;
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    log(`tailcast: serving http://${host}:${port}/events`);
+    if (demo) log(`tailcast: try: curl -N http://${host}:${port}/events`);
   }
 
   // Resolves with the exit status the reason to stop calls for.

@@ -56,9 +56,18 @@ export interface AppParts extends ServerParts {
    * The subscribers of the whole server, when other threads serve some
    * (a pool): their count and queue depths. @default this route's
    */
-  subscribers?: () => Promise<{ clients: number; depths: number[] }>;
+  subscribers?: () => Promise<Subscribers>;
   /** Where `POST /ingest/<name>` puts lines; absent when ingest is off. */
   ingestTarget?: IngestTarget | null;
+}
+
+/** The subscribers of the whole server. */
+export interface Subscribers {
+  readonly clients: number;
+  /** Every subscriber's queue depth. */
+  readonly depths: number[];
+  /** Subscribers per thread serving them, the reader's first. */
+  readonly threads: number[];
 }
 
 /** A pool worker's app: the stream here; every other request answered by the reader. */
@@ -189,6 +198,7 @@ export function createApp(parts: AppParts): Hono {
       Promise.resolve({
         clients: parts.sse.clients,
         depths: parts.sse.depths,
+        threads: [parts.sse.clients],
       }));
   app.get("/metrics", async (c) => {
     const metrics = parts.metrics;
@@ -210,12 +220,13 @@ export function createApp(parts: AppParts): Hono {
   );
   app.get("/healthz", async (c) => {
     const { mode, reason, degraded } = parts.tail.mode;
-    const { clients, depths } = await subscribers();
+    const { clients, depths, threads } = await subscribers();
     return c.json({
       status: degraded ? "degraded" : "ok",
       version: parts.version,
       watch: { mode, reason },
       subscribers: clients,
+      threads,
       queues: queues(depths),
       memory: Deno.memoryUsage(),
       sources: sources(parts),

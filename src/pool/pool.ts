@@ -162,8 +162,10 @@ export class Pool {
     return results.filter(Boolean).length;
   }
 
-  /** The subscribers the workers serve: how many, and their queue depths. */
-  async gauges(): Promise<{ clients: number; depths: number[] }> {
+  /** The subscribers the workers serve: how many (in all, and per worker), and their queue depths. */
+  async gauges(): Promise<
+    { clients: number; depths: number[]; threads: number[] }
+  > {
     const replies = await Promise.all(
       this.#members.filter((m) => m.alive).map((m) => {
         const id = this.#nextId++;
@@ -181,12 +183,14 @@ export class Pool {
     );
     let clients = 0;
     const depths: number[] = [];
+    const threads: number[] = [];
     for (const r of replies) {
+      threads.push(r?.clients ?? 0);
       if (!r) continue;
       clients += r.clients;
       for (const d of r.depths) depths.push(d);
     }
-    return { clients, depths };
+    return { clients, depths, threads };
   }
 
   /**
