@@ -287,23 +287,24 @@ export class Service {
     const noticed = events[0][NOTICED];
     for (let start = 0; start < events.length;) {
       const first = events[start];
+      // Each event's own bytes: lines filtered out between them were counted by the stages.
+      let bytes = first[END] - first.offset;
       let end = start + 1;
       while (
         end < events.length && end - start < STDOUT_QUEUE &&
         events[end].source === first.source &&
         sameFile(events[end][FILE], first[FILE])
-      ) end++;
+      ) {
+        bytes += events[end][END] - events[end].offset;
+        end++;
+      }
       const run = start === 0 && end === events.length
         ? events
         : events.slice(start, end);
       start = end;
       await this.hub.ready(run.length);
       const batch = this.journal.batch(first.source, first[FILE], run);
-      this.metrics.linesRead(
-        first.source,
-        run.length,
-        run[run.length - 1][END] - first.offset,
-      );
+      this.metrics.linesRead(first.source, run.length, bytes);
       const alerts = this.#alerts;
       if (alerts) {
         this.#fired = [];

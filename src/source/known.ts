@@ -125,7 +125,8 @@ export class KnownFiles {
   head(source: string, file: FileId, head: Uint8Array): void {
     this.add(source, file);
     const k = this.#find(source, file)!;
-    if (head.length > k.head.length) {
+    // Longer, or other bytes: the file was truncated in place and written again.
+    if (head.length > k.head.length || !startsWith(k.head, head)) {
       k.head = head;
       this.onChange?.({ op: "head", source, file, head });
     }

@@ -601,22 +601,13 @@ Deno.test("SubscriberCursor copies its initial positions: advancing it leaves th
   assertEquals(seam, asCursor([[A, [[1, 10]]]]));
 });
 
-// BUG: after a file is truncated in place (logrotate copytruncate, `: > app.log`)
-// and written again with other bytes, the known files keep the first bytes
-// tailcast read before the truncation: KnownFiles.head only ever replaces a
-// head with a longer one, and the follower re-reads the new head from
-// nothing up to the same length, so the new one is never taken. `locate`
-// then refuses the very file tailcast follows (its first bytes "changed"),
-// and a resume from file positions (here), a slow subscriber's catch-up
-// from disk (route.ts) and /context give a rotated-away gap for lines that
-// are on disk. The service also saves that stale head with --state cursors
-// (`tail.headOf` in service.ts), which the next start compares against the
-// file. A fix: let a head that disagrees with the known one replace it (or
-// have the follower tell the known files that the file restarted).
+// A file truncated in place (copytruncate, `: > app.log`) and written again
+// has new first bytes: the known files take them (KnownFiles.head), so the
+// file tailcast follows can still be read back for a resume, a catch-up and
+// /context, and the head saved with a --state cursor is the file's.
 Deno.test({
   name:
     "planResume replays a file truncated in place and written again, from what tailcast read of it since",
-  ignore: true,
   fn: async () => {
     await using dir = await LogDir.create();
     const path = dir.file("app.log");
