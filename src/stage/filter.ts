@@ -7,6 +7,7 @@
 import { stateless } from "../pattern.ts";
 import type { Mark } from "../types.ts";
 import type { Filterable } from "./where.ts";
+import { batchLines } from "../source/queue.ts";
 
 export type { Filterable } from "./where.ts";
 
@@ -22,7 +23,7 @@ export interface EventFilterOptions<T extends Filterable = Filterable> {
 
 export interface FilterStreamOptions<T extends Filterable = Filterable>
   extends EventFilterOptions<T> {
-  /** Batches queued on each side. @default 4 */
+  /** Lines queued on each side. @default QUEUE_LINES */
   highWaterMark?: number;
 }
 
@@ -79,7 +80,7 @@ export class FilterStream<T extends Filterable>
   extends TransformStream<T[] | Mark, T[] | Mark> {
   constructor(options: FilterStreamOptions<T> = {}) {
     const keep = eventFilter(options);
-    const hwm = options.highWaterMark ?? 4;
+    const hwm = options.highWaterMark;
     super(
       {
         transform: (batch, controller) => {
@@ -92,8 +93,8 @@ export class FilterStream<T extends Filterable>
           controller.enqueue(kept.length === batch.length ? batch : kept);
         },
       },
-      new CountQueuingStrategy({ highWaterMark: hwm }),
-      new CountQueuingStrategy({ highWaterMark: hwm }),
+      batchLines(hwm),
+      batchLines(hwm),
     );
   }
 }
