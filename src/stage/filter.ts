@@ -49,10 +49,19 @@ export function eventFilter<T extends Filterable>(
   const include = (options.include ?? []).map(stateless);
   const exclude = (options.exclude ?? []).map(stateless);
   const where = options.where;
+  // Loops, not `some`: no closure per event.
   return (event) => {
     const line = event.line;
-    if (include.length > 0 && !include.some((r) => r.test(line))) return false;
-    if (exclude.some((r) => r.test(line))) return false;
+    if (include.length > 0) {
+      let found = false;
+      for (let i = 0; i < include.length && !found; i++) {
+        found = include[i].test(line);
+      }
+      if (!found) return false;
+    }
+    for (let i = 0; i < exclude.length; i++) {
+      if (exclude[i].test(line)) return false;
+    }
     return where === undefined || where(event);
   };
 }
