@@ -82,7 +82,7 @@ export interface ServiceOptions {
 }
 
 /** Lines the stdout sink may have queued before the pipeline waits for it. */
-const STDOUT_QUEUE = 2048;
+const STDOUT_QUEUE = 8192;
 /** How often changed cursors are written to the state file. */
 const STATE_SAVE_MS = 1000;
 /** What `stop()` gives stdout by default, well inside main's 2 s to exit. */

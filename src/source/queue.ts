@@ -29,6 +29,8 @@ export const QUEUE_LINES = 1024;
  * import { chunkBytes } from "./queue.ts";
  * const strategy = chunkBytes(8);
  * assertEquals(strategy.size!({ kind: "vanish", source: "/a" }), 1);
+ * const gap = { kind: "gap", source: "/a", offset: 0, bytes: 99, cause: "x" };
+ * assertEquals(strategy.size!(gap), 1);
  * ```
  */
 export function chunkBytes<T extends object>(
@@ -40,8 +42,9 @@ export function chunkBytes<T extends object>(
   };
 }
 
+// A `gap` notice has a `bytes` field too: a count, not bytes.
 function isChunk(item: object): item is Chunk {
-  return "bytes" in item;
+  return (item as Partial<Chunk>).bytes instanceof Uint8Array;
 }
 
 /**
