@@ -34,6 +34,7 @@ import { findCopy, planRestore, withHead } from "./recover.ts";
 import { bornAt, siblings } from "./replay.ts";
 import { FINGERPRINT_BYTES, type SavedFile } from "./state.ts";
 import type { Wakeup } from "./watch.ts";
+import { chunkBytes } from "./queue.ts";
 
 export interface FollowerOptions {
   /** The source's name, in every chunk and notice: the path, unless it is an ingest spool. */
@@ -53,7 +54,7 @@ export interface FollowerOptions {
   rotateWaitMs?: number;
   /** Rotated-away files kept open at most; the oldest is closed beyond it. @default 8 */
   maxRotated?: number;
-  /** Chunks queued before reading pauses. @default 4 */
+  /** Bytes queued before reading pauses (a notice counts as one). @default readBytes */
   highWaterMark?: number;
   /** Cursors saved by the previous run for this path (`--state`). */
   saved?: readonly SavedFile[];
@@ -180,7 +181,8 @@ export class Follower {
         pull: () => this.#satisfy(),
         cancel: () => this.#stop(),
       },
-      new CountQueuingStrategy({ highWaterMark: options.highWaterMark ?? 4 }),
+      // At most one full read waits downstream: the rest stays in the file.
+      chunkBytes(options.highWaterMark ?? this.#maxRead),
     );
     const onAbort = () => this.#stop();
     this.#signal.addEventListener("abort", onAbort, { once: true });

@@ -5,9 +5,11 @@
  * pauses every follower instead of buffering their data.
  */
 
-export interface MergeOptions {
-  /** Chunks queued on the output. @default 4 */
+export interface MergeOptions<T> {
+  /** Items queued on the output, as `size` counts them. @default 4 */
   highWaterMark?: number;
+  /** What an item counts for in the queue. @default 1 */
+  size?: (item: T) => number;
 }
 
 /**
@@ -33,7 +35,7 @@ export class Merge<T> {
   #cancelled = false;
   #finished = false;
 
-  constructor(options: MergeOptions = {}) {
+  constructor(options: MergeOptions<T> = {}) {
     this.readable = new ReadableStream<T>(
       {
         start: (controller) => {
@@ -49,7 +51,10 @@ export class Merge<T> {
           }
         },
       },
-      new CountQueuingStrategy({ highWaterMark: options.highWaterMark ?? 4 }),
+      {
+        highWaterMark: options.highWaterMark ?? 4,
+        size: options.size ?? (() => 1),
+      },
     );
   }
 

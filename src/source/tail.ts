@@ -29,6 +29,7 @@ import { KnownFiles } from "./known.ts";
 import type { SavedFile } from "./state.ts";
 import { stdinChunks } from "./stdin.ts";
 import { Merge } from "./merge.ts";
+import { chunkBytes } from "./queue.ts";
 import { Wakeup, Watcher, type WatcherOptions } from "./watch.ts";
 
 export interface TailOptions {
@@ -103,7 +104,7 @@ export class Tail {
   readonly #options: TailOptions;
   readonly #watcher: Watcher;
   readonly #holders = new Holders();
-  readonly #merge = new Merge<Chunk | Notice>();
+  readonly #merge = new Merge<Chunk | Notice>(chunkBytes());
   /** The watcher's notices, into the merged stream. */
   #notices!: ReadableStreamDefaultController<Notice>;
   readonly #followers = new Map<string, Follower>();

@@ -7,6 +7,7 @@
 import { stateless } from "../pattern.ts";
 import type { Mark } from "../types.ts";
 import type { Filterable } from "./where.ts";
+import { batchLines } from "../source/queue.ts";
 
 export type { Filterable } from "./where.ts";
 
@@ -22,7 +23,7 @@ export interface EventFilterOptions<T extends Filterable = Filterable> {
 
 export interface FilterStreamOptions<T extends Filterable = Filterable>
   extends EventFilterOptions<T> {
-  /** Batches queued on each side. @default 4 */
+  /** Lines queued on each side. @default QUEUE_LINES */
   highWaterMark?: number;
 }
 
@@ -48,10 +49,19 @@ export function eventFilter<T extends Filterable>(
   const include = (options.include ?? []).map(stateless);
   const exclude = (options.exclude ?? []).map(stateless);
   const where = options.where;
+  // Loops, not `some`: no closure per event.
   return (event) => {
     const line = event.line;
-    if (include.length > 0 && !include.some((r) => r.test(line))) return false;
-    if (exclude.some((r) => r.test(line))) return false;
+    if (include.length > 0) {
+      let found = false;
+      for (let i = 0; i < include.length && !found; i++) {
+        found = include[i].test(line);
+      }
+      if (!found) return false;
+    }
+    for (let i = 0; i < exclude.length; i++) {
+      if (exclude[i].test(line)) return false;
+    }
     return where === undefined || where(event);
   };
 }
@@ -79,7 +89,7 @@ export class FilterStream<T extends Filterable>
   extends TransformStream<T[] | Mark, T[] | Mark> {
   constructor(options: FilterStreamOptions<T> = {}) {
     const keep = eventFilter(options);
-    const hwm = options.highWaterMark ?? 4;
+    const hwm = options.highWaterMark;
     super(
       {
         transform: (batch, controller) => {
@@ -92,8 +102,8 @@ export class FilterStream<T extends Filterable>
           controller.enqueue(kept.length === batch.length ? batch : kept);
         },
       },
-      new CountQueuingStrategy({ highWaterMark: hwm }),
-      new CountQueuingStrategy({ highWaterMark: hwm }),
+      batchLines(hwm),
+      batchLines(hwm),
     );
   }
 }

@@ -20,15 +20,16 @@
  */
 import { fileKey } from "../source/identity.ts";
 import { type Chunk, isMark, type Line, type Mark } from "../types.ts";
+import { batchLines, chunkBytes } from "../source/queue.ts";
 
 export interface LineStreamOptions {
   /** Longest line kept, in bytes, without its terminator. @default 1048576 */
   maxLineBytes?: number;
   /** Told about bytes that were skipped: the rest of an over-long line, or a carry lost to a restart (also a `gap` notice in the stream). */
   onSkip?: (skip: SkippedBytes) => void;
-  /** Batches queued on the writable side. @default 4 */
+  /** Bytes of chunks queued on the writable side. @default QUEUE_BYTES */
   writableHighWaterMark?: number;
-  /** Batches queued on the readable side. @default 4 */
+  /** Lines queued on the readable side. @default QUEUE_LINES */
   readableHighWaterMark?: number;
 }
 
@@ -107,12 +108,8 @@ export class LineStream extends TransformStream<Chunk | Mark, Line[] | Mark> {
           else this.#split(item, controller);
         },
       },
-      new CountQueuingStrategy({
-        highWaterMark: options.writableHighWaterMark ?? 4,
-      }),
-      new CountQueuingStrategy({
-        highWaterMark: options.readableHighWaterMark ?? 4,
-      }),
+      chunkBytes(options.writableHighWaterMark),
+      batchLines(options.readableHighWaterMark),
     );
     this.#max = max;
     const told = options.onSkip ?? (() => {});

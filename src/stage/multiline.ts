@@ -16,6 +16,7 @@
 import { stateless } from "../pattern.ts";
 import { fileKey } from "../source/identity.ts";
 import { isMark, type Line, type Mark } from "../types.ts";
+import { batchLines } from "../source/queue.ts";
 
 /** How one source's lines are joined. */
 export interface MultilineRule {
@@ -54,7 +55,7 @@ export interface MultilineStreamOptions {
    * the next start line of their file or the end of the stream.
    */
   signal?: AbortSignal;
-  /** Batches queued on each side. @default 4 */
+  /** Lines queued on each side. @default QUEUE_LINES */
   highWaterMark?: number;
 }
 
@@ -144,7 +145,7 @@ export class MultilineStream
         `Cannot join lines with flushMs ${flushMs}: use a number of milliseconds of at least 0, or Infinity`,
       );
     }
-    const hwm = options.highWaterMark ?? 4;
+    const hwm = options.highWaterMark;
     super(
       {
         transform: (item, controller) => {
@@ -156,8 +157,8 @@ export class MultilineStream
         flush: (controller) => this.#flushAll(controller),
         cancel: () => this.#stop(),
       },
-      new CountQueuingStrategy({ highWaterMark: hwm }),
-      new CountQueuingStrategy({ highWaterMark: hwm }),
+      batchLines(hwm),
+      batchLines(hwm),
     );
     this.#rule = start instanceof RegExp ? { start } : null;
     this.#ruleFor = options.ruleFor ?? null;

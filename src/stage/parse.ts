@@ -20,13 +20,14 @@ import {
 } from "../types.ts";
 import { LINE_MARK } from "../source/state.ts";
 import { type Format, parseLine } from "./formats.ts";
+import { batchLines } from "../source/queue.ts";
 
 export interface ParseStreamOptions {
   /** The format of each source's lines. @default raw for every source */
   formatFor?: (source: string) => Format;
   /** Clock for the `time` field. @default () => new Date() */
   now?: () => Date;
-  /** Batches queued on each side. @default 4 */
+  /** Lines queued on each side. @default QUEUE_LINES */
   highWaterMark?: number;
 }
 
@@ -56,7 +57,7 @@ export class ParseStream
   extends TransformStream<Line[] | Mark, Event[] | Mark> {
   constructor(options: ParseStreamOptions = {}) {
     const now = options.now ?? (() => new Date());
-    const hwm = options.highWaterMark ?? 4;
+    const hwm = options.highWaterMark;
     const formatFor = options.formatFor ?? null;
     super(
       {
@@ -68,8 +69,8 @@ export class ParseStream
           controller.enqueue(toEvents(item, now().toISOString(), formatFor));
         },
       },
-      new CountQueuingStrategy({ highWaterMark: hwm }),
-      new CountQueuingStrategy({ highWaterMark: hwm }),
+      batchLines(hwm),
+      batchLines(hwm),
     );
   }
 }

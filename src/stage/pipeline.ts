@@ -34,6 +34,8 @@ export interface StageCounts {
 export class Stages {
   readonly rules: RuleBook;
   readonly #keep: (e: Event) => boolean;
+  /** Whether no filter of the command line or of a source applies. */
+  readonly #keepsAll: boolean;
   readonly #maxLineBytes: number;
 
   /** Compiles the rules and filters; a bad one is a ConfigError naming its flag. */
@@ -45,6 +47,8 @@ export class Stages {
       ? undefined
       : where(options.where, "--where");
     this.#keep = eventFilter({ include, exclude, where: predicate });
+    this.#keepsAll = include.length === 0 && exclude.length === 0 &&
+      predicate === undefined && this.rules.keepsAll;
     this.#maxLineBytes = options.maxLineBytes;
   }
 
@@ -73,14 +77,15 @@ export class Stages {
         return kept;
       }
       : (e: Event) => keepAll(e) && rules.forSource(e.source).keep(e);
-    return lines
-      .pipeThrough(
-        new ParseStream({
-          formatFor: rules.raw
-            ? undefined
-            : (source) => rules.forSource(source).format,
-        }),
-      )
-      .pipeThrough(new FilterStream({ where: keep }));
+    const events = lines.pipeThrough(
+      new ParseStream({
+        formatFor: rules.raw
+          ? undefined
+          : (source) => rules.forSource(source).format,
+      }),
+    );
+    // Raw lines with no filter: nothing to drop, no parse error to count.
+    if (rules.raw && this.#keepsAll) return events;
+    return events.pipeThrough(new FilterStream({ where: keep }));
   }
 }

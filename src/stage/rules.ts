@@ -28,6 +28,8 @@ export interface Compiled {
   } | null;
   /** True when the event passes this source's include/exclude/where. */
   readonly keep: (e: Event) => boolean;
+  /** Whether `keep` keeps every event (the source has no filter). */
+  readonly keepsAll: boolean;
 }
 
 interface Entry {
@@ -57,12 +59,18 @@ export class RuleBook {
       format: { kind: "raw" },
       multiline: null,
       keep: () => true,
+      keepsAll: true,
     };
   }
 
   /** Whether any source joins lines into multi-line events. */
   get multiline(): boolean {
     return this.#entries.some((e) => e.compiled.multiline !== null);
+  }
+
+  /** Whether no source has a filter of its own. */
+  get keepsAll(): boolean {
+    return this.#entries.every((e) => e.compiled.keepsAll);
   }
 
   /** Whether every format is raw (the parser then only decodes). */
@@ -148,6 +156,8 @@ function compile(r: SourceRules, at: string): Compiled {
   const predicate = r.where === null
     ? undefined
     : where(r.where, flag("where"));
+  const keepsAll = include.length === 0 && exclude.length === 0 &&
+    !predicate;
   return {
     format,
     multiline: r.multiline === null ? null : {
@@ -157,8 +167,9 @@ function compile(r: SourceRules, at: string): Compiled {
         at === "" ? "--multiline-start" : `${at}multiline.start`,
       ),
     },
-    keep: include.length === 0 && exclude.length === 0 && !predicate
+    keep: keepsAll
       ? () => true
       : eventFilter({ include, exclude, where: predicate }),
+    keepsAll,
   };
 }

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { mulberry32 } from "../_fixtures/random.ts";
-import { eventJson, eventsJson } from "../../src/sink/json.ts";
+import { eventJson, eventsBytes, eventsJson } from "../../src/sink/json.ts";
 import { Hub } from "../../src/sink/hub.ts";
 import { Journal } from "../../src/sink/journal.ts";
 import {
@@ -234,6 +234,52 @@ Deno.test("eventJson is JSON.stringify for random lines of awkward characters", 
       events.map((e) => JSON.stringify(e)),
       JSON.stringify(lines.map((l) => l.text)),
     );
+  }
+});
+
+Deno.test("eventsBytes is the UTF-8 of each event's JSON between its pieces, and marks where each starts", () => {
+  const random = mulberry32(0xb17e5);
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  for (let round = 0; round < 40; round++) {
+    // Batches past one group of events, mostly ASCII, now and then not.
+    const count = 1 + Math.floor(random() * 400);
+    const lines = Array.from({ length: count }, (_, i) => {
+      const text = random() < 0.05
+        ? LINES[Math.floor(random() * LINES.length)].slice(0, 200)
+        : `line ${i} ${"x".repeat(Math.floor(random() * 50))}`;
+      const flags = FLAGS[Math.floor(random() * FLAGS.length)];
+      const source = random() < 0.1 ? SOURCES[i % SOURCES.length] : SOURCES[0];
+      return line(text, flags, source);
+    });
+    const format = FORMATS[round % FORMATS.length];
+    const events = toEvents(lines, TIME, () => format ?? { kind: "raw" });
+    const json = events.map((e) => JSON.stringify(e));
+    assertEquals(
+      decoder.decode(eventsBytes(events, null, "\n")),
+      json.map((j) => j + "\n").join(""),
+    );
+    const before = (i: number) => `event: line\nid: ${i}\ndata: `;
+    const marks = {
+      at: new Uint32Array(count + 1),
+      json: new Uint32Array(count),
+    };
+    const bytes = eventsBytes(events, before, "\n\n", marks);
+    assertEquals(
+      decoder.decode(bytes),
+      json.map((j, i) => before(i) + j + "\n\n").join(""),
+    );
+    assertEquals(marks.at[count], bytes.length);
+    for (let i = 0; i < count; i++) {
+      assertEquals(
+        decoder.decode(bytes.subarray(marks.at[i], marks.at[i + 1])),
+        before(i) + json[i] + "\n\n",
+      );
+      assertEquals(
+        marks.json[i] - marks.at[i],
+        encoder.encode(before(i)).length,
+      );
+    }
   }
 });
 
