@@ -133,7 +133,7 @@ export async function main(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  let server: Deno.HttpServer | null = null;
+  let server: Listening | null = null;
   let sse: SseRoute | null = null;
   if (config.server) {
     if (!linearEngine()) {
@@ -308,34 +308,88 @@ function envToken(): string | undefined {
   }
 }
 
+/** The HTTP server: what main needs of it once it listens. */
+interface Listening {
+  /** Stops accepting and lets the open connections finish. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Serves `handler` on the configured address, and keeps serving it.
+ * Deno.serve's accept loop ends at the first accept that fails (EMFILE,
+ * once a flood of connections holds every file descriptor the open-file
+ * limit allows) and its `finished` then rejects: unhandled, that would end
+ * the process, stdout and every subscriber with it. Instead it is said on
+ * stderr, and the same address is listened on again as soon as a
+ * descriptor is free; meanwhile new connections are refused, and those
+ * already open go on.
+ */
 async function listen(
   config: Config,
   handler: (request: Request) => Response | Promise<Response>,
   demo: boolean,
-): Promise<Deno.HttpServer> {
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: config.host,
-    port: config.port,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      log(`tailcast: serving http://${host}:${port}/events`);
-      if (demo) {
-        log(`tailcast: try: curl -N http://${host}:${port}/events`);
+): Promise<Listening> {
+  const servers = new Set<Deno.HttpServer>();
+  let stopping = false;
+  const serve = (port: number, first: boolean): Promise<string> => {
+    const listening = Promise.withResolvers<string>();
+    let bound = port;
+    const server = Deno.serve({
+      hostname: config.host,
+      port,
+      onListen: ({ hostname, port }) => {
+        const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+        const address = `http://${host}:${port}`;
+        bound = port;
+        if (first) {
+          log(`tailcast: serving ${address}/events`);
+          if (demo) log(`tailcast: try: curl -N ${address}/events`);
+        }
+        listening.resolve(address);
+      },
+      onError: (error) => {
+        // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
+        if (error instanceof SubscriberEnded) {
+          return new Response(null, { status: 499 });
+        }
+        log(`tailcast: request failed: ${error}`);
+        return new Response("internal error\n", { status: 500 });
+      },
+    }, handler);
+    servers.add(server);
+    server.finished.then(
+      () => servers.delete(server),
+      (error) => {
+        if (stopping) return;
+        log(
+          `tailcast: the HTTP server stopped accepting connections (${
+            error instanceof Error ? error.message : error
+          }); listening again as soon as it can (open connections go on)`,
+        );
+        listenAgain(bound);
+      },
+    );
+    return listening.promise;
+  };
+  const listenAgain = async (port: number) => {
+    for (let delay = 10; !stopping; delay = Math.min(2 * delay, 1000)) {
+      await sleep(delay);
+      if (stopping) return;
+      try {
+        log(`tailcast: listening again: ${await serve(port, false)}/events`);
+        return;
+      } catch {
+        // No descriptor free yet (or the port was taken): try again.
       }
-      listening.resolve();
+    }
+  };
+  await serve(config.port, true);
+  return {
+    async shutdown() {
+      stopping = true;
+      await Promise.all([...servers].map((s) => s.shutdown()));
     },
-    onError: (error) => {
-      // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
-      if (error instanceof SubscriberEnded) {
-        return new Response(null, { status: 499 });
-      }
-      log(`tailcast: request failed: ${error}`);
-      return new Response("internal error\n", { status: 500 });
-    },
-  }, handler);
-  await listening.promise;
-  return server;
+  };
 }
 
 function listenProblem(config: Config, error: unknown): string {
