@@ -34,7 +34,12 @@ import type { ReplayLog, ReplayStep } from "../sink/journal.ts";
 import { eventJson } from "../sink/json.ts";
 import type { KnownFiles } from "../source/known.ts";
 import { ClientCounter } from "./guard.ts";
-import { locate, replayChunks, type ReplayRange } from "../source/replay.ts";
+import {
+  locate,
+  Pacer,
+  replayChunks,
+  type ReplayRange,
+} from "../source/replay.ts";
 import {
   type Chunk,
   END,
@@ -155,6 +160,8 @@ export class SseRoute {
   readonly #limits: QueryLimits;
   readonly #replay: SseOptions["replay"] | null;
   readonly #replays: Semaphore;
+  /** Every replay and every filter of this route takes turns through it: no number of them can stall the process. */
+  readonly #pacer = new Pacer();
   readonly #stdin: unknown;
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
@@ -323,6 +330,7 @@ export class SseRoute {
   ): AsyncGenerator<Uint8Array, void, void> {
     const replay = this.#replay!;
     const { journal, known } = replay;
+    const pacer = this.#pacer;
     const misses: Extract<ReplayStep, { kind: "range" }>[] = [];
     let current: Extract<ReplayStep, { kind: "range" }> | null = null;
     const wants = selects(c.query);
@@ -349,7 +357,7 @@ export class SseRoute {
           from: step.from,
           to: step.to,
         };
-        yield* replayChunks([range], () => misses.push(step));
+        yield* replayChunks([range], () => misses.push(step), undefined, pacer);
       }
     }
     for await (const item of replay.events(ReadableStream.from(input()))) {
@@ -479,7 +487,12 @@ export class SseRoute {
     if (plan.ranges.length === 0) return;
     const cursor: SubscriberCursor = plan.cursor;
     const missing: string[] = [];
-    const chunks = replayChunks(plan.ranges, (r) => missing.push(r.source));
+    const chunks = replayChunks(
+      plan.ranges,
+      (r) => missing.push(r.source),
+      undefined,
+      this.#pacer,
+    );
     for await (const item of replay.events(chunks)) {
       if (isMark(item)) continue;
       let out = "";
@@ -531,6 +544,16 @@ export class SseRoute {
         }
         c.replay = null;
       }
+      if (c.keep !== null && c.sub.depth > 0) {
+        // Filters take turns with everything else: many subscribers with
+        // costly patterns cannot hold the process for long together. From
+        // here to `spent` nothing awaits.
+        const turn = this.#pacer.busy();
+        if (turn !== null) {
+          await turn;
+          continue;
+        }
+      }
       const lost = c.sub.overflow();
       if (lost) {
         c.replay = this.#catchUp(c, lost);
@@ -538,7 +561,9 @@ export class SseRoute {
       }
       const messages = c.sub.take();
       if (messages.length > 0) {
+        const started = performance.now();
         const bytes = this.#live(c, messages);
+        if (c.keep !== null) this.#pacer.spent(performance.now() - started);
         if (bytes !== null) {
           this.#send(c, bytes);
           return;
