@@ -769,7 +769,12 @@ export class SseRoute {
     }
   }
 
-  /** Ends a connection that cannot take more: its queue and replay are freed, its socket closed. */
+  /**
+   * Ends a connection that cannot take more: its queue, its replay and the
+   * replay's files are freed at once. The socket is Deno's: it is closed
+   * once the HTTP layer can write again, so a client that reads nothing
+   * keeps it until it reads or closes (docs/security.md).
+   */
   #cut(c: Connection, reason: "write-timeout" | "shutdown"): void {
     this.#drop(c);
     c.sub.close(reason);
@@ -787,7 +792,12 @@ function seqOf(m: Message): number {
   return m.type === "batch" ? m.batch.seq : m.seq;
 }
 
-/** A refusal, in words; the connection is closed after it, so refusals cannot pile up. */
+/**
+ * A refusal, in words. `Connection: close` asks the client to close the
+ * connection (curl and browsers do); Deno.serve itself keeps it open until
+ * the client closes it, so a client that does not holds a descriptor
+ * (docs/security.md).
+ */
 function text(
   status: number,
   message: string,
