@@ -8,8 +8,9 @@
  * Opens N TCP connections to 127.0.0.1:P at once, spread over the given
  * local addresses (so a per-address limit is not what answers), each sending
  * `GET <path>` with a valid Host. Each connection ends up as one outcome:
- * the HTTP status it was answered with, `reset` / `refused` (the kernel
- * turned it away), `closed` (closed without an answer), or `hang` (nothing
+ * the HTTP status it was answered with, `reset` (reset or closed by the
+ * server side before an answer: ECONNRESET, EPIPE) / `refused` (nothing
+ * listening), `closed` (closed without an answer), or `hang` (nothing
  * within T ms). Once every connection has an outcome it prints
  * `{"outcomes": {…}, "ms": n}` on stdout and keeps the answered streams open
  * (reading and discarding what they are sent) until its standard input
@@ -68,8 +69,10 @@ function open(i: number): Promise<void> {
       if (m) settle(m[1]);
     });
     socket.on("error", (error: Error & { code?: string }) => {
+      // The server went away mid-request (reset, or closed before the
+      // request was written) or was not there to take it.
       settle(
-        error.code === "ECONNRESET"
+        ["ECONNRESET", "EPIPE", "ECONNABORTED"].includes(error.code ?? "")
           ? "reset"
           : error.code === "ECONNREFUSED"
           ? "refused"

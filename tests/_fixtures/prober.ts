@@ -14,11 +14,13 @@
  * `Date.now()`, so the test can tell what it was doing).
  *
  * On a shared machine part of a latency can be nobody's doing but the
- * machine's, so each probe also says how long, meanwhile, the server's main
- * thread (PID, where its event loop runs) and the prober's own waited for a
- * CPU (`/proc/<pid>/schedstat`, run-queue time), and `stalls` lists when a
- * 5 ms timer in the prober fired more than 20 ms late (the whole machine
- * paused: a run-queue wait does not show that).
+ * machine's, so each probe also says how long, meanwhile, the server's
+ * threads (the longest wait of any: its event loop's, or that of a thread
+ * the event loop waits for, such as V8's garbage collection helpers) and
+ * the prober's own waited for a CPU (`/proc/<pid>/task/<tid>/schedstat`,
+ * run-queue time), and `stalls` lists when a 5 ms timer in the prober
+ * fired more than 20 ms late (the whole machine paused: a run-queue wait
+ * does not show that).
  */
 import { parseArgs } from "node:util";
 
@@ -42,7 +44,7 @@ const request = encoder.encode(
 const serverPid = values.pid === undefined ? null : Number(values.pid);
 
 /** Time the main thread of `pid` has waited for a CPU so far, in ms (0 where unknown). */
-function waited(pid: number | "self" | null): number {
+function waited(pid: number | string | null): number {
   if (pid === null) return 0;
   try {
     const fields = Deno.readTextFileSync(`/proc/${pid}/schedstat`).split(" ");
@@ -50,6 +52,36 @@ function waited(pid: number | "self" | null): number {
   } catch {
     return 0;
   }
+}
+
+/** How long each thread of `pid` has waited for a CPU so far, in ms. */
+function threadsWaited(pid: number | null): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === null) return out;
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      out.set(task.name, waited(`${pid}/task/${task.name}`));
+    }
+  } catch {
+    // Gone.
+  }
+  return out;
+}
+
+/**
+ * The longest any thread of the server waited for a CPU between two
+ * readings: the main thread (the event loop), or one it waits for (V8's
+ * garbage collection helpers, the runtime's I/O threads).
+ */
+function longestWait(
+  before: Map<string, number>,
+  after: Map<string, number>,
+): number {
+  let most = 0;
+  for (const [tid, ms] of after) {
+    most = Math.max(most, ms - (before.get(tid) ?? ms));
+  }
+  return most;
 }
 
 const probes: Array<[number, number, number, number]> = [];
@@ -117,12 +149,12 @@ const running = (async () => {
     const wall = Date.now();
     try {
       conn ??= await Deno.connect({ hostname: "127.0.0.1", port });
-      const [server, own] = [waited(serverPid), waited("self")];
+      const [server, own] = [threadsWaited(serverPid), waited("self")];
       const ms = await probe(conn);
       probes.push([
         wall,
         ms,
-        waited(serverPid) - server,
+        longestWait(server, threadsWaited(serverPid)),
         waited("self") - own,
       ]);
       if (probes.length === 1) {

@@ -6,7 +6,8 @@
  * hostile request the issue names, one step each. At the end the normal
  * subscriber and stdout must have every line exactly once, in order, and no
  * `/healthz` may have taken 100 ms or more (from the request written to the
- * response read). Every hostile request must get a sane answer (a 4xx/5xx
+ * response read), less what the shared machine took meanwhile (measured:
+ * see tests/_fixtures/prober.ts). Every hostile request must get a sane answer (a 4xx/5xx
  * refusal, or a stream that stays bounded) and never hang; the secret in a
  * file beside the followed ones must never appear in any response.
  *
@@ -301,7 +302,11 @@ function events(params: Record<string, string>): string {
 interface Probe {
   /** From the request written to the response read. */
   ms: number;
-  /** Of that, what the machine took: the server or the prober waiting for a CPU, or the machine paused. */
+  /**
+   * Of that, what the machine took: the longest any server thread (its
+   * event loop, or a thread it waits for) or the prober waited for a CPU,
+   * or the machine paused.
+   */
   machine: number;
   /** Since the prober started. */
   at: number;
@@ -709,6 +714,8 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
   const writer = new LineWriter(dir, "app.log");
   let evilWritten = 0;
   const baseline = fds(pid);
+  /** The follower's own handles on app.log: any more are replays'. */
+  const appHandles = openFiles(pid, app);
   note(
     `tailcast pid ${pid} under prlimit --nofile=${NOFILE}:${NOFILE}: ${baseline} fds with one subscriber and the prober`,
   );
@@ -1145,9 +1152,8 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
     await step(
       "100 subscribers cut during a replay (80 disconnects, 20 write timeouts) leave the process with the fds it had",
       async () => {
-        prober.phase = "cuts";
+        prober.phase = "cuts: disconnects";
         const before = await fdsBackTo(pid, baseline);
-        const appHandles = openFiles(pid, app);
         const info = await Deno.stat(app);
         const fromStart = encodeCursor(
           new Map([[app, [{
@@ -1184,6 +1190,7 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
             );
             assertEquals(cut.length, 20);
           }
+          prober.phase = "cuts: write timeouts";
           // Write timeouts: replays of 20 MB to clients that read nothing; the
           // server ends each after --write-timeout 2 (16 at a time: --max-replays).
           const stalledLines = () =>
@@ -1208,10 +1215,10 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
           // client still holds the socket, unread: Deno's HTTP server keeps a
           // connection whose write is stuck until the client reads or closes.
           await waitFor(
-            () => openFiles(pid, app) === appHandles,
+            () => openFiles(pid, app) <= appHandles,
             `tailcast to close the files of the cut replays (${
               openFiles(pid, app)
-            } handles on app.log, ${appHandles} before)`,
+            } handles on app.log, the follower's ${appHandles})`,
           );
           note(
             `write-timeout cuts: their replays' files closed at once (${
@@ -1358,8 +1365,8 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
         assert(!normal.ended, "the normal subscriber's stream ended");
         assertEquals(prober.failures, []);
         // The issue's bound, on the server's part of each latency: what a
-        // shared machine adds (the server or the prober waiting for a CPU,
-        // the machine paused) is measured and reported, not counted.
+        // shared machine adds (a server thread or the prober waiting for a
+        // CPU, the machine paused) is measured and reported, not counted.
         const worst = Math.max(...prober.probes.map(served));
         assertLess(worst, HEALTHZ_MS, prober.distribution());
         assertNoSecret();
