@@ -19,6 +19,7 @@ import {
   assertEquals,
   assertGreater,
   assertLess,
+  assertLessOrEqual,
   assertMatch,
 } from "@std/assert";
 import { encodeCursor } from "../../src/sink/cursor.ts";
@@ -590,6 +591,25 @@ function openFiles(pid: number, path: string): number {
   return n;
 }
 
+/**
+ * The fds of `pid` once the count holds still (five readings 50 ms apart):
+ * a connection just closed by a client may still be open on the server's
+ * side for a moment.
+ */
+async function settledFds(pid: number): Promise<number> {
+  let readings: number[] = [];
+  await waitFor(
+    async () => {
+      readings = [...readings.slice(-4), fds(pid)];
+      await sleep(50);
+      return readings.length === 5 && readings.every((n) => n === readings[0]);
+    },
+    "tailcast's fd count to hold still",
+    5000,
+  );
+  return readings[0];
+}
+
 /** Waits until `pid` holds `count` fds (or fewer); the last count seen. */
 async function fdsBackTo(pid: number, count: number): Promise<number> {
   let now = fds(pid);
@@ -713,7 +733,7 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
   await prober.ready();
   const writer = new LineWriter(dir, "app.log");
   let evilWritten = 0;
-  const baseline = fds(pid);
+  const baseline = await settledFds(pid);
   /** The follower's own handles on app.log: any more are replays'. */
   const appHandles = openFiles(pid, app);
   note(
@@ -1140,12 +1160,9 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
         );
         assertEquals(outcomes, { "200": 256, "429": 44 });
         await flood.release();
-        note(
-          `fds after they closed: ${await fdsBackTo(
-            pid,
-            baseline,
-          )} (baseline ${baseline})`,
-        );
+        const after = await fdsBackTo(pid, baseline);
+        note(`fds after they closed: ${after} (baseline ${baseline})`);
+        assertLessOrEqual(after, baseline, "fds once the 300 streams closed");
       },
     );
 
@@ -1237,7 +1254,7 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
             round(performance.now() - t0)
           } ms: fds ${before} before, ${peak} at the peak, ${after} after`,
         );
-        assertEquals(
+        assertLessOrEqual(
           after,
           before,
           `fds after 100 cuts during replay (peak ${peak})`,
@@ -1305,7 +1322,7 @@ Deno.test("hostile clients: catastrophic patterns, cursors at other files, flood
         note(
           `fds once the flood closed: ${after} (baseline ${baseline}); tailcast said ${refusedNotices} times that it stopped accepting and listened again`,
         );
-        assertEquals(after, baseline);
+        assertLessOrEqual(after, baseline, "fds once the flood closed");
         // Serving new connections again (listening again takes at most ~1 s).
         let again: Raw | null = null;
         await waitFor(async () => {
