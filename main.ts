@@ -29,6 +29,7 @@ import { inWorker, runWorker } from "./src/pool/worker.ts";
 import {
   canSharePort,
   listen,
+  type Listening,
   listenProblem,
   routeOptions,
 } from "./src/server.ts";
@@ -174,7 +175,7 @@ export async function main(args: readonly string[]): Promise<number> {
     throw error;
   }
 
-  let server: Deno.HttpServer | null = null;
+  let server: Listening | null = null;
   let sse: SseRoute | null = null;
   const started = pool as Pool | null;
   if (config.server) {
@@ -244,7 +245,7 @@ export async function main(args: readonly string[]): Promise<number> {
       return 2;
     }
     if (started) {
-      const port = (server.addr as Deno.NetAddr).port;
+      const port = server.addr.port;
       const serving = await started.listen(
         port,
         (request, client) =>
@@ -261,7 +262,7 @@ export async function main(args: readonly string[]): Promise<number> {
       }
     }
     // Said once every thread listens: a client that comes now may be served by any.
-    const { hostname, port } = server.addr as Deno.NetAddr;
+    const { hostname, port } = server.addr;
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     log(`tailcast: serving http://${host}:${port}/events`);
     if (demo) log(`tailcast: try: curl -N http://${host}:${port}/events`);

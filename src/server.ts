@@ -27,37 +27,88 @@ export interface ListenOptions {
   port?: number;
   /** Share the port with the other threads of a pool (Linux: `SO_REUSEPORT`). */
   reusePort?: boolean;
-  /** Told the address once listening. */
-  onListen?: (address: { hostname: string; port: number }) => void;
   log: (line: string) => void;
 }
 
-/** Serves `handler` on the config's address; resolves once listening. */
+/** A server that listens: its address, and how to stop it. */
+export interface Listening {
+  readonly addr: Deno.NetAddr;
+  /** Stops accepting and lets the open connections finish. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Serves `handler` on the config's address, and keeps serving it; resolves
+ * once listening. Deno.serve's accept loop ends at the first accept that
+ * fails (EMFILE, once a flood of connections holds every file descriptor
+ * the open-file limit allows) and its `finished` then rejects: unhandled,
+ * that would end the process, stdout and every subscriber with it. Instead
+ * it is said on stderr, and the same address is listened on again as soon
+ * as a descriptor is free; meanwhile new connections are refused, and those
+ * already open go on.
+ */
 export async function listen(
   config: Config,
   handler: Deno.ServeHandler,
   options: ListenOptions,
-): Promise<Deno.HttpServer> {
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: config.host,
-    port: options.port ?? config.port,
-    ...(options.reusePort ? { reusePort: true } : {}),
-    onListen: (address) => {
-      options.onListen?.(address);
-      listening.resolve();
-    },
-    onError: (error) => {
-      // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
-      if (error instanceof SubscriberEnded) {
-        return new Response(null, { status: 499 });
+): Promise<Listening> {
+  const servers = new Set<Deno.HttpServer>();
+  let stopping = false;
+  const serve = (port: number): Promise<Deno.NetAddr> => {
+    const listening = Promise.withResolvers<Deno.NetAddr>();
+    const server = Deno.serve({
+      hostname: config.host,
+      port,
+      ...(options.reusePort ? { reusePort: true } : {}),
+      onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+      onError: (error) => {
+        // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
+        if (error instanceof SubscriberEnded) {
+          return new Response(null, { status: 499 });
+        }
+        options.log(`tailcast: request failed: ${error}`);
+        return new Response("internal error\n", { status: 500 });
+      },
+    }, handler);
+    servers.add(server);
+    server.finished.then(
+      () => servers.delete(server),
+      (error) => {
+        servers.delete(server);
+        if (stopping) return;
+        options.log(
+          `tailcast: the HTTP server stopped accepting connections (${
+            error instanceof Error ? error.message : error
+          }); listening again as soon as it can (open connections go on)`,
+        );
+        listenAgain(port);
+      },
+    );
+    return listening.promise;
+  };
+  const listenAgain = async (port: number) => {
+    for (let delay = 10; !stopping; delay = Math.min(2 * delay, 1000)) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (stopping) return;
+      try {
+        const again = await serve(port);
+        options.log(
+          `tailcast: listening again on ${again.hostname}:${again.port}`,
+        );
+        return;
+      } catch {
+        // No descriptor free yet (or the port was taken): try again.
       }
-      options.log(`tailcast: request failed: ${error}`);
-      return new Response("internal error\n", { status: 500 });
+    }
+  };
+  const addr = await serve(options.port ?? config.port);
+  return {
+    addr,
+    async shutdown() {
+      stopping = true;
+      await Promise.all([...servers].map((s) => s.shutdown()));
     },
-  }, handler);
-  await listening.promise;
-  return server;
+  };
 }
 
 /** Why listening failed, with what to do about it. */

@@ -34,7 +34,12 @@ import type { ReplayLog, ReplayStep } from "../sink/journal.ts";
 import { eventJson } from "../sink/json.ts";
 import type { KnownFiles } from "../source/known.ts";
 import { Admission, type Doorkeeper, type Verdict } from "./guard.ts";
-import { locate, replayChunks, type ReplayRange } from "../source/replay.ts";
+import {
+  locate,
+  Pacer,
+  replayChunks,
+  type ReplayRange,
+} from "../source/replay.ts";
 import {
   type Chunk,
   END,
@@ -161,6 +166,8 @@ export class SseRoute {
   readonly #replay: SseOptions["replay"] | null;
   readonly #replays: Semaphore;
   readonly #unstored: FileId | undefined;
+  /** Every replay and every filter of this route takes turns through it: no number of them can stall the process. */
+  readonly #pacer = new Pacer();
   readonly #log: (line: string) => void;
   readonly #connections = new Set<Connection>();
   readonly #door: Doorkeeper;
@@ -341,6 +348,7 @@ export class SseRoute {
   ): AsyncGenerator<Uint8Array, void, void> {
     const replay = this.#replay!;
     const { journal, known } = replay;
+    const pacer = this.#pacer;
     const misses: Extract<ReplayStep, { kind: "range" }>[] = [];
     let current: Extract<ReplayStep, { kind: "range" }> | null = null;
     const wants = selects(c.query);
@@ -367,7 +375,7 @@ export class SseRoute {
           from: step.from,
           to: step.to,
         };
-        yield* replayChunks([range], () => misses.push(step));
+        yield* replayChunks([range], () => misses.push(step), undefined, pacer);
       }
     }
     for await (const item of replay.events(ReadableStream.from(input()))) {
@@ -496,7 +504,12 @@ export class SseRoute {
     if (plan.ranges.length === 0) return;
     const cursor: SubscriberCursor = plan.cursor;
     const missing: string[] = [];
-    const chunks = replayChunks(plan.ranges, (r) => missing.push(r.source));
+    const chunks = replayChunks(
+      plan.ranges,
+      (r) => missing.push(r.source),
+      undefined,
+      this.#pacer,
+    );
     for await (const item of replay.events(chunks)) {
       if (isMark(item)) continue;
       let out = "";
@@ -548,6 +561,16 @@ export class SseRoute {
         }
         c.replay = null;
       }
+      if (c.keep !== null && c.sub.depth > 0) {
+        // Filters take turns with everything else: many subscribers with
+        // costly patterns cannot hold the process for long together. From
+        // here to `spent` nothing awaits.
+        const turn = this.#pacer.busy();
+        if (turn !== null) {
+          await turn;
+          continue;
+        }
+      }
       const lost = c.sub.overflow();
       if (lost) {
         c.replay = this.#catchUp(c, lost);
@@ -555,7 +578,9 @@ export class SseRoute {
       }
       const messages = c.sub.take();
       if (messages.length > 0) {
+        const started = performance.now();
         const bytes = this.#live(c, messages);
+        if (c.keep !== null) this.#pacer.spent(performance.now() - started);
         if (bytes !== null) {
           this.#send(c, bytes);
           return;
@@ -760,7 +785,12 @@ export class SseRoute {
     }
   }
 
-  /** Ends a connection that cannot take more: its queue and replay are freed, its socket closed. */
+  /**
+   * Ends a connection that cannot take more: its queue, its replay and the
+   * replay's files are freed at once. The socket is Deno's: it is closed
+   * once the HTTP layer can write again, so a client that reads nothing
+   * keeps it until it reads or closes (docs/security.md).
+   */
   #cut(c: Connection, reason: "write-timeout" | "shutdown"): void {
     this.#drop(c);
     c.sub.close(reason);
@@ -778,7 +808,12 @@ function seqOf(m: Message): number {
   return m.type === "batch" ? m.batch.seq : m.seq;
 }
 
-/** A refusal, in words; the connection is closed after it, so refusals cannot pile up. */
+/**
+ * A refusal, in words. `Connection: close` asks the client to close the
+ * connection (curl and browsers do); Deno.serve itself keeps it open until
+ * the client closes it, so a client that does not holds a descriptor
+ * (docs/security.md).
+ */
 function text(
   status: number,
   message: string,

@@ -10,7 +10,7 @@
 import { createWorkerApp } from "../app.ts";
 import type { Doorkeeper, Verdict } from "../http/guard.ts";
 import { SseRoute } from "../http/route.ts";
-import { listen, routeOptions } from "../server.ts";
+import { listen, type Listening, routeOptions } from "../server.ts";
 import { Hub } from "../sink/hub.ts";
 import { Journal } from "../sink/journal.ts";
 import { KnownFiles } from "../source/known.ts";
@@ -69,7 +69,7 @@ class WorkerThread {
   readonly #flow: Flow;
   readonly #verdicts = new Map<number, (verdict: Verdict) => void>();
   readonly #responses = new Map<number, (response: WireResponse) => void>();
-  #server: Deno.HttpServer | null = null;
+  #server: Listening | null = null;
   #nextId = 0;
   #dropped = 0;
 

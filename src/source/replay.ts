@@ -129,24 +129,96 @@ export async function locate(
 }
 
 /**
+ * Bytes read back at a time. A chunk's lines are parsed and framed in one
+ * go: 32 KiB take a few milliseconds; 256 KiB took up to 100 ms, during
+ * which the process answered nothing else.
+ */
+export const REPLAY_READ_BYTES = 32 * 1024;
+/** Bytes all replays together may read in one turn of the event loop. */
+export const REPLAY_BYTES_PER_TURN = 128 * 1024;
+/** Milliseconds all subscribers' line filters together may run in one turn of the event loop. */
+export const FILTER_MS_PER_TURN = 10;
+
+/**
  * Streams the ranges in order as chunks, each range followed by a flush mark
  * (its events were complete where it ends). A file whose identity changed
  * under its path since it was located is skipped (`onMissing`). Consecutive
  * ranges of one file share one open handle; the read buffer is sized by what
- * a range holds, up to `readBytes`.
+ * a range holds, up to `readBytes`. With a `pacer`, every read first takes
+ * its bytes from the budget the pacer shares between replays.
  */
 export function replayChunks(
   ranges: Iterable<ReplayRange> | AsyncIterable<ReplayRange>,
   onMissing: (range: ReplayRange) => void,
-  readBytes = 256 * 1024,
+  readBytes = REPLAY_READ_BYTES,
+  pacer: Pacer | null = null,
 ): ReadableStream<Chunk | Mark> {
-  return ReadableStream.from(read(ranges, onMissing, readBytes));
+  return ReadableStream.from(read(ranges, onMissing, readBytes, pacer));
+}
+
+/**
+ * Shares the event loop between the work clients cause and everything else.
+ * In one turn of the event loop, replays may read at most `bytes` between
+ * them, and subscribers' line filters may run for at most `ms`; past either,
+ * whoever asks waits for the next turn (a timer), so requests, live lines,
+ * stdout and timers come in between, however many clients there are. A
+ * replay takes its bytes before it reads them ({@link take}), so a turn's
+ * parsing is what was read in the turn before; synchronous work (filters)
+ * asks ({@link busy}) right before it runs and is counted ({@link spent})
+ * right after, before the next one asks.
+ */
+export class Pacer {
+  readonly bytes: number;
+  readonly ms: number;
+  #bytes = 0;
+  #ms = 0;
+  #turn: Promise<void> | null = null;
+
+  constructor(bytes = REPLAY_BYTES_PER_TURN, ms = FILTER_MS_PER_TURN) {
+    this.bytes = bytes;
+    this.ms = ms;
+  }
+
+  /** Waits until `bytes` more may be read in this turn, and takes them. */
+  async take(bytes: number): Promise<void> {
+    while (this.#bytes > 0 && this.#bytes + bytes > this.bytes) {
+      await this.#next();
+    }
+    this.#bytes += bytes;
+  }
+
+  /**
+   * Null when more work may be done in this turn; else the next turn, to be
+   * waited for before asking again. Null means now: the work must follow
+   * without an `await`, then be counted with {@link spent}, so that the
+   * next one to ask sees it.
+   */
+  busy(): Promise<void> | null {
+    return this.#ms >= this.ms ? this.#next() : null;
+  }
+
+  /** Counts `ms` of work done in this turn. */
+  spent(ms: number): void {
+    this.#ms += ms;
+  }
+
+  #next(): Promise<void> {
+    return this.#turn ??= new Promise((resolve) =>
+      setTimeout(() => {
+        this.#turn = null;
+        this.#bytes = 0;
+        this.#ms = 0;
+        resolve();
+      }, 0)
+    );
+  }
 }
 
 async function* read(
   ranges: Iterable<ReplayRange> | AsyncIterable<ReplayRange>,
   onMissing: (range: ReplayRange) => void,
   readBytes: number,
+  pacer: Pacer | null,
 ): AsyncGenerator<Chunk | Mark, void, void> {
   let open: { file: Deno.FsFile; path: string; id: FileId; at: number } | null =
     null;
@@ -190,6 +262,7 @@ async function* read(
         const want = range.to === null
           ? buffer.length
           : Math.min(buffer.length, range.to - open.at);
+        await pacer?.take(want);
         const n = await open.file.read(buffer.subarray(0, want));
         if (n === null || n === 0) break;
         yield {
