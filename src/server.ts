@@ -56,11 +56,16 @@ export async function listen(
   let stopping = false;
   const serve = (port: number): Promise<Deno.NetAddr> => {
     const listening = Promise.withResolvers<Deno.NetAddr>();
+    // The port bound: listening again (after --port 0) must take the same one.
+    let bound = port;
     const server = Deno.serve({
       hostname: config.host,
       port,
       ...(options.reusePort ? { reusePort: true } : {}),
-      onListen: (addr) => listening.resolve(addr as Deno.NetAddr),
+      onListen: (addr) => {
+        bound = (addr as Deno.NetAddr).port;
+        listening.resolve(addr as Deno.NetAddr);
+      },
       onError: (error) => {
         // A subscriber ended on purpose (write timeout, shutdown) is not a failure.
         if (error instanceof SubscriberEnded) {
@@ -81,7 +86,7 @@ export async function listen(
             error instanceof Error ? error.message : error
           }); listening again as soon as it can (open connections go on)`,
         );
-        listenAgain(port);
+        listenAgain(bound);
       },
     );
     return listening.promise;
