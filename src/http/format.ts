@@ -9,7 +9,7 @@
 import type { Message } from "../sink/hub.ts";
 import type { Batch } from "../sink/journal.ts";
 import { eventsText } from "../sink/json.ts";
-import { jsonOf, ndjsonOf } from "../sink/ndjson.ts";
+import { jsonOf, madeJson, ndjsonOf } from "../sink/ndjson.ts";
 import type { Event } from "../types.ts";
 
 const encoder = new TextEncoder();
@@ -38,11 +38,23 @@ function sseOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
   if (!bytes) {
     const frames = frameCache.get(batch);
-    const text = frames ? frames.join("") : eventsText(
-      batch.events,
-      (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
-      "\n\n",
-    );
+    const json = frames ? undefined : madeJson(batch);
+    let text: string;
+    if (frames) {
+      text = frames.join("");
+    } else if (json) {
+      // The JSON came with the batch (from a NATS stream): frame it as it is.
+      text = "";
+      for (let i = 0; i < json.length; i++) {
+        text += `event: line\nid: ${batch.id(i)}\ndata: ${json[i]}\n\n`;
+      }
+    } else {
+      text = eventsText(
+        batch.events,
+        (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
+        "\n\n",
+      );
+    }
     bytesCache.set(batch, bytes = encoder.encode(text));
   }
   return bytes;

@@ -20,6 +20,19 @@ export function jsonOf(batch: Batch): readonly string[] {
   return json;
 }
 
+/**
+ * Gives `batch` the JSON its events already have (a batch read back from a
+ * NATS stream carries the JSON its agent made), so it is not made again.
+ */
+export function shareJson(batch: Batch, json: readonly string[]): void {
+  jsonCache.set(batch, json as string[]);
+}
+
+/** The JSON of `batch`'s events if it is made already, else undefined. */
+export function madeJson(batch: Batch): readonly string[] | undefined {
+  return jsonCache.get(batch);
+}
+
 /** The NDJSON bytes of a whole batch, made once. */
 export function ndjsonOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
