@@ -129,6 +129,12 @@ interface Connection {
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
   /** Where the stream is: just past what was last handed to the HTTP layer. */
   at: At;
+  /**
+   * A position the client already has that the log had not reached when
+   * it came (see {@link ReplayLog.ahead}): live messages up to it are not
+   * sent. Null once passed.
+   */
+  floor: At | null;
   /** The id that position has (sent with heartbeats when filters held lines back). */
   id: string | null;
   /** The id the client was last sent. */
@@ -267,6 +273,7 @@ export class SseRoute {
       sub,
       controller,
       at: { seq: head, end: Infinity },
+      floor: null,
       id: null,
       sentId: null,
       replay: null,
@@ -302,7 +309,12 @@ export class SseRoute {
     if (
       since?.at && journal.holds(since.at.epoch, since.at.seq, since.at.end)
     ) {
-      yield* this.#fromJournal(c, since.at, head);
+      yield* this.#fromJournal(c, journal.replay(since.at, head));
+    } else if (since?.at && journal.ahead?.(since.at.epoch, since.at.seq)) {
+      // This server has not read as far as the client: it waits for live.
+      c.floor = { seq: since.at.seq, end: since.at.end };
+    } else if (since === null && backlog && journal.backlog) {
+      yield* this.#fromJournal(c, journal.backlog(backlog, c.inSource, head));
     } else if (since?.files || (since === null && backlog)) {
       yield* this.#fromFiles(c, since?.files ?? null, backlog, seam);
     } else if (since) {
@@ -315,18 +327,16 @@ export class SseRoute {
     c.at = { seq: head, end: Infinity };
   }
 
-  /** The journal's entries after `from` up to `until`, read back as they were published. */
+  /** Steps of the journal's (a replay or a backlog), read back as they were published. */
   async *#fromJournal(
     c: Connection,
-    from: At,
-    until: number,
+    steps: Iterable<ReplayStep> | AsyncIterable<ReplayStep>,
   ): AsyncGenerator<Uint8Array, void, void> {
     const replay = this.#replay!;
     const { journal, known } = replay;
     const misses: Extract<ReplayStep, { kind: "range" }>[] = [];
     let current: Extract<ReplayStep, { kind: "range" }> | null = null;
     const wants = selects(c.query);
-    const steps = journal.replay(from, until);
     // Ranges become chunks (with a carried mark where each starts); the rest
     // is carried through the stages as is, so the order is kept.
     async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
@@ -595,21 +605,31 @@ export class SseRoute {
     const parts: Uint8Array[] = [];
     let text = "";
     for (const m of messages) {
+      const floor = c.floor;
+      if (floor !== null && seqOf(m) > floor.seq) c.floor = null;
       if (m.type === "batch") {
         const batch = m.batch;
         const last = batch.events.length - 1;
         c.at = { seq: batch.seq, end: batch.events[last][END] };
+        const ahead = c.floor !== null && batch.seq === floor!.seq;
+        // Before the client's position: its id would take the client back.
+        if (c.floor !== null && !ahead) continue;
         c.id = batch.id(last);
-        const bytes = batchBytes(batch, c.format, c.keep);
+        // The batch the client's position is in: the events after it.
+        const keep = ahead
+          ? (e: Event) => e[END] > floor!.end && (c.keep === null || c.keep(e))
+          : c.keep;
+        const bytes = batchBytes(batch, c.format, keep);
         if (bytes === null) continue;
         if (text !== "") {
           parts.push(encoder.encode(text));
           text = "";
         }
         parts.push(bytes);
-        if (c.keep === null) c.sentId = c.id;
+        if (keep === null) c.sentId = c.id;
       } else {
         c.at = { seq: m.seq, end: 0 };
+        if (c.floor !== null) continue;
         c.id = m.id;
         const out = messageText(m, c.format, c.sse ? m.id : null);
         if (out !== "") {
@@ -634,6 +654,8 @@ export class SseRoute {
     const kept = c.sub.take();
     const journal = this.#replay?.journal ?? null;
     const first = kept.length > 0 ? seqOf(kept[0]) : null;
+    // A client still ahead of the log is owed nothing before its position.
+    if (c.floor !== null && c.floor.seq > c.at.seq) c.at = { ...c.floor };
     if (journal === null || first === null) {
       yield this.#gap(c, {
         cause: "slow-subscriber",
@@ -643,7 +665,7 @@ export class SseRoute {
       });
     } else if (journal.holds(journal.epoch, c.at.seq, c.at.end)) {
       using _turn = await this.#replays.acquire();
-      yield* this.#fromJournal(c, { ...c.at }, first - 1);
+      yield* this.#fromJournal(c, journal.replay({ ...c.at }, first - 1));
     } else {
       yield this.#gap(c, {
         cause: "resume-expired",
