@@ -34,6 +34,10 @@ export interface GaugeReadings {
   readonly mode?: WatchMode;
   /** Sources followed now. */
   readonly sources: number;
+  /** With NATS: whether a server is connected now. */
+  readonly natsConnected?: boolean;
+  /** A gateway: messages of the stream not read yet. */
+  readonly natsLag?: number;
 }
 
 export interface MetricsOptions {
@@ -43,6 +47,8 @@ export interface MetricsOptions {
   maxRules?: number;
   /** Read at every {@link Metrics.render}; see also {@link Metrics.setGauges}. */
   gauges?: () => GaugeReadings;
+  /** Render the `tailcast_nats_*` families (an agent or a gateway). @default false */
+  nats?: boolean;
 }
 
 /** The label value that collects everything beyond a cap. */
@@ -179,6 +185,27 @@ export class Metrics {
     "Time from a file change being noticed to its events being published.",
     DELAY_BUCKETS,
   );
+  readonly #nats: boolean;
+  readonly #natsMessages = new Counter(
+    "tailcast_nats_messages_total",
+    "NATS JetStream messages: stored for this agent (duplicate: stored before), or read by this gateway.",
+    ["result"],
+  );
+  readonly #natsEvents = new Counter(
+    "tailcast_nats_events_total",
+    "Events in NATS JetStream messages stored for this agent, or read by this gateway.",
+    ["result"],
+  );
+  readonly #natsRetries = new Counter(
+    "tailcast_nats_publish_retries_total",
+    "Publishes to NATS JetStream that failed and were tried again.",
+    [],
+  );
+  readonly #natsReopens = new Counter(
+    "tailcast_nats_consumer_reopens_total",
+    "Times a gateway reopened its reading of the stream (stalled, or its server went away).",
+    [],
+  );
 
   constructor(options: MetricsOptions = {}) {
     this.#sources = new Bounded(
@@ -190,6 +217,7 @@ export class Metrics {
       () => true,
     );
     this.#gauges = options.gauges ?? null;
+    this.#nats = options.nats ?? false;
     this.#published.add([], 0);
     for (const reason of KNOWN_DROP_REASONS) {
       this.#dropped.add([this.#reasons.label(reason)], 0);
@@ -256,6 +284,29 @@ export class Metrics {
     this.#alerts.add([this.#rules.label(rule)], 1);
   }
 
+  /** An agent's message of `events` events was stored (`duplicate`: it had been already). */
+  natsStored(events: number, duplicate: boolean): void {
+    const result = duplicate ? "duplicate" : "stored";
+    this.#natsMessages.add([result], 1);
+    this.#natsEvents.add([result], events);
+  }
+
+  /** An agent's publish failed and will be tried again. */
+  natsRetried(): void {
+    this.#natsRetries.add([], 1);
+  }
+
+  /** A gateway read a message of `events` events. */
+  natsRead(events: number): void {
+    this.#natsMessages.add(["read"], 1);
+    this.#natsEvents.add(["read"], events);
+  }
+
+  /** A gateway reopened its reading of the stream. */
+  natsReopened(): void {
+    this.#natsReopens.add([], 1);
+  }
+
   /** Observes the time (ms) from a change being noticed to its events being published. */
   delay(ms: number): void {
     if (!Number.isFinite(ms)) return;
@@ -282,6 +333,14 @@ export class Metrics {
       this.#sourceErrors,
       this.#alerts,
       this.#delay,
+      ...(this.#nats
+        ? [
+          this.#natsMessages,
+          this.#natsEvents,
+          this.#natsRetries,
+          this.#natsReopens,
+        ]
+        : []),
       ...this.#gaugeBlocks(readings),
     ].map((f) => f.block());
     blocks.sort((a, b) => compare(a.name, b.name));
@@ -336,7 +395,26 @@ export class Metrics {
       [],
     );
     sources.set([], r?.sources ?? 0);
-    return [subscribers, depth, depths, mode, sources];
+    const blocks = [subscribers, depth, depths, mode, sources];
+    if (this.#nats) {
+      const connected = new Gauge(
+        "tailcast_nats_connected",
+        "1 while a NATS server is connected.",
+        [],
+      );
+      connected.set([], r?.natsConnected ? 1 : 0);
+      blocks.push(connected);
+      if (r?.natsLag !== undefined) {
+        const lag = new Gauge(
+          "tailcast_nats_lag_messages",
+          "Messages of the stream this gateway has not read yet.",
+          [],
+        );
+        lag.set([], r.natsLag);
+        blocks.push(lag);
+      }
+    }
+    return blocks;
   }
 }
 
