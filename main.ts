@@ -12,6 +12,7 @@ import { createApp } from "./src/app.ts";
 import {
   type Config,
   DEFAULT_MAX_CLIENTS,
+  type GatewayConfig,
   parseCommandLine,
   USAGE,
 } from "./src/config.ts";
@@ -23,7 +24,13 @@ import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { WatchedProcess } from "./src/pid.ts";
 import { Service } from "./src/service.ts";
-import { SseRoute, SubscriberEnded } from "./src/http/route.ts";
+import {
+  type SseOptions,
+  SseRoute,
+  SubscriberEnded,
+} from "./src/http/route.ts";
+import { Gateway } from "./src/nats/gateway.ts";
+import type { Hub } from "./src/sink/hub.ts";
 import { StateError } from "./src/source/state.ts";
 
 /** tailcast's version and the runtime's. */
@@ -60,7 +67,11 @@ export async function main(args: readonly string[]): Promise<number> {
   let watched: WatchedProcess | null = null;
   try {
     const env = {
-      TAILCAST_TOKEN: envToken(),
+      TAILCAST_TOKEN: envValue("TAILCAST_TOKEN"),
+      TAILCAST_HOST_NAME: envValue("TAILCAST_HOST_NAME"),
+      TAILCAST_NATS_PASSWORD: envValue("TAILCAST_NATS_PASSWORD"),
+      TAILCAST_NATS_TOKEN: envValue("TAILCAST_NATS_TOKEN"),
+      hostname: machineName(),
       terminal: Deno.stdout.isTerminal(),
       noColor: Deno.noColor,
     };
@@ -89,6 +100,8 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     throw error;
   }
+
+  if (config.subscribe) return await serveGateway(config, config.subscribe);
 
   const demoAbort = new AbortController();
   let demo: { path: string; done: Promise<void>; dir: string } | null = null;
@@ -136,43 +149,19 @@ export async function main(args: readonly string[]): Promise<number> {
   let server: Deno.HttpServer | null = null;
   let sse: SseRoute | null = null;
   if (config.server) {
-    if (!linearEngine()) {
-      log(
-        `tailcast: started without V8's linear-time regex engine: grep=, where= with ~ and source= are refused (start with --v8-flags=${V8_FLAGS}; deno task start and the compiled binary do)`,
-      );
-    }
-    if (!isLoopback(config.host) && config.token === null) {
-      log(
-        `tailcast: warning: listening on ${config.host} with no token: anyone who can reach it reads these logs (set --token or TAILCAST_TOKEN)`,
-      );
-    }
-    sse = new SseRoute(service.hub, {
-      queue: config.queue,
-      maxClients: await maxClients(config, log),
-      maxClientsPerIp: config.maxClientsPerIp,
-      maxReplays: config.maxReplays,
-      limits: { maxBacklog: config.maxBacklog },
-      heartbeatMs: config.heartbeatMs || Infinity,
-      writeTimeoutMs: config.writeTimeoutMs,
-      replay: {
-        journal: service.journal,
-        known: service.tail.known,
-        events: (chunks) => service.events(chunks),
-      },
-      log,
-      stdin: STDIN_ID,
+    warnServing(config);
+    sse = await sseRoute(config, service.hub, {
+      journal: service.journal,
+      known: service.tail.known,
+      events: (chunks) => service.events(chunks),
     });
     const app = createApp({
+      ...appParts(config, sse),
       metrics: service.metrics,
       state: service.state,
       tail: service.tail,
-      sse,
       journal: service.journal,
-      version: VERSION,
-      token: config.token,
-      corsOrigin: config.corsOrigin,
-      listen: config.host,
-      allowedHosts: config.allowedHosts,
+      nats: service.agent ?? undefined,
       events: (chunks) => service.events(chunks),
     });
     try {
@@ -188,9 +177,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   // Resolves with the exit status the reason to stop calls for.
   const stopped = Promise.withResolvers<number>();
-  const onSignal = () => stopped.resolve(0);
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const unlisten = onStopSignals(() => stopped.resolve(0));
   // The end of the --pid process stops tailcast as a signal does, once the
   // files there at start-up were read (tail prints them even for a dead PID).
   const watching = new AbortController();
@@ -201,15 +188,14 @@ export async function main(args: readonly string[]): Promise<number> {
       .then((ended) => ended && stopped.resolve(0));
   }
   // With nobody to write to, following is pointless: stop as tail does.
-  service.stdoutLost.then((why) =>
+  service.sinkLost.then((why) =>
     stopped.resolve(
       why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_UNWRITTEN,
     )
   );
   let code = await stopped.promise;
   watching.abort();
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  unlisten();
 
   // Whatever is still stuck (a client that reads nothing, a connection that
   // will not close) must not keep the process alive past the deadline; a
@@ -224,7 +210,9 @@ export async function main(args: readonly string[]): Promise<number> {
   // saves the cursors of what it took first.
   if (!await service.stop()) {
     log(
-      `tailcast: stdout did not take the last lines before the stop deadline; exiting without them${
+      `tailcast: ${
+        config.publish ? "NATS did not store" : "stdout did not take"
+      } the last lines before the stop deadline; exiting without them${
         config.state === null
           ? ""
           : " (the state file has the cursors of what it took: the next start resumes there)"
@@ -239,6 +227,110 @@ export async function main(args: readonly string[]): Promise<number> {
   if (server) await Promise.race([server.shutdown(), sleep(200)]);
   clearTimeout(deadline);
   return code;
+}
+
+/**
+ * A gateway (`--subscribe`): no file, no service; the HTTP API over a
+ * NATS JetStream stream. It listens once the stream is found, and stops
+ * as the rest does: on a signal, within the deadline.
+ */
+async function serveGateway(
+  config: Config,
+  options: GatewayConfig,
+): Promise<number> {
+  const gateway = new Gateway({ ...options, log });
+  const stopped = Promise.withResolvers<number>();
+  const unlisten = onStopSignals(() => stopped.resolve(0));
+  gateway.done.catch((error) => {
+    log(`tailcast: ${error instanceof Error ? error.message : error}`);
+    stopped.resolve(EXIT_UNWRITTEN);
+  });
+  const replay = await Promise.race([
+    gateway.ready,
+    stopped.promise.then(() => null),
+  ]);
+  let server: Deno.HttpServer | null = null;
+  let sse: SseRoute | null = null;
+  if (replay !== null) {
+    warnServing(config);
+    sse = await sseRoute(config, gateway.hub, replay);
+    const app = createApp({
+      ...appParts(config, sse),
+      metrics: gateway.metrics,
+      nats: gateway,
+    });
+    try {
+      server = await listen(config, app.fetch, false);
+    } catch (error) {
+      log(`tailcast: ${listenProblem(config, error)}`);
+      stopped.resolve(2);
+    }
+  }
+  const code = await stopped.promise;
+  unlisten();
+  const deadline = setTimeout(() => Deno.exit(code), STOP_DEADLINE_MS);
+  // Ends every subscription (they are sent bye), then the connection.
+  await gateway.stop();
+  await sse?.close(300);
+  if (server) await Promise.race([server.shutdown(), sleep(200)]);
+  clearTimeout(deadline);
+  return code;
+}
+
+/** Calls `stop` on SIGINT or SIGTERM; returns what removes the listeners. */
+function onStopSignals(stop: () => void): () => void {
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  return () => {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  };
+}
+
+/** What is worth knowing before serving: the regex engine, an open address without a token. */
+function warnServing(config: Config): void {
+  if (!linearEngine()) {
+    log(
+      `tailcast: started without V8's linear-time regex engine: grep=, where= with ~ and source= are refused (start with --v8-flags=${V8_FLAGS}; deno task start and the compiled binary do)`,
+    );
+  }
+  if (!isLoopback(config.host) && config.token === null) {
+    log(
+      `tailcast: warning: listening on ${config.host} with no token: anyone who can reach it reads these logs (set --token or TAILCAST_TOKEN)`,
+    );
+  }
+}
+
+/** The /events route with the server flags, replaying from `replay`. */
+async function sseRoute(
+  config: Config,
+  hub: Hub,
+  replay: NonNullable<SseOptions["replay"]>,
+): Promise<SseRoute> {
+  return new SseRoute(hub, {
+    queue: config.queue,
+    maxClients: await maxClients(config, log),
+    maxClientsPerIp: config.maxClientsPerIp,
+    maxReplays: config.maxReplays,
+    limits: { maxBacklog: config.maxBacklog },
+    heartbeatMs: config.heartbeatMs || Infinity,
+    writeTimeoutMs: config.writeTimeoutMs,
+    replay,
+    log,
+    stdin: STDIN_ID,
+  });
+}
+
+/** The app's parts every role has: the route and the security settings. */
+function appParts(config: Config, sse: SseRoute) {
+  return {
+    sse,
+    version: VERSION,
+    token: config.token,
+    corsOrigin: config.corsOrigin,
+    listen: config.host,
+    allowedHosts: config.allowedHosts,
+  };
 }
 
 /** Whether `host` (a --host value) is a loopback address or name. */
@@ -299,10 +391,35 @@ async function loadConfig(path: string): Promise<FileConfig> {
   return parseConfigFile(path, text);
 }
 
-/** TAILCAST_TOKEN, if the environment may be read (a sandbox may not allow it). */
-function envToken(): string | undefined {
+/**
+ * An environment variable, if it may be read: asked of the permissions
+ * first, so a run that was not given it is never prompted for it (a sandbox
+ * may allow none).
+ */
+function envValue(name: string): string | undefined {
   try {
-    return Deno.env.get("TAILCAST_TOKEN");
+    if (
+      Deno.permissions.querySync({ name: "env", variable: name }).state !==
+        "granted"
+    ) {
+      return undefined;
+    }
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's name, only when reading it was allowed (`--allow-sys=hostname`). */
+function machineName(): string | undefined {
+  try {
+    if (
+      Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !==
+        "granted"
+    ) {
+      return undefined;
+    }
+    return Deno.hostname();
   } catch {
     return undefined;
   }

@@ -24,9 +24,13 @@ import type { Tail } from "./source/tail.ts";
 import type { Chunk, Event, Mark } from "./types.ts";
 
 export interface AppParts {
-  tail: Tail;
+  /** The followers; none on a gateway (`--subscribe`), which reads no file. */
+  tail?: Tail;
   sse: SseRoute;
-  journal: Journal;
+  /** What was published, for `/sources`; none on a gateway. */
+  journal?: Journal;
+  /** An agent's or a gateway's link to NATS: `/healthz` is degraded while it does not work. */
+  nats?: NatsView;
   version: string;
   token?: string | null;
   corsOrigin?: string | null;
@@ -41,7 +45,18 @@ export interface AppParts {
   ) => ReadableStream<Event[] | Mark>;
 }
 
-/** Builds the Hono app over the running parts. */
+/** What the app shows of an agent or a gateway. */
+export interface NatsView {
+  /** For `/healthz`: whether it works, and whatever else it tells. */
+  health(): { readonly ok: boolean };
+  /** Whether a NATS server is connected now (`/metrics`). */
+  readonly connected: boolean;
+  /** A gateway: messages of the stream not read yet (`/metrics`). */
+  readonly lag?: number;
+  /** A gateway: the sources seen in the stream (`/sources`). */
+  sources?(): readonly { readonly path: string }[];
+}
+
 /** Longest request URL accepted, in bytes. */
 export const MAX_URL_BYTES = 8192;
 
@@ -52,6 +67,7 @@ function clientOf(env: unknown): string {
   return addr?.hostname ?? "unknown";
 }
 
+/** Builds the Hono app over the running parts. */
 export function createApp(parts: AppParts): Hono {
   const app = new Hono();
   app.use("*", async (c, next) => {
@@ -121,11 +137,21 @@ export function createApp(parts: AppParts): Hono {
     });
   }
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
-  const context = contextHandler({
-    sources: () => parts.tail.sources.map((s) => s.path),
-    known: parts.tail.known,
-    events: parts.events,
-  });
+  const tail = parts.tail;
+  const context = tail
+    ? contextHandler({
+      sources: () => tail.sources.map((s) => s.path),
+      known: tail.known,
+      events: parts.events,
+    })
+    : () =>
+      new Response(
+        "Not Found: a gateway reads no file; ask the tailcast that follows it (the agent on its host) for /context\n",
+        {
+          status: 404,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        },
+      );
   app.get("/context", (c) => context(c.req.raw));
   app.get("/metrics", (c) => {
     const metrics = parts.metrics;
@@ -133,8 +159,10 @@ export function createApp(parts: AppParts): Hono {
     metrics.setGauges(() => ({
       depths: parts.sse.depths,
       subscribers: parts.sse.clients,
-      mode: parts.tail.mode.mode,
-      sources: parts.tail.sources.length,
+      mode: tail?.mode.mode,
+      sources: tail?.sources.length ?? parts.nats?.sources?.().length ?? 0,
+      natsConnected: parts.nats?.connected,
+      natsLag: parts.nats?.lag,
     }));
     return c.body(metrics.render(), 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
@@ -145,11 +173,13 @@ export function createApp(parts: AppParts): Hono {
     (c) => c.json({ sources: sources(parts), state: state(parts) }),
   );
   app.get("/healthz", (c) => {
-    const { mode, reason, degraded } = parts.tail.mode;
+    const nats = parts.nats?.health() ?? null;
+    const watch = tail?.mode ?? null;
     return c.json({
-      status: degraded ? "degraded" : "ok",
+      status: watch?.degraded || nats?.ok === false ? "degraded" : "ok",
       version: parts.version,
-      watch: { mode, reason },
+      watch: watch && { mode: watch.mode, reason: watch.reason },
+      ...(nats ? { nats } : {}),
       subscribers: parts.sse.clients,
       queues: queues(parts.sse.depths),
       memory: Deno.memoryUsage(),
@@ -207,6 +237,7 @@ function corsHeaders(
 }
 
 function sources(parts: AppParts) {
+  if (!parts.tail || !parts.journal) return parts.nats?.sources?.() ?? [];
   const published = parts.journal.seam();
   return parts.tail.sources.map(({ path, position }) => ({
     path,

@@ -1,7 +1,7 @@
 /**
  * The layout shows the flow: every import in `src/` points down it,
  *
- *   main → service, app, demo → config → http → sink, alerts → stage → source → shared
+ *   main → service, app, demo → config → nats → http → sink, alerts → stage → source → shared
  *
  * where the shared files (`types.ts`, `errors.ts`, `pattern.ts`) hold shapes,
  * errors and the one pattern compiler every layer uses. A file may import
@@ -22,6 +22,7 @@ const LAYERS: Record<string, number> = {
   "sink": 3,
   "alerts": 3,
   "http": 4,
+  "nats": 4.5,
   "config_file.ts": 5,
   "config.ts": 5.5,
   "service.ts": 6,
@@ -52,7 +53,7 @@ async function* sources(dir: string): AsyncGenerator<string> {
 
 const IMPORT = /^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gms;
 
-Deno.test("every import in src/ points down the flow (main → service/app → config → http → sink, alerts → stage → source → shared)", async () => {
+Deno.test("every import in src/ points down the flow (main → service/app → config → nats → http → sink, alerts → stage → source → shared)", async () => {
   const wrong: string[] = [];
   let files = 0;
   for await (const file of sources(SRC)) {

@@ -1,0 +1,220 @@
+/**
+ * Agent: the sink that publishes what tailcast reads to a NATS JetStream
+ * stream (`--publish`). It drains a `block` hub subscription, like stdout,
+ * so when NATS is slow or gone the dispatcher waits and the followers stop
+ * reading: the files are the buffer. Messages go to one {@link Chain} per
+ * subject (one per followed path, one for the host's own alerts and watch
+ * mode), each publishing in order, one in flight; a batch's cursor moves
+ * (`acked`) only once JetStream stored all of it.
+ *
+ * Memory: at most {@link MAX_HELD} events wait in the chains (plus the
+ * subscription's own capacity); past that the agent takes nothing more.
+ *
+ * Lifecycle: `new Agent(...)` connects (trying until NATS answers), makes
+ * the stream if it is missing, then publishes until the subscription ends
+ * and every chain is empty; `done` resolves then, with the connection
+ * drained. {@link Agent.abandon} gives up on what is not stored yet (the
+ * stop deadline): the cursors are those of what was stored.
+ */
+import {
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { retry } from "@std/async/retry";
+import type { Message, Subscription } from "../sink/hub.ts";
+import type { Batch } from "../sink/journal.ts";
+import type { Metrics } from "../sink/metrics.ts";
+import { Chain } from "./chain.ts";
+import {
+  BACKOFF,
+  describe,
+  Link,
+  type LinkOptions,
+  type LinkStatus,
+} from "./link.ts";
+import { ensureStream, type StreamSettings } from "./stream.ts";
+import { subjectOf } from "./wire.ts";
+
+/** Events waiting in the chains at most before the agent takes no more. */
+export const MAX_HELD = 16_384;
+
+export interface AgentOptions {
+  readonly link: LinkOptions;
+  readonly stream: StreamSettings;
+  /** The host name in subjects and sources. */
+  readonly host: string;
+  /** Cursors were resumed from a state file (`--state`). */
+  readonly resumes: boolean;
+  /** One line for the operator (stderr). */
+  readonly log: (line: string) => void;
+  readonly metrics?: Metrics;
+}
+
+/** What `/healthz` tells about the agent. */
+export interface AgentHealth {
+  readonly role: "agent";
+  readonly ok: boolean;
+  readonly stream: string;
+  readonly host: string;
+  readonly link: LinkStatus;
+  /** Events read and not yet stored by JetStream. */
+  readonly pending: number;
+  /** When JetStream last stored a message (ISO), or null. */
+  readonly lastStored: string | null;
+  readonly note: string | null;
+}
+
+/** Publishes a subscription's messages to JetStream. */
+export class Agent {
+  /** Resolves once everything taken is stored and the connection drained (or given up). */
+  readonly done: Promise<void>;
+  readonly #sub: Subscription;
+  readonly #options: AgentOptions;
+  readonly #acked: (batch: Batch) => void;
+  readonly #link: Link;
+  readonly #abandon = new AbortController();
+  readonly #chains = new Map<string, Chain>();
+  #js: JetStreamClient | null = null;
+  #jsm: JetStreamManager | null = null;
+  #maxPayload = 1024 * 1024;
+  #held = 0;
+  #room: PromiseWithResolvers<void> | null = null;
+  #ensuring: Promise<void> | null = null;
+  #lastStored: Date | null = null;
+
+  constructor(
+    sub: Subscription,
+    options: AgentOptions,
+    acked: (batch: Batch) => void,
+  ) {
+    this.#sub = sub;
+    this.#options = options;
+    this.#acked = acked;
+    this.#link = new Link(
+      options.link,
+      `tailcast agent ${options.host}`,
+      options.log,
+    );
+    // Drained when everything was stored; closed at once when given up.
+    this.done = this.#run().finally(() =>
+      this.#link.close(!this.#abandon.signal.aborted)
+    );
+  }
+
+  /** For `/healthz`. */
+  health(): AgentHealth {
+    const link = this.#link.status;
+    const pending = this.#held + this.#sub.depth;
+    const ok = link.state === "connected" && link.problem === null;
+    return {
+      role: "agent",
+      ok,
+      stream: this.#options.stream.name,
+      host: this.#options.host,
+      link,
+      pending,
+      lastStored: this.#lastStored?.toISOString() ?? null,
+      note: ok
+        ? null
+        : "NATS does not take what is read: reading is paused, the files hold the lines",
+    };
+  }
+
+  /** Whether a NATS server is connected now. */
+  get connected(): boolean {
+    return this.#link.connected;
+  }
+
+  /** Gives up on what is not stored yet; `done` resolves soon after. */
+  abandon(): void {
+    this.#abandon.abort();
+    this.#room?.resolve();
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abandon.signal;
+    const nc = await this.#link.open(signal);
+    if (!nc) return;
+    this.#maxPayload = nc.info?.max_payload ?? this.#maxPayload;
+    // No account check: JetStream may still be starting (a cluster electing).
+    this.#jsm = await jetstreamManager(nc, { checkAPI: false });
+    this.#js = jetstream(nc);
+    try {
+      await this.#ensure();
+    } catch (error) {
+      if (signal.aborted) return; // Abandoned.
+      throw error;
+    }
+    while (!signal.aborted) {
+      while (this.#held >= MAX_HELD && !signal.aborted) {
+        this.#room = Promise.withResolvers<void>();
+        await this.#room.promise;
+      }
+      const messages = await this.#sub.next();
+      if (messages === null) break;
+      for (const m of messages) this.#route(m);
+    }
+    await Promise.all([...this.#chains.values()].map((c) => c.idle));
+  }
+
+  /** Makes the stream if it is missing, trying until it works (or the agent gives up). */
+  #ensure(): Promise<void> {
+    this.#ensuring ??= retry(async () => {
+      try {
+        await ensureStream(this.#jsm!, this.#options.stream, this.#options.log);
+      } catch (error) {
+        this.#link.problem(
+          `cannot use the stream ${this.#options.stream.name}: ${
+            describe(error)
+          }`,
+        );
+        throw error;
+      }
+    }, { ...BACKOFF, signal: this.#abandon.signal }).finally(() => {
+      this.#ensuring = null;
+    });
+    return this.#ensuring;
+  }
+
+  #route(m: Message): void {
+    const source = m.type === "batch"
+      ? m.batch.source
+      : m.type === "notice" && m.notice.kind !== "mode"
+      ? m.notice.source
+      : null;
+    const subject = subjectOf(
+      this.#options.stream.prefix,
+      this.#options.host,
+      source,
+    );
+    let chain = this.#chains.get(subject);
+    if (!chain) {
+      chain = new Chain(subject, {
+        js: this.#js!,
+        jsm: this.#jsm!,
+        link: this.#link,
+        stream: this.#options.stream.name,
+        host: this.#options.host,
+        resumes: this.#options.resumes,
+        maxPayload: this.#maxPayload,
+        signal: this.#abandon.signal,
+        acked: this.#acked,
+        stored: (events, duplicate) => {
+          this.#lastStored = new Date();
+          this.#options.metrics?.natsStored(events, duplicate);
+        },
+        failed: () => this.#options.metrics?.natsRetried(),
+        ensure: () => this.#ensure(),
+        released: (events) => {
+          this.#held -= events;
+          if (this.#held < MAX_HELD) this.#room?.resolve();
+        },
+      });
+      this.#chains.set(subject, chain);
+    }
+    if (m.type === "batch") this.#held += m.batch.events.length;
+    chain.push(m);
+  }
+}
