@@ -1,0 +1,224 @@
+/**
+ * Real `nats-server` processes for tests and the benchmark: one JetStream
+ * node, or a cluster of three, on loopback with free ports and temporary
+ * store directories. A node can be killed (SIGKILL) and started again on
+ * the same ports and store. Disposing stops every process and removes the
+ * directories. Needs Debian's `nats-server` (`.ci/run` installs it).
+ */
+import { waitFor } from "./wait.ts";
+
+/** A port nobody listens on now (the kernel picked it). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** What a node is started with besides its ports and store. */
+export interface NodeAuth {
+  /** `authorization { user, password }`. */
+  user?: { name: string; password: string };
+  /** `authorization { token }`. */
+  token?: string;
+}
+
+/** One `nats-server` process with JetStream, restartable on the same store. */
+export class NatsNode {
+  readonly name: string;
+  readonly port: number;
+  readonly clusterPort: number;
+  readonly dir: string;
+  readonly #config: string;
+  #child: Deno.ChildProcess | null = null;
+  #log: Promise<string> = Promise.resolve("");
+
+  constructor(
+    name: string,
+    dir: string,
+    config: string,
+    port: number,
+    clusterPort: number,
+  ) {
+    this.name = name;
+    this.dir = dir;
+    this.#config = config;
+    this.port = port;
+    this.clusterPort = clusterPort;
+  }
+
+  /** `nats://127.0.0.1:PORT`. */
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Whether its process is running. */
+  get running(): boolean {
+    return this.#child !== null;
+  }
+
+  /** The process id while it runs. */
+  get pid(): number | null {
+    return this.#child?.pid ?? null;
+  }
+
+  /** Starts the process and waits until it accepts connections. */
+  async start(): Promise<void> {
+    if (this.#child) return;
+    const child = new Deno.Command("nats-server", {
+      args: ["-c", this.#config],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#log = new Response(child.stderr).text();
+    await waitFor(
+      async () => {
+        if (this.#child !== child) return true;
+        try {
+          const conn = await Deno.connect({
+            hostname: "127.0.0.1",
+            port: this.port,
+          });
+          conn.close();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      `nats-server ${this.name} to listen on ${this.port}`,
+      10_000,
+    );
+  }
+
+  /** SIGKILL: the process dies at once, as in a crash. */
+  async kill(): Promise<void> {
+    await this.#end("SIGKILL");
+  }
+
+  /** SIGTERM, and waits for it to exit. */
+  async stop(): Promise<void> {
+    await this.#end("SIGTERM");
+  }
+
+  /** What the server logged on stderr (after it ended). */
+  log(): Promise<string> {
+    return this.#log;
+  }
+
+  async #end(signal: Deno.Signal): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    this.#child = null;
+    try {
+      child.kill(signal);
+    } catch {
+      // Already exited.
+    }
+    await child.status;
+    await this.#log;
+  }
+}
+
+/** Options common to one node and a cluster. */
+export interface NatsOptions {
+  auth?: NodeAuth;
+  /** JetStream file store limit per node. @default 1 GiB */
+  maxFileStore?: number;
+}
+
+function authBlock(auth: NodeAuth | undefined): string {
+  if (!auth) return "";
+  if (auth.user) {
+    return `authorization { user: ${
+      JSON.stringify(auth.user.name)
+    }, password: ${JSON.stringify(auth.user.password)} }\n`;
+  }
+  if (auth.token) {
+    return `authorization { token: ${JSON.stringify(auth.token)} }\n`;
+  }
+  return "";
+}
+
+/** One node, or three clustered: start, kill and restart nodes; dispose to stop all. */
+export class NatsServers implements AsyncDisposable {
+  readonly nodes: readonly NatsNode[];
+  readonly #root: string;
+
+  private constructor(root: string, nodes: NatsNode[]) {
+    this.#root = root;
+    this.nodes = nodes;
+  }
+
+  /** One JetStream node. */
+  static async single(options: NatsOptions = {}): Promise<NatsServers> {
+    return await NatsServers.#make(1, options);
+  }
+
+  /** Three JetStream nodes clustered over loopback. */
+  static async cluster(options: NatsOptions = {}): Promise<NatsServers> {
+    return await NatsServers.#make(3, options);
+  }
+
+  static async #make(count: number, options: NatsOptions) {
+    const root = await Deno.makeTempDir({ prefix: "tailcast-nats-" });
+    const ports = Array.from({ length: count }, () => [freePort(), freePort()]);
+    const nodes: NatsNode[] = [];
+    for (let i = 0; i < count; i++) {
+      const name = `n${i + 1}`;
+      const dir = `${root}/${name}`;
+      await Deno.mkdir(dir);
+      const [port, clusterPort] = ports[i];
+      const routes = ports
+        .filter((_, j) => j !== i)
+        .map(([, p]) => `"nats-route://127.0.0.1:${p}"`)
+        .join(", ");
+      const config = `${dir}/server.conf`;
+      await Deno.writeTextFile(
+        config,
+        `server_name: ${name}
+listen: "127.0.0.1:${port}"
+${authBlock(options.auth)}jetstream {
+  store_dir: ${JSON.stringify(`${dir}/store`)}
+  max_memory_store: 64MB
+  max_file_store: ${options.maxFileStore ?? 1024 * 1024 * 1024}
+}
+${
+          count > 1
+            ? `cluster {
+  name: tailcast-test
+  listen: "127.0.0.1:${clusterPort}"
+  routes: [${routes}]
+}
+`
+            : ""
+        }`,
+      );
+      nodes.push(new NatsNode(name, dir, config, port, clusterPort));
+    }
+    const servers = new NatsServers(root, nodes);
+    try {
+      await Promise.all(nodes.map((n) => n.start()));
+    } catch (error) {
+      await servers[Symbol.asyncDispose]();
+      throw error;
+    }
+    return servers;
+  }
+
+  /** The client URLs of every node, comma-separated, as `--publish`/`--subscribe` take them. */
+  get urls(): string {
+    return this.nodes.map((n) => n.url).join(",");
+  }
+
+  /** `--allow-net` entries for every node. */
+  get allowNet(): string {
+    return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(",");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+    await Deno.remove(this.#root, { recursive: true }).catch(() => {});
+  }
+}
