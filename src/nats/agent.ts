@@ -35,7 +35,11 @@ import {
   type LinkStatus,
 } from "./link.ts";
 import { ensureStream, type StreamSettings } from "./stream.ts";
-import { subjectOf } from "./wire.ts";
+import { storedSubject, subjectOf } from "./wire.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+/** How often a publish that finds no stream makes the agent look for it, ms. */
+const ENSURE_EVERY_MS = 5000;
 
 /** Events waiting in the chains at most before the agent takes no more. */
 export const MAX_HELD = 16_384;
@@ -76,12 +80,15 @@ export class Agent {
   readonly #link: Link;
   readonly #abandon = new AbortController();
   readonly #chains = new Map<string, Chain>();
+  readonly #stored: string;
+  #nc: NatsConnection | null = null;
   #js: JetStreamClient | null = null;
   #jsm: JetStreamManager | null = null;
   #maxPayload = 1024 * 1024;
   #held = 0;
   #room: PromiseWithResolvers<void> | null = null;
   #ensuring: Promise<void> | null = null;
+  #ensuredAt = 0;
   #lastStored: Date | null = null;
 
   constructor(
@@ -92,6 +99,7 @@ export class Agent {
     this.#sub = sub;
     this.#options = options;
     this.#acked = acked;
+    this.#stored = storedSubject(options.stream.prefix, options.host);
     this.#link = new Link(
       options.link,
       `tailcast agent ${options.host}`,
@@ -137,6 +145,7 @@ export class Agent {
     const signal = this.#abandon.signal;
     const nc = await this.#link.open(signal);
     if (!nc) return;
+    this.#nc = nc;
     this.#maxPayload = nc.info?.max_payload ?? this.#maxPayload;
     // No account check: JetStream may still be starting (a cluster electing).
     this.#jsm = await jetstreamManager(nc, { checkAPI: false });
@@ -159,8 +168,19 @@ export class Agent {
     await Promise.all([...this.#chains.values()].map((c) => c.idle));
   }
 
-  /** Makes the stream if it is missing, trying until it works (or the agent gives up). */
-  #ensure(): Promise<void> {
+  /**
+   * Makes the stream if it is missing, trying until it works (or the agent
+   * gives up). Asked again when a publish finds no stream (deleted, or a
+   * leader being elected): then at most every {@link ENSURE_EVERY_MS}.
+   */
+  #ensure(again = false): Promise<void> {
+    if (
+      again && this.#ensuring === null &&
+      performance.now() - this.#ensuredAt < ENSURE_EVERY_MS
+    ) {
+      return Promise.resolve();
+    }
+    this.#ensuredAt = performance.now();
     this.#ensuring ??= retry(async () => {
       try {
         await ensureStream(this.#jsm!, this.#options.stream, this.#options.log);
@@ -201,12 +221,14 @@ export class Agent {
         maxPayload: this.#maxPayload,
         signal: this.#abandon.signal,
         acked: this.#acked,
-        stored: (events, duplicate) => {
+        stored: (seq, events, duplicate) => {
           this.#lastStored = new Date();
           this.#options.metrics?.natsStored(events, duplicate);
+          // Gateways wake up on it (a lost one is made up for by their polls).
+          this.#nc?.publish(this.#stored, String(seq));
         },
         failed: () => this.#options.metrics?.natsRetried(),
-        ensure: () => this.#ensure(),
+        ensure: () => this.#ensure(true),
         released: (events) => {
           this.#held -= events;
           if (this.#held < MAX_HELD) this.#room?.resolve();

@@ -30,7 +30,7 @@ import type { Batch } from "../sink/journal.ts";
 import { eventJsonAs } from "../sink/json.ts";
 import { sameFile } from "../source/identity.ts";
 import { END, type Event, FILE } from "../types.ts";
-import { BACKOFF, describe, type Link } from "./link.ts";
+import { describe, type Link, PUBLISH_BACKOFF } from "./link.ts";
 import { isCode, isMissing } from "./stream.ts";
 import {
   decodeMessage,
@@ -46,6 +46,11 @@ import {
 const MAX_FILES = 8;
 /** Room kept under the server's max payload for the header, bytes. */
 const HEADROOM = 16 * 1024;
+/**
+ * How long a publish waits for JetStream's answer, ms. A publish to a
+ * server that died gets none: it is sent again (same id) after this.
+ */
+const PUBLISH_TIMEOUT_MS = 2000;
 /** Characters of event JSON per message at most (a message is at most 3× that in bytes). */
 const MAX_CHARS = 256 * 1024;
 
@@ -64,8 +69,8 @@ export interface ChainContext {
   readonly signal: AbortSignal;
   /** A hub batch is stored, all of it. */
   readonly acked: (batch: Batch) => void;
-  /** A message was stored with `events` events; `duplicate` when it was already. */
-  readonly stored: (events: number, duplicate: boolean) => void;
+  /** A message was stored as `seq` with `events` events; `duplicate` when it was already. */
+  readonly stored: (seq: number, events: number, duplicate: boolean) => void;
   /** A publish failed and will be tried again. */
   readonly failed: () => void;
   /** The stream was not found: make it (again). */
@@ -134,7 +139,7 @@ export class Chain {
     while (this.#queue.length > 0 && !this.#ctx.signal.aborted) {
       try {
         await retry(() => this.#attempt(), {
-          ...BACKOFF,
+          ...PUBLISH_BACKOFF,
           signal: this.#ctx.signal,
         });
       } catch (error) {
@@ -159,14 +164,21 @@ export class Chain {
         continue;
       }
       try {
-        const ack = await ctx.js.publish(this.subject, formed.payload, {
+        const publishing = ctx.js.publish(this.subject, formed.payload, {
           msgID: formed.id,
           expect: { lastSubjectSequence: this.#after! },
-          timeout: 5000,
+          timeout: PUBLISH_TIMEOUT_MS,
         });
+        // Its answer may come yet; the retry's (same id) is the one awaited.
+        publishing.catch(() => {});
+        const dropped = ctx.link.dropped.then(() => {
+          throw new Error("the connection dropped with the publish in flight");
+        });
+        dropped.catch(() => {});
+        const ack = await Promise.race([publishing, dropped]);
         this.#after = ack.seq;
         this.#advance(formed);
-        ctx.stored(formed.events, ack.duplicate);
+        ctx.stored(ack.seq, formed.events, ack.duplicate);
         ctx.link.problem(null);
         return;
       } catch (error) {

@@ -2,8 +2,8 @@
  * Gateway (`--subscribe`): serves a NATS JetStream stream instead of files.
  * It follows no file and writes nothing, so it needs only `--allow-net`.
  *
- * One ordered consumer (a {@link Reader}) feeds one hub, whatever the
- * number of subscribers: 1,000 SSE clients cost one read of the stream.
+ * One {@link Reader} feeds one hub, whatever the number of subscribers:
+ * 1,000 SSE clients cost one read of the stream.
  * Each message read is decoded once into what the hub publishes (a batch
  * whose events keep the JSON their agent made, a notice, an alert), kept in
  * the {@link StreamLog} for replays, and published. The reading starts a
@@ -15,7 +15,6 @@
  * nothing any more): the process should exit and be restarted.
  */
 import {
-  jetstream,
   type JetStreamManager,
   jetstreamManager,
   type StreamInfo,
@@ -36,7 +35,7 @@ import {
 } from "./link.ts";
 import { DEFAULT_MEMORY_EVENTS, StreamLog } from "./log.ts";
 import { Reader } from "./reader.ts";
-import { streamEpoch, streamSubjects } from "./wire.ts";
+import { storedSubjects, streamEpoch } from "./wire.ts";
 
 export interface GatewayOptions {
   readonly link: LinkOptions;
@@ -48,8 +47,6 @@ export interface GatewayOptions {
   readonly memory?: number;
   /** Messages before the stream's end read at start. @default 1024 */
   readonly preload?: number;
-  /** A reading without message or heartbeat for this long is reopened, ms. @default 3000 */
-  readonly stallMs?: number;
 }
 
 /** The stream was deleted and made again while the gateway read it. */
@@ -72,8 +69,8 @@ export interface GatewayHealth {
   readonly head: number;
   /** Messages of the stream not read yet. */
   readonly lag: number;
-  /** Times the reading was reopened. */
-  readonly reopens: number;
+  /** Reads of the stream that failed and were made again. */
+  readonly retries: number;
   readonly note: string | null;
 }
 
@@ -121,7 +118,7 @@ export class Gateway {
   readonly #ready = Promise.withResolvers<GatewayReplay>();
   readonly #sources = new Map<string, number>();
   #log: StreamLog | null = null;
-  #reopens = 0;
+  #retries = 0;
   #problems = new Set<string>();
 
   constructor(options: GatewayOptions) {
@@ -152,7 +149,7 @@ export class Gateway {
       link,
       head,
       lag,
-      reopens: this.#reopens,
+      retries: this.#retries,
       note: ok ? null : "not reading the stream: subscribers get nothing new",
     };
   }
@@ -187,13 +184,22 @@ export class Gateway {
     const info = await this.#find(jsm);
     if (!info) return;
     const epoch = streamEpoch(o.stream, info.created);
+    if (info.config.allow_direct !== true) {
+      o.log(
+        `tailcast: NATS: the stream ${o.stream} does not allow direct gets: this gateway reads it from its leader, and stops reading while a new one is elected (allow them with: nats stream edit ${o.stream} --allow-direct)`,
+      );
+    }
     const reader = new Reader({
-      js: jetstream(nc),
+      nc,
+      // A request to a server that died is made again soon.
+      jsm: await jetstreamManager(nc, { checkAPI: false, timeout: 2000 }),
       stream: o.stream,
-      filter: streamSubjects(o.prefix),
-      stallMs: o.stallMs,
-      reopened: (seq, why) => this.#reopened(seq, why),
+      wakeups: storedSubjects(o.prefix),
+      direct: info.config.allow_direct === true,
+      last: info.state.last_seq,
+      failed: (seq, why) => this.#failed(seq, why),
       heard: (last) => this.#log?.heard(0, last),
+      dropped: () => this.#link.dropped,
     });
     const log = new StreamLog({
       epoch,
@@ -252,6 +258,7 @@ export class Gateway {
       }
     } finally {
       this.#abort.abort();
+      reader.close();
       await watching;
     }
     if (replaced) throw replaced;
@@ -305,11 +312,11 @@ export class Gateway {
     }
   }
 
-  #reopened(seq: number, why: string): void {
-    this.#reopens++;
-    this.metrics.natsReopened();
-    this.#options.log(
-      `tailcast: NATS: reading the stream again from message ${seq} (${why})`,
+  #failed(seq: number, why: string): void {
+    this.#retries++;
+    this.metrics.natsRetried();
+    this.#tell(
+      `cannot read message ${seq} of the stream (${why}); trying again`,
     );
   }
 

@@ -52,6 +52,17 @@ export const BACKOFF = {
   jitter: 0.5,
 } as const;
 
+/**
+ * How publishes are retried: sooner, since a leader election answers "no
+ * responders" quickly until it is over (seconds), and every 500 ms is
+ * cheap; the pause seen is then the election's and at most that more.
+ */
+export const PUBLISH_BACKOFF = {
+  ...BACKOFF,
+  minTimeout: 50,
+  maxTimeout: 500,
+} as const;
+
 /** Owns one NATS connection. */
 export class Link {
   readonly #options: LinkOptions;
@@ -63,6 +74,7 @@ export class Link {
   #problem: string | null = null;
   #since = new Date();
   #told = "";
+  #dropped = Promise.withResolvers<void>();
 
   constructor(
     options: LinkOptions,
@@ -82,6 +94,14 @@ export class Link {
       problem: this.#problem,
       since: this.#since.toISOString(),
     };
+  }
+
+  /**
+   * Resolves when the connection drops (the client then reconnects by
+   * itself): a request in flight on it will get no answer.
+   */
+  get dropped(): Promise<void> {
+    return this.#dropped.promise;
   }
 
   /** Whether a server is connected now. */
@@ -184,6 +204,8 @@ export class Link {
     for await (const s of nc.status()) {
       if (this.#nc !== nc) return;
       if (s.type === "disconnect") {
+        this.#dropped.resolve();
+        this.#dropped = Promise.withResolvers<void>();
         this.#set("reconnecting", null, `disconnected from ${s.server}`);
         this.problem(`disconnected from ${s.server}; reconnecting`);
       } else if (s.type === "reconnect") {

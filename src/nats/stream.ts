@@ -48,6 +48,8 @@ export function streamConfig(
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
+    // Any replica answers a gateway's reads, while a new leader is elected too.
+    allow_direct: true,
     num_replicas: settings.replicas,
     max_age: settings.maxAgeMs * NS_PER_MS,
     max_bytes: settings.maxBytes,
@@ -101,7 +103,9 @@ export async function ensureStream(
       }, not ${subject} (choose another --stream, or the --subject-prefix it was made for)`,
     );
   }
-  const differ = (["num_replicas", "max_age", "max_bytes"] as const).filter(
+  const differ = (
+    ["num_replicas", "max_age", "max_bytes", "allow_direct"] as const
+  ).filter(
     (k) => info.config[k] !== wanted[k],
   );
   if (differ.length > 0) {

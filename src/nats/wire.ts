@@ -8,6 +8,8 @@
  * belongs to the host (alerts, the watch mode). `<host>` is the host name
  * made safe for a subject token (letters, digits and `-` kept, every other
  * byte written `_XX`), `<source>` 16 hex digits of the SHA-256 of the path.
+ * Beside them, not stored: `<prefix>.stored.<host>`, the stream sequence of
+ * each message stored for the host's agent (gateways wake up on it).
  *
  * Payload (version 1): one line of JSON, the header, then for a batch the
  * JSON of each event on its own line, as `../sink/json.ts` writes it, its
@@ -134,9 +136,22 @@ export function subjectOf(
   }`;
 }
 
-/** The subjects a stream of `prefix` holds (the filter a gateway reads with). */
+/** The subjects a stream of `prefix` holds. */
 export function streamSubjects(prefix: string): string {
   return `${prefix}.events.>`;
+}
+
+/**
+ * Where `host`'s agent says (core NATS, not stored) the sequence of each
+ * message JetStream stored for it: gateways wake up on it.
+ */
+export function storedSubject(prefix: string, host: string): string {
+  return `${prefix}.stored.${subjectToken(host)}`;
+}
+
+/** What a gateway listens on for the agents' {@link storedSubject}. */
+export function storedSubjects(prefix: string): string {
+  return `${prefix}.stored.>`;
 }
 
 /** How a gateway names a source of `host`: `<host>:<path>`. */

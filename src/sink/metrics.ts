@@ -197,13 +197,8 @@ export class Metrics {
     ["result"],
   );
   readonly #natsRetries = new Counter(
-    "tailcast_nats_publish_retries_total",
-    "Publishes to NATS JetStream that failed and were tried again.",
-    [],
-  );
-  readonly #natsReopens = new Counter(
-    "tailcast_nats_consumer_reopens_total",
-    "Times a gateway reopened its reading of the stream (stalled, or its server went away).",
+    "tailcast_nats_retries_total",
+    "Requests to NATS JetStream that failed and were made again: an agent's publishes, a gateway's reads.",
     [],
   );
 
@@ -291,7 +286,7 @@ export class Metrics {
     this.#natsEvents.add([result], events);
   }
 
-  /** An agent's publish failed and will be tried again. */
+  /** A publish (an agent's) or a read (a gateway's) failed and is made again. */
   natsRetried(): void {
     this.#natsRetries.add([], 1);
   }
@@ -300,11 +295,6 @@ export class Metrics {
   natsRead(events: number): void {
     this.#natsMessages.add(["read"], 1);
     this.#natsEvents.add(["read"], events);
-  }
-
-  /** A gateway reopened its reading of the stream. */
-  natsReopened(): void {
-    this.#natsReopens.add([], 1);
   }
 
   /** Observes the time (ms) from a change being noticed to its events being published. */
@@ -338,7 +328,6 @@ export class Metrics {
           this.#natsMessages,
           this.#natsEvents,
           this.#natsRetries,
-          this.#natsReopens,
         ]
         : []),
       ...this.#gaugeBlocks(readings),
