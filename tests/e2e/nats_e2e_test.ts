@@ -1,0 +1,314 @@
+/**
+ * End to end for agents → NATS JetStream → gateways: real `nats-server`
+ * processes (one node, or three clustered) on loopback, the real entry
+ * point as agent and gateways, a writer process, and `curl -N` clients.
+ * What every client received is compared with what the writer wrote: every
+ * line exactly once, in order, whatever was killed on the way.
+ *
+ * Measurements (pauses) are printed on stderr as `[measured]`; nothing here
+ * asserts a time.
+ */
+import { assert, assertEquals } from "@std/assert";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { LogDir } from "../_fixtures/log_dir.ts";
+import { freePort, type NatsNode, NatsServers } from "../_fixtures/nats.ts";
+import { sleep, WriterProcess } from "../_fixtures/restart.ts";
+import { curl, CurlSse } from "../_fixtures/sse_client.ts";
+import { TailcastProcess } from "../_fixtures/tailcast.ts";
+import { waitFor } from "../_fixtures/wait.ts";
+
+function note(text: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(`  [measured] ${text}\n`));
+}
+
+const SEQ = /"line":"seq=(\d+) /;
+
+/** A curl client of a gateway that keeps the writer's sequence numbers it got, and when. */
+class Reader {
+  readonly seqs: number[] = [];
+  readonly client: CurlSse;
+  /** The longest time between two lines, ms (a pause seen by the client). */
+  longestPause = 0;
+  /** When the first and the last line came (`performance.now()`). */
+  firstAt = 0;
+  lastAt = 0;
+
+  constructor(url: string, lastEventId?: string) {
+    this.client = new CurlSse(`${url}/events`, {
+      keep: false,
+      dumpHeaders: false,
+      headers: lastEventId ? { "Last-Event-ID": lastEventId } : {},
+      onFrame: (f) => {
+        if (f.event !== "line") return;
+        const m = SEQ.exec(f.data);
+        if (!m) return;
+        this.seqs.push(Number(m[1]));
+        if (this.lastAt > 0) {
+          this.longestPause = Math.max(this.longestPause, f.at - this.lastAt);
+        } else {
+          this.firstAt = f.at;
+        }
+        this.lastAt = f.at;
+      },
+    });
+  }
+
+  get lastId(): string | null {
+    return this.client.lastId;
+  }
+
+  /** Waits for `count` lines; false when they did not come in time (the assertion after says which are missing). */
+  async until(
+    count: number,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<boolean> {
+    return await waitFor(
+      () => this.seqs.length >= count,
+      `${what}: ${count} lines (have ${this.seqs.length})`,
+      timeoutMs,
+    ).then(() => true, () => false);
+  }
+}
+
+/** Time from the last line a client got on one gateway to its first on the next, ms. */
+function resumedPause(before: Reader, after: Reader): number {
+  return after.firstAt - before.lastAt;
+}
+
+/** Every line 0..written-1 exactly once, in order. */
+function assertEveryLineOnce(
+  seqs: readonly number[],
+  written: number,
+  what: string,
+) {
+  const wrong: string[] = [];
+  for (let i = 0; i < Math.max(seqs.length, written) && wrong.length < 5; i++) {
+    if (seqs[i] !== i) {
+      wrong.push(`#${i}: ${seqs.slice(Math.max(0, i - 2), i + 3).join(",")}`);
+    }
+  }
+  assertEquals(
+    wrong,
+    [],
+    `${what}: ${seqs.length} lines for ${written} written; first differences`,
+  );
+}
+
+/** A gateway process on a free port; resolves once it serves. */
+async function gateway(
+  servers: NatsServers,
+  extra: { perms?: string[]; port?: number } = {},
+): Promise<{ tc: TailcastProcess; url: string }> {
+  const tc = new TailcastProcess(
+    ["--subscribe", servers.urls, "--port", String(extra.port ?? 0)],
+    { perms: extra.perms },
+  );
+  const url = await tc.url();
+  return { tc, url };
+}
+
+/** An agent process publishing `log`; resolves once it is connected to NATS. */
+async function agent(
+  servers: NatsServers,
+  log: string,
+  args: string[],
+): Promise<TailcastProcess> {
+  const tc = new TailcastProcess([
+    "--publish",
+    servers.urls,
+    "--host-name",
+    "web-1",
+    "--no-server",
+    ...args,
+    log,
+  ]);
+  await tc.waitForStderr(/NATS: connected to/, 15_000);
+  return tc;
+}
+
+async function streamLeader(
+  servers: NatsServers,
+  name: string,
+): Promise<NatsNode> {
+  const nc = await connect({
+    servers: servers.nodes.filter((n) => n.running).map((n) => n.url),
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    let leader: string | undefined;
+    await waitFor(
+      async () => {
+        leader = (await jsm.streams.info(name).catch(() => null))?.cluster
+          ?.leader;
+        return leader !== undefined;
+      },
+      `a leader for the stream ${name}`,
+      20_000,
+    );
+    return servers.nodes.find((n) => n.name === leader)!;
+  } finally {
+    await nc.close();
+  }
+}
+
+Deno.test("NATS, one node: agent → two gateways → curl; kill -9 the agent under load and restart nats-server on its store: every line once, in order, on both", async () => {
+  await using servers = await NatsServers.single();
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  const state = dir.file("state.json");
+  // An agent reads from the start what its state does not know: what the
+  // stream holds already is not published again.
+  const agentArgs = ["--state", state, "--from", "start"];
+  let tc = await agent(servers, log, agentArgs);
+  const g1 = await gateway(servers);
+  await using _g1 = g1.tc;
+  const g2 = await gateway(servers);
+  await using _g2 = g2.tc;
+  const r1 = new Reader(g1.url);
+  await using _c1 = r1.client;
+  const r2 = new Reader(g2.url);
+  await using _c2 = r2.client;
+  await r1.client.connected();
+  await r2.client.connected();
+
+  await using writer = new WriterProcess([
+    "--path",
+    log,
+    "--rate",
+    "5000",
+    "--seconds",
+    "9",
+  ]);
+  try {
+    // The agent is killed three times while lines come in; the node once.
+    for (let k = 0; k < 3; k++) {
+      await sleep(1200);
+      await tc.stop("SIGKILL");
+      await sleep(200);
+      tc = await agent(servers, log, agentArgs);
+    }
+    await sleep(800);
+    const node = servers.nodes[0];
+    await node.kill();
+    await sleep(300);
+    await node.start();
+    const { written } = await writer.result();
+    await r1.until(written, "gateway 1's client");
+    await r2.until(written, "gateway 2's client");
+    // Anything late would show as a line too many.
+    await sleep(300);
+    assertEveryLineOnce(r1.seqs, written, "gateway 1");
+    assertEveryLineOnce(r2.seqs, written, "gateway 2");
+    note(
+      `one node: ${written} lines, 3 agent kills, 1 nats-server restart; longest pause seen by a client ${
+        Math.round(Math.max(r1.longestPause, r2.longestPause))
+      } ms`,
+    );
+  } finally {
+    await tc.stop("SIGKILL");
+  }
+});
+
+Deno.test("NATS, three nodes with 3 replicas: kill the stream leader at 20,000 lines/s, then a gateway; its client resumes on the other with Last-Event-ID: every line once", async () => {
+  await using servers = await NatsServers.cluster();
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  await using tc = await agent(servers, log, ["--replicas", "3"]);
+  const a = await gateway(servers);
+  await using gatewayA = a.tc;
+  const b = await gateway(servers);
+  await using _b = b.tc;
+  const onA = new Reader(a.url);
+  await using _ca = onA.client;
+  const onB = new Reader(b.url);
+  await using _cb = onB.client;
+  await onA.client.connected();
+  await onB.client.connected();
+  const leader = await streamLeader(servers, "tailcast");
+
+  await using writer = new WriterProcess([
+    "--path",
+    log,
+    "--rate",
+    "20000",
+    "--seconds",
+    "14",
+  ]);
+  let writing = true;
+  const finished = writer.result().finally(() => writing = false);
+  assert(
+    await onB.until(20_000, "lines before the leader is killed", 30_000),
+    "gateway B's client got lines",
+  );
+  await leader.kill();
+  const killedAt = onB.seqs.length;
+  assert(
+    await onB.until(killedAt + 5_000, "lines after the leader was killed"),
+    "lines came after the leader was killed",
+  );
+  // Gateway A dies while lines still come; its client comes to B with the
+  // last id it got.
+  assert(
+    writing,
+    `the writer still writes when gateway A is killed (agent: ${
+      tc.stderr.join(" | ")
+    }; gateway B: ${b.tc.stderr.join(" | ")})`,
+  );
+  await gatewayA.stop("SIGKILL");
+  await onA.client.exited();
+  const lastId = onA.lastId;
+  assert(lastId !== null, "the client on gateway A got ids");
+  const resumed = new Reader(b.url, lastId);
+  await using _cr = resumed.client;
+  const { written } = await finished;
+  assert(onA.seqs.length < written, "gateway A died before the last line");
+  await onB.until(written, "gateway B's client");
+  await resumed.until(written - onA.seqs.length, "the resumed client");
+  await sleep(300);
+  assertEveryLineOnce(onB.seqs, written, "gateway B");
+  assertEveryLineOnce(
+    [...onA.seqs, ...resumed.seqs],
+    written,
+    "the client of gateway A, then resumed on B",
+  );
+  note(
+    `cluster: ${written} lines at 20,000/s; the leader (${leader.name}) killed: longest pause on gateway B ${
+      Math.round(onB.longestPause)
+    } ms; gateway A killed after ${onA.seqs.length} lines, its client resumed on B (pause ${
+      Math.round(resumed.client.frameCount > 0 ? resumedPause(onA, resumed) : 0)
+    } ms)`,
+  );
+});
+
+Deno.test("NATS gateway runs with --allow-net only (no read, write, env or sys): it serves /events and /healthz", async () => {
+  await using servers = await NatsServers.single();
+  await using dir = await LogDir.create();
+  const log = dir.file("app.log");
+  await using tc = await agent(servers, log, []);
+  const port = freePort();
+  const g = await gateway(servers, {
+    port,
+    perms: [
+      "--no-prompt",
+      `--allow-net=${servers.allowNet},127.0.0.1:${port}`,
+    ],
+  });
+  await using _g = g.tc;
+  const reader = new Reader(g.url);
+  await using _c = reader.client;
+  await reader.client.connected();
+  await dir.append("app.log", "seq=0 x\n");
+  await reader.until(1, "a line through the sandboxed gateway", 10_000);
+  const health = await curl(`${g.url}/healthz`);
+  assertEquals(health.status, 200, health.body);
+  const body = JSON.parse(health.body);
+  assertEquals(body.status, "ok", health.body);
+  assertEquals(body.nats.role, "gateway");
+  assertEquals(
+    g.tc.stderr.filter((l) => /permission|NotCapable/i.test(l)),
+    [],
+  );
+  await tc.stop();
+});
