@@ -6,8 +6,9 @@
  *                   [--profile DIR] [--note TEXT]
  *
  * Scenarios: append, backfill, latency, rotation (tail -F, tailcast --stdout,
- * tailcast SSE), fanout and stalled (SSE), micro (`deno bench` of the hot
- * stages). The writer and every consumer run in this process: latency is
+ * tailcast SSE), fanout and stalled (SSE), nats (agents → NATS JetStream →
+ * gateways: throughput, latency, fan-out over two gateways, failover),
+ * micro (`deno bench` of the hot stages). The writer and every consumer run in this process: latency is
  * receive time minus write time on one clock. Each scenario is bounded in
  * time, and its processes and temporary files are cleaned up whatever
  * happens. Prints a Markdown report; `--write FILE` also writes it there.
@@ -22,6 +23,11 @@ import {
   latency,
   rotation,
 } from "./harness/follow_scenarios.ts";
+import {
+  natsFailover,
+  natsFanout,
+  natsPipeline,
+} from "./harness/nats_scenarios.ts";
 import { closeAll, commandText, say } from "./harness/proc.ts";
 import { loadAverage, machine, render } from "./harness/report.ts";
 import { ROOT } from "./harness/subjects.ts";
@@ -36,6 +42,11 @@ const SCENARIOS: Record<
   rotation,
   fanout,
   stalled,
+  nats: async (o) => [
+    await natsPipeline(o),
+    await natsFanout(o),
+    await natsFailover(o),
+  ],
 };
 const NAMES = [...Object.keys(SCENARIOS), "micro"];
 

@@ -185,6 +185,9 @@ export class Link {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       timeout: 5000,
+      // An Error (with its stack) made for every request costs more than the
+      // request: 5-7 % of a gateway's time, measured.
+      noAsyncTraces: true,
     };
     if (o.servers.some((s) => s.startsWith("tls://"))) options.tls = {};
     if (o.user !== null) {

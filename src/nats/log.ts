@@ -18,7 +18,14 @@ import { Batch, type ReplayLog, type ReplayStep } from "../sink/journal.ts";
 import type { Message } from "../sink/hub.ts";
 import { shareJson } from "../sink/ndjson.ts";
 import { positionId } from "../sink/cursor.ts";
-import { END, type Event, FILE, type ResumeCursor } from "../types.ts";
+import {
+  END,
+  type Event,
+  type EventJson,
+  FILE,
+  type FileId,
+  type ResumeCursor,
+} from "../types.ts";
 import { decodeMessage, hostSource, type WireMessage } from "./wire.ts";
 
 /** A message of the stream as the reader hands it over. */
@@ -166,10 +173,7 @@ export class StreamLog implements ReplayLog {
     const source = hostSource(header.host, header.source);
     const events: Event[] = new Array(wire.json.length);
     for (let i = 0; i < events.length; i++) {
-      const e = JSON.parse(wire.json[i]);
-      e[FILE] = file;
-      e[END] = header.ends[i];
-      events[i] = e;
+      events[i] = new StreamEvent(wire.json[i], file, header.ends[i]);
     }
     const batch = new Batch(
       seq,
@@ -309,6 +313,73 @@ export class StreamLog implements ReplayLog {
         return;
       }
     }
+  }
+}
+
+/**
+ * An event read from the stream. Subscribers are sent the JSON its agent
+ * made, as it is; it is parsed only when something looks into the event
+ * (a subscriber's grep, where or level), once.
+ */
+class StreamEvent implements Event {
+  readonly [FILE]: FileId;
+  readonly [END]: number;
+  readonly #json: string;
+  #parsed: EventJson | undefined;
+
+  constructor(json: string, file: FileId, end: number) {
+    this.#json = json;
+    this[FILE] = file;
+    this[END] = end;
+  }
+
+  get #e(): EventJson {
+    return this.#parsed ??= JSON.parse(this.#json);
+  }
+
+  get id(): string {
+    return this.#e.id;
+  }
+  get source(): string {
+    return this.#e.source;
+  }
+  get offset(): number {
+    return this.#e.offset;
+  }
+  get line(): string {
+    return this.#e.line;
+  }
+  get time(): string {
+    return this.#e.time;
+  }
+  get truncated(): true | undefined {
+    return this.#e.truncated;
+  }
+  get invalidUtf8(): true | undefined {
+    return this.#e.invalidUtf8;
+  }
+  get partial(): true | undefined {
+    return this.#e.partial;
+  }
+  get fields(): Record<string, unknown> | undefined {
+    return this.#e.fields;
+  }
+  get level(): string | undefined {
+    return this.#e.level;
+  }
+  get msg(): string | undefined {
+    return this.#e.msg;
+  }
+  get logTime(): string | undefined {
+    return this.#e.logTime;
+  }
+  get parseError(): string | undefined {
+    return this.#e.parseError;
+  }
+
+  /** `JSON.stringify` of it is the agent's JSON. */
+  toJSON(): EventJson {
+    return this.#e;
   }
 }
 

@@ -99,11 +99,12 @@ Deno.test("StreamLog gives events the ids 2.<epoch>.<seq>.<end> and the host's n
     ["/a.log@3", 3],
     ["/a.log@6", 6],
   ]);
-  // The JSON the agent made is what subscribers are sent.
-  assertEquals(
-    madeJson(a.batch)?.[0],
-    new TextDecoder().decode(data).split("\n")[1],
-  );
+  // The JSON the agent made is what subscribers are sent; an event is read
+  // from it when something looks into it (a grep, a where).
+  const json = new TextDecoder().decode(data).split("\n")[1];
+  assertEquals(madeJson(a.batch)?.[0], json);
+  assertEquals(JSON.stringify(a.batch.events[0]), json);
+  assertEquals(a.batch.events[0].offset, 2);
   const n = one.append(2, notice("/a.log"));
   assertEquals(n?.type === "notice" && n.id, "2.ep.2.0");
   assertEquals(
