@@ -15,6 +15,83 @@ export function freePort(): number {
   return port;
 }
 
+/** Certificates for TLS: a CA, and a server certificate for 127.0.0.1 it signed. */
+export interface Certificates {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Makes {@link Certificates} in `dir` with openssl. */
+export async function makeCertificates(dir: string): Promise<Certificates> {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`,
+      );
+    }
+  };
+  await Deno.writeTextFile(
+    `${dir}/ext.cnf`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+  );
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=tailcast test CA",
+  );
+  await run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "2",
+    "-extfile",
+    "ext.cnf",
+  );
+  return {
+    ca: `${dir}/ca.pem`,
+    cert: `${dir}/server.pem`,
+    key: `${dir}/server.key`,
+  };
+}
+
 /** What a node is started with besides its ports and store. */
 export interface NodeAuth {
   /** `authorization { user, password }`. */
@@ -29,6 +106,8 @@ export class NatsNode {
   readonly port: number;
   readonly clusterPort: number;
   readonly dir: string;
+  /** `nats:`, or `tls:` when the node wants TLS. */
+  readonly scheme: string;
   readonly #config: string;
   #child: Deno.ChildProcess | null = null;
   #log: Promise<string> = Promise.resolve("");
@@ -39,7 +118,9 @@ export class NatsNode {
     config: string,
     port: number,
     clusterPort: number,
+    scheme = "nats:",
   ) {
+    this.scheme = scheme;
     this.name = name;
     this.dir = dir;
     this.#config = config;
@@ -47,9 +128,9 @@ export class NatsNode {
     this.clusterPort = clusterPort;
   }
 
-  /** `nats://127.0.0.1:PORT`. */
+  /** `nats://127.0.0.1:PORT` (`tls://` with TLS). */
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `${this.scheme}//127.0.0.1:${this.port}`;
   }
 
   /** Whether its process is running. */
@@ -124,6 +205,8 @@ export class NatsNode {
 /** Options common to one node and a cluster. */
 export interface NatsOptions {
   auth?: NodeAuth;
+  /** Clients must use TLS with this certificate. */
+  tls?: Certificates;
   /** JetStream file store limit per node. @default 1 GiB */
   maxFileStore?: number;
 }
@@ -179,7 +262,13 @@ export class NatsServers implements AsyncDisposable {
         config,
         `server_name: ${name}
 listen: "127.0.0.1:${port}"
-${authBlock(options.auth)}jetstream {
+${authBlock(options.auth)}${
+          options.tls
+            ? `tls { cert_file: ${
+              JSON.stringify(options.tls.cert)
+            }, key_file: ${JSON.stringify(options.tls.key)} }\n`
+            : ""
+        }jetstream {
   store_dir: ${JSON.stringify(`${dir}/store`)}
   max_memory_store: 64MB
   max_file_store: ${options.maxFileStore ?? 1024 * 1024 * 1024}
@@ -195,7 +284,16 @@ ${
             : ""
         }`,
       );
-      nodes.push(new NatsNode(name, dir, config, port, clusterPort));
+      nodes.push(
+        new NatsNode(
+          name,
+          dir,
+          config,
+          port,
+          clusterPort,
+          options.tls ? "tls:" : "nats:",
+        ),
+      );
     }
     const servers = new NatsServers(root, nodes);
     try {

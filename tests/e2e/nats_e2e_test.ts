@@ -12,7 +12,12 @@ import { assert, assertEquals } from "@std/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { LogDir } from "../_fixtures/log_dir.ts";
-import { freePort, type NatsNode, NatsServers } from "../_fixtures/nats.ts";
+import {
+  freePort,
+  makeCertificates,
+  type NatsNode,
+  NatsServers,
+} from "../_fixtures/nats.ts";
 import { sleep, WriterProcess } from "../_fixtures/restart.ts";
 import { curl, CurlSse } from "../_fixtures/sse_client.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
@@ -99,11 +104,22 @@ function assertEveryLineOnce(
 /** A gateway process on a free port; resolves once it serves. */
 async function gateway(
   servers: NatsServers,
-  extra: { perms?: string[]; port?: number } = {},
+  extra: {
+    perms?: string[];
+    port?: number;
+    args?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<{ tc: TailcastProcess; url: string }> {
   const tc = new TailcastProcess(
-    ["--subscribe", servers.urls, "--port", String(extra.port ?? 0)],
-    { perms: extra.perms },
+    [
+      "--subscribe",
+      servers.urls,
+      "--port",
+      String(extra.port ?? 0),
+      ...extra.args ?? [],
+    ],
+    { perms: extra.perms, env: extra.env },
   );
   const url = await tc.url();
   return { tc, url };
@@ -114,6 +130,7 @@ async function agent(
   servers: NatsServers,
   log: string,
   args: string[],
+  env?: Record<string, string>,
 ): Promise<TailcastProcess> {
   const tc = new TailcastProcess([
     "--publish",
@@ -123,7 +140,7 @@ async function agent(
     "--no-server",
     ...args,
     log,
-  ]);
+  ], { env });
   await tc.waitForStderr(/NATS: connected to/, 15_000);
   return tc;
 }
@@ -310,5 +327,59 @@ Deno.test("NATS gateway runs with --allow-net only (no read, write, env or sys):
     g.tc.stderr.filter((l) => /permission|NotCapable/i.test(l)),
     [],
   );
+  await tc.stop();
+});
+
+Deno.test("NATS over TLS with a user and password: a wrong password is said on stderr and /healthz, the right one publishes and serves", async () => {
+  await using dir = await LogDir.create();
+  const certs = await makeCertificates(dir.path);
+  await using servers = await NatsServers.single({
+    tls: certs,
+    auth: { user: { name: "agent", password: "s3cret" } },
+  });
+  // Deno's TLS trusts the CA given with DENO_CERT (or --cert).
+  const env = { DENO_CERT: certs.ca };
+  const log = dir.file("app.log");
+  await using refused = new TailcastProcess([
+    "--publish",
+    servers.urls,
+    "--host-name",
+    "web-1",
+    "--nats-user",
+    "agent",
+    "--nats-password",
+    "wrong",
+    "--port",
+    "0",
+    log,
+  ], { env });
+  const url = await refused.url();
+  await refused.waitForStderr(/NATS: cannot connect to tls:.*[Aa]uthorization/);
+  const health = JSON.parse((await curl(`${url}/healthz`)).body);
+  assertEquals(health.status, "degraded");
+  assertEquals(health.nats.ok, false);
+  assert(
+    /[Aa]uthorization/.test(health.nats.link.problem),
+    health.nats.link.problem,
+  );
+  await refused.stop();
+
+  await using tc = await agent(
+    servers,
+    log,
+    ["--nats-user", "agent"],
+    { ...env, TAILCAST_NATS_PASSWORD: "s3cret" },
+  );
+  const g = await gateway(servers, {
+    args: ["--nats-user", "agent", "--nats-password", "s3cret"],
+    env,
+  });
+  await using _g = g.tc;
+  const reader = new Reader(g.url);
+  await using _c = reader.client;
+  await reader.client.connected();
+  await dir.append("app.log", "seq=0 x\n");
+  assert(await reader.until(1, "a line over TLS", 10_000), "a line over TLS");
+  assertEquals(reader.seqs, [0]);
   await tc.stop();
 });
