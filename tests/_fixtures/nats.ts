@@ -5,6 +5,15 @@
  * the same ports and store. Disposing stops every process and removes the
  * directories. Needs Debian's `nats-server` (`.ci/run` installs it).
  */
+import {
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+} from "@nats-io/jwt";
 import { waitFor } from "./wait.ts";
 
 /** A port nobody listens on now (the kernel picked it). */
@@ -205,6 +214,11 @@ export class NatsNode {
 /** Options common to one node and a cluster. */
 export interface NatsOptions {
   auth?: NodeAuth;
+  /**
+   * Operator mode (JWT): the nodes trust a made-up operator, and
+   * {@link NatsServers.creds} is a `.creds` file of a user of its account.
+   */
+  operator?: boolean;
   /** Clients must use TLS with this certificate. */
   tls?: Certificates;
   /** JetStream file store limit per node. @default 1 GiB */
@@ -224,14 +238,69 @@ function authBlock(auth: NodeAuth | undefined): string {
   return "";
 }
 
+/** An operator, its account (JetStream allowed) and a user's `.creds` file in `dir`. */
+async function operatorMode(
+  dir: string,
+): Promise<{ config: string; creds: string }> {
+  const operator = createOperator();
+  const system = createAccount();
+  const account = createAccount();
+  const user = createUser();
+  const unlimited = {
+    subs: -1,
+    data: -1,
+    payload: -1,
+    imports: -1,
+    exports: -1,
+    wildcards: true,
+    conn: -1,
+    leaf: -1,
+    mem_storage: -1,
+    disk_storage: -1,
+    streams: -1,
+    consumer: -1,
+  };
+  const operatorJwt = await encodeOperator("tailcast-test", operator, {
+    system_account: system.getPublicKey(),
+  });
+  const accountJwt = await encodeAccount(
+    "logs",
+    account,
+    { limits: unlimited } as never,
+    { signer: operator },
+  );
+  const systemJwt = await encodeAccount("SYS", system, {}, {
+    signer: operator,
+  });
+  const creds = `${dir}/user.creds`;
+  await Deno.writeFile(
+    creds,
+    fmtCreds(await encodeUser("agent", user, account), user),
+  );
+  return {
+    creds,
+    config: `operator: ${operatorJwt}
+system_account: ${system.getPublicKey()}
+resolver: MEMORY
+resolver_preload: {
+  ${account.getPublicKey()}: ${accountJwt}
+  ${system.getPublicKey()}: ${systemJwt}
+}
+`,
+  };
+}
+
 /** One node, or three clustered: start, kill and restart nodes; dispose to stop all. */
 export class NatsServers implements AsyncDisposable {
   readonly nodes: readonly NatsNode[];
+  /** With `operator`: a user's `.creds` file. */
+  readonly creds: string | null;
   readonly #root: string;
 
-  private constructor(root: string, nodes: NatsNode[]) {
+  private constructor(root: string, nodes: NatsNode[], creds: string | null) {
     this.#root = root;
     this.nodes = nodes;
+    this.creds = creds;
   }
 
   /** One JetStream node. */
@@ -246,6 +315,7 @@ export class NatsServers implements AsyncDisposable {
 
   static async #make(count: number, options: NatsOptions) {
     const root = await Deno.makeTempDir({ prefix: "tailcast-nats-" });
+    const jwt = options.operator ? await operatorMode(root) : null;
     const ports = Array.from({ length: count }, () => [freePort(), freePort()]);
     const nodes: NatsNode[] = [];
     for (let i = 0; i < count; i++) {
@@ -262,7 +332,7 @@ export class NatsServers implements AsyncDisposable {
         config,
         `server_name: ${name}
 listen: "127.0.0.1:${port}"
-${authBlock(options.auth)}${
+${jwt?.config ?? ""}${authBlock(options.auth)}${
           options.tls
             ? `tls { cert_file: ${
               JSON.stringify(options.tls.cert)
@@ -295,7 +365,7 @@ ${
         ),
       );
     }
-    const servers = new NatsServers(root, nodes);
+    const servers = new NatsServers(root, nodes, jwt?.creds ?? null);
     try {
       await Promise.all(nodes.map((n) => n.start()));
     } catch (error) {

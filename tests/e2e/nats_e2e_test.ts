@@ -383,3 +383,19 @@ Deno.test("NATS over TLS with a user and password: a wrong password is said on s
   assertEquals(reader.seqs, [0]);
   await tc.stop();
 });
+
+Deno.test("NATS with a .creds file (operator mode): the agent and the gateway log in with it", async () => {
+  await using servers = await NatsServers.single({ operator: true });
+  await using dir = await LogDir.create();
+  const creds = ["--nats-creds", servers.creds!];
+  await using tc = await agent(servers, dir.file("app.log"), creds);
+  const g = await gateway(servers, { args: creds });
+  await using _g = g.tc;
+  const reader = new Reader(g.url);
+  await using _c = reader.client;
+  await reader.client.connected();
+  await dir.append("app.log", "seq=0 x\n");
+  assert(await reader.until(1, "a line", 10_000), "a line with creds");
+  assertEquals(reader.seqs, [0]);
+  await tc.stop();
+});
