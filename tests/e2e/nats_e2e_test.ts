@@ -8,7 +8,7 @@
  * Measurements (pauses) are printed on stderr as `[measured]`; nothing here
  * asserts a time.
  */
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { LogDir } from "../_fixtures/log_dir.ts";
@@ -299,11 +299,11 @@ Deno.test("NATS, three nodes with 3 replicas: kill the stream leader at 20,000 l
   );
 });
 
-Deno.test("NATS gateway runs with --allow-net only (no read, write, env or sys): it serves /events and /healthz", async () => {
+Deno.test("NATS gateway runs with --allow-net only (no read, write, env or sys) and serves the HTTP API: source, grep, where, level, backlog, NDJSON, /healthz, /metrics, /sources", async () => {
   await using servers = await NatsServers.single();
   await using dir = await LogDir.create();
   const log = dir.file("app.log");
-  await using tc = await agent(servers, log, []);
+  await using tc = await agent(servers, log, ["--format", "json"]);
   const port = freePort();
   const g = await gateway(servers, {
     port,
@@ -313,19 +313,102 @@ Deno.test("NATS gateway runs with --allow-net only (no read, write, env or sys):
     ],
   });
   await using _g = g.tc;
-  const reader = new Reader(g.url);
-  await using _c = reader.client;
-  await reader.client.connected();
-  await dir.append("app.log", "seq=0 x\n");
-  await reader.until(1, "a line through the sandboxed gateway", 10_000);
-  const health = await curl(`${g.url}/healthz`);
-  assertEquals(health.status, 200, health.body);
-  const body = JSON.parse(health.body);
-  assertEquals(body.status, "ok", health.body);
-  assertEquals(body.nats.role, "gateway");
+  const query = {
+    all: "",
+    source: "?source=app.log",
+    otherSource: "?source=web-2:*",
+    level: "?level=warn",
+    where: "?where=n%3E%3D2",
+    grep: "?grep=%22n%22:3",
+  };
+  const clients = Object.fromEntries(
+    Object.entries(query).map((
+      [k, q],
+    ) => [k, new CurlSse(`${g.url}/events${q}`, { dumpHeaders: false })]),
+  );
+  try {
+    for (const c of Object.values(clients)) await c.connected();
+    await dir.append(
+      "app.log",
+      '{"level":"info","msg":"a","n":1}\n{"level":"error","msg":"b","n":2}\n{"level":"warn","msg":"c","n":3}\n',
+    );
+    await clients.all.until((c) => c.lineEvents().length === 3, "3 lines");
+    const ns = (name: string) =>
+      clients[name].lineEvents<{ fields: { n: number } }>().map((e) =>
+        e.fields.n
+      );
+    const all = clients.all.lineEvents<{ source: string }>();
+    assertEquals(all.map((e) => e.source), Array(3).fill(`web-1:${log}`));
+    await clients.grep.until((c) => c.lineEvents().length === 1, "grep");
+    assertEquals(ns("source"), [1, 2, 3]);
+    assertEquals(ns("level"), [2, 3]);
+    assertEquals(ns("where"), [2, 3]);
+    assertEquals(ns("grep"), [3]);
+    assertEquals(ns("otherSource"), []);
+    // A backlog comes from the lines the gateway holds, then live, as NDJSON.
+    await using backlog = new CurlSse(
+      `${g.url}/events?backlog=2&format=ndjson`,
+      { ndjson: true, dumpHeaders: false },
+    );
+    await backlog.until((c) => c.frames.length === 2, "the backlog");
+    assertEquals(
+      backlog.frames.map((f) => JSON.parse(f.data).fields.n),
+      [2, 3],
+    );
+  } finally {
+    for (const c of Object.values(clients)) await c.stop();
+  }
+  const health = JSON.parse((await curl(`${g.url}/healthz`)).body);
+  assertEquals(health.status, "ok");
+  assertEquals(health.nats.role, "gateway");
+  assertEquals(health.nats.lag, 0);
+  const metrics = (await curl(`${g.url}/metrics`)).body;
+  assertMatch(metrics, /^tailcast_nats_connected 1$/m);
+  assertMatch(metrics, /^tailcast_nats_events_total\{result="read"\} 3$/m);
+  const sources = JSON.parse((await curl(`${g.url}/sources`)).body);
+  assertEquals(sources.sources.map((s: { path: string }) => s.path), [
+    `web-1:${log}`,
+  ]);
   assertEquals(
     g.tc.stderr.filter((l) => /permission|NotCapable/i.test(l)),
     [],
+  );
+  await tc.stop();
+});
+
+Deno.test("NATS: a client resuming from a line the stream no longer holds gets a gap, then what is new", async () => {
+  await using servers = await NatsServers.single();
+  await using dir = await LogDir.create();
+  await using tc = await agent(servers, dir.file("app.log"), []);
+  const first = await gateway(servers);
+  await using _first = first.tc;
+  const before = new Reader(first.url);
+  await using _b = before.client;
+  await before.client.connected();
+  await dir.append("app.log", "seq=0 x\nseq=1 x\n");
+  assert(await before.until(2, "two lines", 10_000));
+  const id = before.lastId!;
+  // The stream's limits removed them (a purge does the same, at once).
+  const nc = await connect({ servers: servers.nodes[0].url });
+  try {
+    await (await jetstreamManager(nc)).streams.purge("tailcast");
+  } finally {
+    await nc.close();
+  }
+  // A gateway that never held them: it has only the stream to go by.
+  const second = await gateway(servers);
+  await using _second = second.tc;
+  await using after = new CurlSse(`${second.url}/events`, {
+    headers: { "Last-Event-ID": id },
+    dumpHeaders: false,
+  });
+  await after.until((c) => c.named("gap").length === 1, "a gap");
+  assertMatch(JSON.parse(after.named("gap")[0].data).cause, /resume-expired/);
+  await dir.append("app.log", "seq=2 x\n");
+  await after.until((c) => c.lineEvents().length === 1, "the new line");
+  assertEquals(
+    after.lineEvents<{ line: string }>().map((e) => e.line),
+    ["seq=2 x"],
   );
   await tc.stop();
 });
