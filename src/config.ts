@@ -236,7 +236,7 @@ Options:
   -q, --quiet, --silent
                        text output: no ==> file <== headers
   -v, --verbose        text output: headers even for one file
-  --no-server          serve no HTTP (implies --stdout)
+  --no-server          serve no HTTP (implies --stdout, except with --publish)
   --port N             HTTP port (default: ${DEFAULT_PORT}; 0 = any free port)
   --host HOST          HTTP address (default: 127.0.0.1)
   --poll[=MS]          poll with stat every MS ms (default: ${DEFAULT_POLL_MS}) instead
