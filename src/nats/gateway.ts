@@ -45,7 +45,10 @@ export interface GatewayOptions {
   readonly log: (line: string) => void;
   /** Events of the newest messages kept in memory. @default DEFAULT_MEMORY_EVENTS */
   readonly memory?: number;
-  /** Messages before the stream's end read at start. @default 1024 */
+  /**
+   * Messages before the stream's end read at start, at most (and no more
+   * than about {@link PRELOAD_BYTES} of them). @default 1024
+   */
   readonly preload?: number;
 }
 
@@ -95,6 +98,9 @@ function marksOnly(
     }),
   );
 }
+
+/** Bytes of the stream's newest messages read at start, about. */
+const PRELOAD_BYTES = 32 * 1024 * 1024;
 
 /** Sources remembered for `/sources`. */
 const MAX_SOURCES = 10_000;
@@ -189,6 +195,7 @@ export class Gateway {
         `tailcast: NATS: the stream ${o.stream} does not allow direct gets: this gateway reads it from its leader, and stops reading while a new one is elected (allow them with: nats stream edit ${o.stream} --allow-direct)`,
       );
     }
+    const { first_seq: first, last_seq: last, messages, bytes } = info.state;
     const reader = new Reader({
       nc,
       // A request to a server that died is made again soon.
@@ -196,27 +203,29 @@ export class Gateway {
       stream: o.stream,
       wakeups: storedSubjects(o.prefix),
       direct: info.config.allow_direct === true,
-      last: info.state.last_seq,
+      last,
       failed: (seq, why) => this.#failed(seq, why),
       heard: (last) => this.#log?.heard(0, last),
       dropped: () => this.#link.dropped,
     });
     const log = new StreamLog({
       epoch,
-      first: info.state.first_seq,
+      first,
       memory: o.memory ?? DEFAULT_MEMORY_EVENTS,
       read: (start, until, stop) =>
         reader.messages(start, until, AbortSignal.any([stop, signal])),
       skipped: (seq, why) => this.#tell(`skipped message ${seq}: ${why}`),
     });
-    const last = info.state.last_seq;
-    const start = Math.max(
-      info.state.first_seq,
-      last - (o.preload ?? 1024) + 1,
-      1,
+    // The newest messages, for backlogs and resumes from memory; by their
+    // average size, no more than memory would keep anyway.
+    const average = messages > 0 ? bytes / messages : 1;
+    const preload = Math.min(
+      o.preload ?? 1024,
+      Math.max(1, Math.floor(PRELOAD_BYTES / average)),
     );
+    const start = Math.max(first, last - preload + 1, 1);
     log.startAt(start);
-    log.heard(info.state.first_seq, last);
+    log.heard(first, last);
     this.#log = log;
     this.#ready.resolve({
       journal: log,
@@ -224,7 +233,7 @@ export class Gateway {
       events: marksOnly,
     });
     o.log(
-      `tailcast: NATS: reading the stream ${o.stream} from message ${start} (it holds ${info.state.first_seq}-${last})`,
+      `tailcast: NATS: reading the stream ${o.stream} from message ${start} (it holds ${first}-${last})`,
     );
     let replaced: unknown = null;
     const watching = this.#watch(jsm, info.created, log).catch((error) => {
