@@ -9,7 +9,12 @@
 import type { Message } from "../sink/hub.ts";
 import type { Batch } from "../sink/journal.ts";
 import { eventsText } from "../sink/json.ts";
-import { jsonOf, madeJson, ndjsonOf } from "../sink/ndjson.ts";
+import {
+  type JsonLines,
+  jsonLinesOf,
+  jsonOf,
+  ndjsonOf,
+} from "../sink/ndjson.ts";
 import type { Event } from "../types.ts";
 
 const encoder = new TextEncoder();
@@ -38,26 +43,49 @@ function sseOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
   if (!bytes) {
     const frames = frameCache.get(batch);
-    const json = frames ? undefined : madeJson(batch);
-    let text: string;
-    if (frames) {
-      text = frames.join("");
-    } else if (json) {
-      // The JSON came with the batch (from a NATS stream): frame it as it is.
-      text = "";
-      for (let i = 0; i < json.length; i++) {
-        text += `event: line\nid: ${batch.id(i)}\ndata: ${json[i]}\n\n`;
-      }
-    } else {
-      text = eventsText(
-        batch.events,
-        (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
-        "\n\n",
-      );
+    const lines = frames ? undefined : jsonLinesOf(batch);
+    if (lines) {
+      bytesCache.set(batch, bytes = framesFromLines(batch, lines));
+      return bytes;
     }
+    const text = frames ? frames.join("") : eventsText(
+      batch.events,
+      (i) => `event: line\nid: ${batch.id(i)}\ndata: `,
+      "\n\n",
+    );
     bytesCache.set(batch, bytes = encoder.encode(text));
   }
   return bytes;
+}
+
+/**
+ * The SSE bytes of a batch whose JSON came as UTF-8 lines (from a NATS
+ * stream): the lines are copied between the frames' ASCII parts, never
+ * decoded.
+ */
+function framesFromLines(
+  batch: Batch,
+  { bytes, starts }: JsonLines,
+): Uint8Array {
+  const n = starts.length - 1;
+  const heads: string[] = new Array(n);
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    heads[i] = `event: line\nid: ${batch.id(i)}\ndata: `;
+    size += heads[i].length + (starts[i + 1] - 1 - starts[i]) + 2;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    // Ids and field names are ASCII: one byte per character.
+    at += encoder.encodeInto(heads[i], out.subarray(at)).written;
+    const line = bytes.subarray(starts[i], starts[i + 1] - 1);
+    out.set(line, at);
+    at += line.length;
+    out[at++] = 0x0a;
+    out[at++] = 0x0a;
+  }
+  return out;
 }
 
 /**

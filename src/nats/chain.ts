@@ -18,9 +18,10 @@
  * A truncation (or a file found truncated at start) makes offsets start
  * again, so its notice forgets what the chain knew of the subject's files.
  *
- * Several hub batches of one file become one message, up to a size that
- * fits the server's limit; a batch is acknowledged (its cursor may move)
- * once all its events are stored.
+ * Several hub batches of one file become one message, up to 1 MiB (or the
+ * server's max payload): one publish in flight, so the larger the message
+ * the fewer round trips a busy file costs. A batch is acknowledged (its
+ * cursor may move) once all its events are stored.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { JetStreamApiCodes } from "@nats-io/jetstream";
@@ -44,15 +45,17 @@ import {
 
 /** Files of a subject whose published end a message carries. */
 const MAX_FILES = 8;
-/** Room kept under the server's max payload for the header, bytes. */
-const HEADROOM = 16 * 1024;
+/** Room kept under the server's max payload for the header's fixed part, bytes. */
+const HEADROOM = 4 * 1024;
+/** Bytes a message of events takes at most, whatever the server allows. */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** What an event adds to the header besides its JSON: its end offset in `ends`. */
+const PER_EVENT = 17;
 /**
  * How long a publish waits for JetStream's answer, ms. A publish to a
  * server that died gets none: it is sent again (same id) after this.
  */
 const PUBLISH_TIMEOUT_MS = 2000;
-/** Characters of event JSON per message at most (a message is at most 3× that in bytes). */
-const MAX_CHARS = 256 * 1024;
 
 /** What a chain needs from its agent. */
 export interface ChainContext {
@@ -112,16 +115,17 @@ export class Chain {
   /** Events of a file at or before this end are in the stream already. */
   #skip = new Map<string, number>();
   #formed: Formed | null = null;
-  #maxChars: number;
+  /**
+   * Bytes of events per message (JSON and header entry), counted as
+   * characters: lowered when a message of wider characters came out larger.
+   */
+  #budget: number;
   #running: Promise<void> | null = null;
 
   constructor(subject: string, ctx: ChainContext) {
     this.subject = subject;
     this.#ctx = ctx;
-    this.#maxChars = Math.min(
-      MAX_CHARS,
-      Math.floor((ctx.maxPayload - HEADROOM) / 3),
-    );
+    this.#budget = this.#limit;
   }
 
   /** Queues a hub message; publishing starts if it was idle. */
@@ -201,7 +205,7 @@ export class Chain {
       ctx.ensure().catch(() => {});
     }
     if (/max(imum)? payload/i.test(String(error))) {
-      this.#maxChars = Math.max(1024, Math.floor(this.#maxChars / 2));
+      this.#budget = Math.max(1024, Math.floor(this.#budget / 2));
       this.#formed = null;
     }
     ctx.link.problem(
@@ -236,8 +240,28 @@ export class Chain {
     this.#formed = null;
   }
 
-  /** The next message from the head of the queue (none of it consumed yet). */
+  /** A message's size at most, bytes. */
+  get #limit(): number {
+    return Math.min(MAX_MESSAGE_BYTES, this.#ctx.maxPayload) - HEADROOM;
+  }
+
+  /**
+   * The next message from the head of the queue (none of it consumed yet),
+   * within the size limit: counted in characters, checked in bytes.
+   */
   #form(): Formed {
+    for (;;) {
+      const formed = this.#formWithin(this.#budget);
+      const over = formed.payload.length - this.#limit;
+      if (over <= 0 || formed.events <= 1) return formed;
+      this.#budget = Math.max(
+        1024,
+        Math.floor(this.#budget * this.#limit / formed.payload.length * 0.95),
+      );
+    }
+  }
+
+  #formWithin(budget: number): Formed {
     const head = this.#queue[0];
     const m = head.message;
     if (m.type !== "batch") return this.#formMessage(m);
@@ -263,7 +287,7 @@ export class Chain {
         const e = events[j];
         if (e[END] <= skip) continue;
         const text = this.#fit(e, named, quoted);
-        if (json.length > 0 && chars + text.length > this.#maxChars) {
+        if (json.length > 0 && chars + text.length + PER_EVENT > budget) {
           items = i;
           partial = j;
           break scan;
@@ -271,7 +295,7 @@ export class Chain {
         if (from === -1) from = e.offset;
         json.push(text);
         ends.push(e[END]);
-        chars += text.length;
+        chars += text.length + PER_EVENT;
       }
       items = i + 1;
       partial = 0;
@@ -334,7 +358,7 @@ export class Chain {
   /** The event's JSON under its host's name, cut to fit in one message if it must be. */
   #fit(e: Event, named: string, quoted: string): string {
     const text = eventJsonAs(e, named, quoted);
-    const limit = this.#ctx.maxPayload - HEADROOM;
+    const limit = this.#limit;
     if (text.length * 3 <= limit) return text;
     if (new TextEncoder().encode(text).length <= limit) return text;
     // Escaping can make a character 6 bytes: cut to what fits whatever it holds.

@@ -16,7 +16,7 @@
  */
 import { Batch, type ReplayLog, type ReplayStep } from "../sink/journal.ts";
 import type { Message } from "../sink/hub.ts";
-import { shareJson } from "../sink/ndjson.ts";
+import { type JsonLines, shareJsonLines } from "../sink/ndjson.ts";
 import { positionId } from "../sink/cursor.ts";
 import {
   END,
@@ -52,6 +52,8 @@ export interface StreamLogOptions {
   /** A message that is not one of ours (told once per kind of problem). */
   readonly skipped?: (seq: number, why: string) => void;
 }
+
+const decoder = new TextDecoder();
 
 /** Events of the newest messages a gateway keeps by default. */
 export const DEFAULT_MEMORY_EVENTS = 65_536;
@@ -171,9 +173,10 @@ export class StreamLog implements ReplayLog {
     }
     const file = { dev: header.dev, ino: header.ino };
     const source = hostSource(header.host, header.source);
-    const events: Event[] = new Array(wire.json.length);
+    const lines = wire.lines!;
+    const events: Event[] = new Array(header.ends.length);
     for (let i = 0; i < events.length; i++) {
-      events[i] = new StreamEvent(wire.json[i], file, header.ends[i]);
+      events[i] = new StreamEvent(lines, i, file, header.ends[i]);
     }
     const batch = new Batch(
       seq,
@@ -184,7 +187,7 @@ export class StreamLog implements ReplayLog {
       null,
       null,
     );
-    shareJson(batch, wire.json);
+    shareJsonLines(batch, lines);
     return { type: "batch", batch };
   }
 
@@ -324,17 +327,24 @@ export class StreamLog implements ReplayLog {
 class StreamEvent implements Event {
   readonly [FILE]: FileId;
   readonly [END]: number;
-  readonly #json: string;
+  readonly #lines: JsonLines;
+  readonly #i: number;
   #parsed: EventJson | undefined;
 
-  constructor(json: string, file: FileId, end: number) {
-    this.#json = json;
+  constructor(lines: JsonLines, i: number, file: FileId, end: number) {
+    this.#lines = lines;
+    this.#i = i;
     this[FILE] = file;
     this[END] = end;
   }
 
   get #e(): EventJson {
-    return this.#parsed ??= JSON.parse(this.#json);
+    if (this.#parsed === undefined) {
+      const { bytes, starts } = this.#lines;
+      const json = bytes.subarray(starts[this.#i], starts[this.#i + 1] - 1);
+      this.#parsed = JSON.parse(decoder.decode(json));
+    }
+    return this.#parsed!;
   }
 
   get id(): string {

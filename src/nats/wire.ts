@@ -36,6 +36,7 @@
  */
 import { createHash } from "node:crypto";
 import { pathHash } from "../sink/cursor.ts";
+import type { JsonLines } from "../sink/ndjson.ts";
 import type { Alert, FileId, Notice } from "../types.ts";
 
 /** The version of the payload format this tailcast writes and reads. */
@@ -81,10 +82,14 @@ export interface AlertHeader {
 
 export type Header = BatchHeader | NoticeHeader | AlertHeader;
 
-/** A message as read: its header, and for a batch the JSON of each event. */
+/**
+ * A message as read: its header, and for a batch the JSON of its events as
+ * UTF-8 lines, not decoded (subscribers are sent them as they are).
+ */
 export interface WireMessage {
   readonly header: Header;
-  readonly json: readonly string[];
+  /** A batch's events; null for a notice or alert. */
+  readonly lines: JsonLines | null;
 }
 
 /** A payload that is not a message of this format; the reader skips it and says so. */
@@ -218,17 +223,18 @@ export function encodeMessage(
  *   host: "web1", source: "/a.log", dev: 1, ino: 2, from: 0, to: 3,
  *   ends: [3], files: [[1, 2, 3]],
  * }, ['{"id":"1.2:3","source":"web1:/a.log"}']);
- * const { header, json } = decodeMessage(bytes);
+ * const { header, lines } = decodeMessage(bytes);
  * assertEquals(header.kind === "batch" && header.ends, [3]);
- * assertEquals(json.length, 1);
+ * assertEquals(lines?.starts.length, 2);
  * ```
  */
 export function decodeMessage(bytes: Uint8Array): WireMessage {
-  const text = decoder.decode(bytes);
-  const nl = text.indexOf("\n");
+  const nl = bytes.indexOf(NL);
   let header: Header;
   try {
-    header = JSON.parse(nl === -1 ? text : text.slice(0, nl));
+    header = JSON.parse(
+      decoder.decode(nl === -1 ? bytes : bytes.subarray(0, nl)),
+    );
   } catch {
     throw new WireError("not a tailcast message: its header is not JSON");
   }
@@ -246,24 +252,36 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
     throw new WireError("a message without host or files");
   }
   if (header.kind === "batch") {
-    const json = nl === -1 ? [] : text.slice(nl + 1).split("\n");
+    const lines = nl === -1 ? null : linesOf(bytes.subarray(nl + 1));
     if (
       typeof header.source !== "string" || !Array.isArray(header.ends) ||
-      header.ends.length !== json.length || json.length === 0
+      lines === null || header.ends.length !== lines.starts.length - 1
     ) {
       throw new WireError(
         "a batch whose events do not match its header",
       );
     }
-    return { header, json };
+    return { header, lines };
   }
   if (
     (header.kind === "notice" && typeof header.notice === "object") ||
     (header.kind === "alert" && typeof header.alert === "object")
   ) {
-    return { header, json: [] };
+    return { header, lines: null };
   }
   throw new WireError(
     `a message of kind ${JSON.stringify((header as Header).kind)}`,
   );
+}
+
+const NL = 0x0a;
+
+/** Where each line of `bytes` starts (and one past the end, as if it ended with a newline). */
+function linesOf(bytes: Uint8Array): JsonLines {
+  const starts = [0];
+  for (let at = bytes.indexOf(NL); at !== -1; at = bytes.indexOf(NL, at + 1)) {
+    starts.push(at + 1);
+  }
+  starts.push(bytes.length + 1);
+  return { bytes, starts };
 }

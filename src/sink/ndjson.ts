@@ -13,34 +13,69 @@ const encoder = new TextEncoder();
 const jsonCache = new WeakMap<Batch, string[]>();
 const bytesCache = new WeakMap<Batch, Uint8Array>();
 
-/** The JSON of each event of `batch`, made once. */
+/**
+ * The JSON of a batch's events as UTF-8 lines, as a batch read back from a
+ * NATS stream carries it: event `i` is `bytes[starts[i], starts[i + 1] - 1)`
+ * (each line's newline, the last one's implied, between them).
+ */
+export interface JsonLines {
+  readonly bytes: Uint8Array;
+  readonly starts: readonly number[];
+}
+
+const linesCache = new WeakMap<Batch, JsonLines>();
+const decoder = new TextDecoder();
+
+/**
+ * Gives `batch` the JSON its events already have, as UTF-8 lines (a batch
+ * read back from a NATS stream: its agent made it), so it is not made
+ * again: NDJSON and SSE are framed from these bytes as they are.
+ */
+export function shareJsonLines(batch: Batch, lines: JsonLines): void {
+  linesCache.set(batch, lines);
+}
+
+/** The JSON lines `batch` came with, if any. */
+export function jsonLinesOf(batch: Batch): JsonLines | undefined {
+  return linesCache.get(batch);
+}
+
+/** The JSON of each event of `batch`, made (or decoded from its lines) once. */
 export function jsonOf(batch: Batch): readonly string[] {
   let json = jsonCache.get(batch);
-  if (!json) jsonCache.set(batch, json = eventsJson(batch.events));
+  if (!json) {
+    const lines = linesCache.get(batch);
+    json = lines ? decodeLines(lines) : eventsJson(batch.events);
+    jsonCache.set(batch, json);
+  }
   return json;
 }
 
-/**
- * Gives `batch` the JSON its events already have (a batch read back from a
- * NATS stream carries the JSON its agent made), so it is not made again.
- */
-export function shareJson(batch: Batch, json: readonly string[]): void {
-  jsonCache.set(batch, json as string[]);
-}
-
-/** The JSON of `batch`'s events if it is made already, else undefined. */
-export function madeJson(batch: Batch): readonly string[] | undefined {
-  return jsonCache.get(batch);
+function decodeLines({ bytes, starts }: JsonLines): string[] {
+  const out: string[] = new Array(starts.length - 1);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = decoder.decode(bytes.subarray(starts[i], starts[i + 1] - 1));
+  }
+  return out;
 }
 
 /** The NDJSON bytes of a whole batch, made once. */
 export function ndjsonOf(batch: Batch): Uint8Array {
   let bytes = bytesCache.get(batch);
   if (!bytes) {
+    const lines = linesCache.get(batch);
     const json = jsonCache.get(batch);
-    bytes = encoder.encode(
-      json ? json.join("\n") + "\n" : eventsText(batch.events, () => "", "\n"),
-    );
+    if (lines) {
+      bytes = new Uint8Array(lines.bytes.length + 1);
+      bytes.set(lines.bytes);
+      bytes[lines.bytes.length] = 0x0a;
+    } else {
+      bytes = encoder.encode(
+        json
+          ? json.join("\n") + "\n"
+          : eventsText(batch.events, () => "", "\n"),
+      );
+    }
     bytesCache.set(batch, bytes);
   }
   return bytes;

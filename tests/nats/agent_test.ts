@@ -316,7 +316,10 @@ Deno.test("Chain cuts an event longer than one message may be, and flags it trun
       last_by_subj: subjectOf(STREAM.prefix, HOST, A),
     });
     assert(m!.data.length < 64 * 1024, `${m!.data.length} bytes`);
-    const event = JSON.parse(decodeMessage(m!.data).json[0]);
+    const { bytes, starts } = decodeMessage(m!.data).lines!;
+    const event = JSON.parse(
+      new TextDecoder().decode(bytes.subarray(starts[0], starts[1] - 1)),
+    );
     assertEquals(event.truncated, true);
     assertEquals(event.source, `${HOST}:${A}`);
     assert(event.line.length < 64 * 1024 && event.line.length > 1000);

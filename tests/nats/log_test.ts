@@ -2,7 +2,7 @@ import { assertEquals } from "@std/assert";
 import { type ReadFrom, StreamLog } from "../../src/nats/log.ts";
 import { encodeBatch, encodeMessage } from "../../src/nats/wire.ts";
 import type { ReplayStep } from "../../src/sink/journal.ts";
-import { madeJson } from "../../src/sink/ndjson.ts";
+import { jsonOf, ndjsonOf } from "../../src/sink/ndjson.ts";
 import { END } from "../../src/types.ts";
 
 const encoder = new TextEncoder();
@@ -102,7 +102,11 @@ Deno.test("StreamLog gives events the ids 2.<epoch>.<seq>.<end> and the host's n
   // The JSON the agent made is what subscribers are sent; an event is read
   // from it when something looks into it (a grep, a where).
   const json = new TextDecoder().decode(data).split("\n")[1];
-  assertEquals(madeJson(a.batch)?.[0], json);
+  assertEquals(jsonOf(a.batch)[0], json);
+  assertEquals(
+    new TextDecoder().decode(ndjsonOf(a.batch)),
+    new TextDecoder().decode(data).split("\n").slice(1).join("\n") + "\n",
+  );
   assertEquals(JSON.stringify(a.batch.events[0]), json);
   assertEquals(a.batch.events[0].offset, 2);
   const n = one.append(2, notice("/a.log"));
