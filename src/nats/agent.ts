@@ -221,11 +221,12 @@ export class Agent {
         maxPayload: this.#maxPayload,
         signal: this.#abandon.signal,
         acked: this.#acked,
-        stored: (seq, events, duplicate) => {
+        stored: (seq, id, events, duplicate) => {
           this.#lastStored = new Date();
           this.#options.metrics?.natsStored(events, duplicate);
-          // Gateways wake up on it (a lost one is made up for by their polls).
-          this.#nc?.publish(this.#stored, String(seq));
+          // Gateways wake up on it, and take the message they saw published
+          // (a lost one is made up for by their polls and reads).
+          this.#nc?.publish(this.#stored, `${seq} ${id}`);
         },
         failed: () => this.#options.metrics?.natsRetried(),
         ensure: () => this.#ensure(true),

@@ -72,8 +72,13 @@ export interface ChainContext {
   readonly signal: AbortSignal;
   /** A hub batch is stored, all of it. */
   readonly acked: (batch: Batch) => void;
-  /** A message was stored as `seq` with `events` events; `duplicate` when it was already. */
-  readonly stored: (seq: number, events: number, duplicate: boolean) => void;
+  /** Message `id` was stored as `seq` with `events` events; `duplicate` when it was already. */
+  readonly stored: (
+    seq: number,
+    id: string,
+    events: number,
+    duplicate: boolean,
+  ) => void;
   /** A publish failed and will be tried again. */
   readonly failed: () => void;
   /** The stream was not found: make it (again). */
@@ -182,7 +187,7 @@ export class Chain {
         const ack = await Promise.race([publishing, dropped]);
         this.#after = ack.seq;
         this.#advance(formed);
-        ctx.stored(ack.seq, formed.events, ack.duplicate);
+        ctx.stored(ack.seq, formed.id, formed.events, ack.duplicate);
         ctx.link.problem(null);
         return;
       } catch (error) {

@@ -35,7 +35,7 @@ import {
 } from "./link.ts";
 import { DEFAULT_MEMORY_EVENTS, StreamLog } from "./log.ts";
 import { Reader } from "./reader.ts";
-import { storedSubjects, streamEpoch } from "./wire.ts";
+import { storedSubjects, streamEpoch, streamSubjects } from "./wire.ts";
 
 export interface GatewayOptions {
   readonly link: LinkOptions;
@@ -74,6 +74,8 @@ export interface GatewayHealth {
   readonly lag: number;
   /** Reads of the stream that failed and were made again. */
   readonly retries: number;
+  /** Messages read as they were seen published, and those that had to be asked for. */
+  readonly read: { readonly seen: number; readonly fetched: number };
   readonly note: string | null;
 }
 
@@ -124,6 +126,7 @@ export class Gateway {
   readonly #ready = Promise.withResolvers<GatewayReplay>();
   readonly #sources = new Map<string, number>();
   #log: StreamLog | null = null;
+  #reader: Reader | null = null;
   #retries = 0;
   #problems = new Set<string>();
 
@@ -156,6 +159,7 @@ export class Gateway {
       head,
       lag,
       retries: this.#retries,
+      read: this.#reader?.counts ?? { seen: 0, fetched: 0 },
       note: ok ? null : "not reading the stream: subscribers get nothing new",
     };
   }
@@ -202,12 +206,14 @@ export class Gateway {
       jsm: await jetstreamManager(nc, { checkAPI: false, timeout: 2000 }),
       stream: o.stream,
       wakeups: storedSubjects(o.prefix),
+      subjects: streamSubjects(o.prefix),
       direct: info.config.allow_direct === true,
       last,
       failed: (seq, why) => this.#failed(seq, why),
       heard: (last) => this.#log?.heard(0, last),
       dropped: () => this.#link.dropped,
     });
+    this.#reader = reader;
     const log = new StreamLog({
       epoch,
       first,

@@ -8,8 +8,9 @@
  * belongs to the host (alerts, the watch mode). `<host>` is the host name
  * made safe for a subject token (letters, digits and `-` kept, every other
  * byte written `_XX`), `<source>` 16 hex digits of the SHA-256 of the path.
- * Beside them, not stored: `<prefix>.stored.<host>`, the stream sequence of
- * each message stored for the host's agent (gateways wake up on it).
+ * Beside them, not stored: `<prefix>.stored.<host>`, `<sequence> <message
+ * id>` of each message stored for the host's agent (gateways wake up on it,
+ * and take the message they saw published instead of asking for it).
  *
  * Payload (version 1): one line of JSON, the header, then for a batch the
  * JSON of each event on its own line, as `../sink/json.ts` writes it, its
@@ -147,8 +148,8 @@ export function streamSubjects(prefix: string): string {
 }
 
 /**
- * Where `host`'s agent says (core NATS, not stored) the sequence of each
- * message JetStream stored for it: gateways wake up on it.
+ * Where `host`'s agent says (core NATS, not stored) the sequence and id of
+ * each message JetStream stored for it: gateways wake up on it.
  */
 export function storedSubject(prefix: string, host: string): string {
   return `${prefix}.stored.${subjectToken(host)}`;

@@ -262,7 +262,7 @@ async function chainOn(
     maxPayload,
     signal: abort.signal,
     acked: (b) => acked.push(b.seq),
-    stored: (_, __, duplicate) => duplicates.push(duplicate),
+    stored: (_, __, ___, duplicate) => duplicates.push(duplicate),
     failed: () => {},
     ensure: () => Promise.resolve(),
     released: () => {},

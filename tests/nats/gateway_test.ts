@@ -9,7 +9,10 @@ import { Gateway } from "../../src/nats/gateway.ts";
 import { ensureStream, type StreamSettings } from "../../src/nats/stream.ts";
 import { encodeBatch, subjectOf } from "../../src/nats/wire.ts";
 import type { Message } from "../../src/sink/hub.ts";
-import { END } from "../../src/types.ts";
+import { END, type Event, FILE } from "../../src/types.ts";
+import { Agent } from "../../src/nats/agent.ts";
+import { Hub } from "../../src/sink/hub.ts";
+import { Journal } from "../../src/sink/journal.ts";
 import { NatsServers } from "../_fixtures/nats.ts";
 import { waitFor } from "../_fixtures/wait.ts";
 
@@ -117,6 +120,56 @@ Deno.test("Two gateways of one stream publish its messages in order, with the sa
     assertEquals(b, a);
   } finally {
     await Promise.all([one.stop(), two.stop()]);
+  }
+});
+
+Deno.test("A gateway takes a message it saw published and its agent said was stored, without asking for it", async () => {
+  await using servers = await NatsServers.single();
+  await publish(servers, []);
+  const gw = gateway(servers);
+  const hub = new Hub();
+  const sub = hub.subscribe({ capacity: 100, policy: "block" });
+  const agent = new Agent(sub, {
+    link: {
+      servers: [servers.nodes[0].url],
+      user: null,
+      password: null,
+      token: null,
+      creds: null,
+    },
+    stream: STREAM,
+    host: "h1",
+    resumes: false,
+    log: () => {},
+  }, () => {});
+  try {
+    await gw.ready;
+    const a = ids(gw);
+    const journal = new Journal();
+    const file = { dev: 1, ino: 2 };
+    for (const end of [3, 6, 9]) {
+      const event: Event = {
+        id: "",
+        source: "/a.log",
+        offset: end - 3,
+        line: "x",
+        time: "t",
+        [FILE]: file,
+        [END]: end,
+      };
+      await hub.ready(1);
+      hub.publish({
+        type: "batch",
+        batch: journal.batch("/a.log", file, [event]),
+      });
+      // Each line its own message.
+      await waitFor(() => a.length === end / 3, `line ${end / 3}`);
+    }
+    assertEquals(gw.health().read, { seen: 3, fetched: 0 });
+  } finally {
+    hub.close();
+    await agent.done;
+    await gw.stop();
   }
 });
 
