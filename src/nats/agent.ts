@@ -44,8 +44,11 @@ const ENSURE_EVERY_MS = 5000;
 /** Events waiting in the chains at most before the agent takes no more. */
 export const MAX_HELD = 16_384;
 
+/** What an agent publishes to, and as which host. */
 export interface AgentOptions {
+  /** The NATS servers and the login. */
   readonly link: LinkOptions;
+  /** The stream, made if it is missing. */
   readonly stream: StreamSettings;
   /** The host name in subjects and sources. */
   readonly host: string;
@@ -53,20 +56,27 @@ export interface AgentOptions {
   readonly resumes: boolean;
   /** One line for the operator (stderr). */
   readonly log: (line: string) => void;
+  /** Where it counts what it stored and retried. */
   readonly metrics?: Metrics;
 }
 
 /** What `/healthz` tells about the agent. */
 export interface AgentHealth {
+  /** Which role this process has. */
   readonly role: "agent";
+  /** Connected, and the last publish worked. */
   readonly ok: boolean;
+  /** The stream's name. */
   readonly stream: string;
+  /** The host name it publishes as. */
   readonly host: string;
+  /** The connection's state. */
   readonly link: LinkStatus;
   /** Events read and not yet stored by JetStream. */
   readonly pending: number;
   /** When JetStream last stored a message (ISO), or null. */
   readonly lastStored: string | null;
+  /** What it means for the files, when not ok. */
   readonly note: string | null;
 }
 
@@ -91,6 +101,10 @@ export class Agent {
   #ensuredAt = 0;
   #lastStored: Date | null = null;
 
+  /**
+   * Starts publishing what `sub` (a `block` subscription) receives; `acked`
+   * is told each batch once JetStream stored all of it.
+   */
   constructor(
     sub: Subscription,
     options: AgentOptions,

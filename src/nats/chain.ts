@@ -59,10 +59,15 @@ const PUBLISH_TIMEOUT_MS = 2000;
 
 /** What a chain needs from its agent. */
 export interface ChainContext {
+  /** Publishes. */
   readonly js: JetStreamClient;
+  /** Reads the subject's last message. */
   readonly jsm: JetStreamManager;
+  /** Where problems are told (and `/healthz` reads them). */
   readonly link: Link;
+  /** The stream's name. */
   readonly stream: string;
+  /** The host name sources are named with. */
   readonly host: string;
   /** Cursors were resumed from a state file: what the stream holds is not published again. */
   readonly resumes: boolean;
@@ -109,6 +114,7 @@ interface Formed {
 
 /** The publishes of one subject. */
 export class Chain {
+  /** The subject it publishes to. */
   readonly subject: string;
   readonly #ctx: ChainContext;
   readonly #queue: Item[] = [];
@@ -127,6 +133,7 @@ export class Chain {
   #budget: number;
   #running: Promise<void> | null = null;
 
+  /** A chain for `subject`; it publishes once messages are pushed. */
   constructor(subject: string, ctx: ChainContext) {
     this.subject = subject;
     this.#ctx = ctx;

@@ -37,9 +37,13 @@ import { DEFAULT_MEMORY_EVENTS, StreamLog } from "./log.ts";
 import { Reader } from "./reader.ts";
 import { storedSubjects, streamEpoch, streamSubjects } from "./wire.ts";
 
+/** What a gateway reads. */
 export interface GatewayOptions {
+  /** The NATS servers and the login. */
   readonly link: LinkOptions;
+  /** The stream's name. */
   readonly stream: string;
+  /** The subjects' prefix (`--subject-prefix`). */
   readonly prefix: string;
   /** One line for the operator (stderr). */
   readonly log: (line: string) => void;
@@ -54,6 +58,7 @@ export interface GatewayOptions {
 
 /** The stream was deleted and made again while the gateway read it. */
 export class StreamReplaced extends Error {
+  /** The stream `name` was replaced. */
   constructor(name: string) {
     super(
       `the stream ${name} was deleted and made again: the ids clients hold mean nothing in it; restart the gateway`,
@@ -64,9 +69,13 @@ export class StreamReplaced extends Error {
 
 /** What `/healthz` tells about the gateway. */
 export interface GatewayHealth {
+  /** Which role this process has. */
   readonly role: "gateway";
+  /** Connected, and reading the stream. */
   readonly ok: boolean;
+  /** The stream's name. */
   readonly stream: string;
+  /** The connection's state. */
   readonly link: LinkStatus;
   /** The last stream sequence read. */
   readonly head: number;
@@ -76,6 +85,7 @@ export interface GatewayHealth {
   readonly retries: number;
   /** Messages read as they were seen published, and those that had to be asked for. */
   readonly read: { readonly seen: number; readonly fetched: number };
+  /** What it means for subscribers, when not ok. */
   readonly note: string | null;
 }
 
@@ -111,7 +121,9 @@ const INFO_EVERY_MS = 5000;
 
 /** Reads a stream into a hub. */
 export class Gateway {
+  /** What subscribers subscribe to: every message read from the stream. */
   readonly hub: Hub;
+  /** Counters for `/metrics`. */
   readonly metrics = new Metrics({ nats: true });
   /**
    * Resolves, once the stream is found (never, if stopped first), with what
@@ -130,6 +142,7 @@ export class Gateway {
   #retries = 0;
   #problems = new Set<string>();
 
+  /** Connects and starts reading (trying until NATS and the stream are there). */
   constructor(options: GatewayOptions) {
     this.#options = options;
     this.hub = new Hub({

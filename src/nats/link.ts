@@ -22,8 +22,11 @@ import { retry } from "@std/async/retry";
 export interface LinkOptions {
   /** `nats://HOST:PORT` or `tls://HOST:PORT`, as given. */
   readonly servers: readonly string[];
+  /** A user name (with `password`). */
   readonly user: string | null;
+  /** The user's password. */
   readonly password: string | null;
+  /** A token. */
   readonly token: string | null;
   /** A `.creds` file (JWT and NKey seed). */
   readonly creds: string | null;
@@ -31,6 +34,7 @@ export interface LinkOptions {
 
 /** What `/healthz` tells about the link. */
 export interface LinkStatus {
+  /** Where the connection is. */
   readonly state: "connecting" | "connected" | "reconnecting" | "closed";
   /** The server connected to, when connected. */
   readonly server: string | null;
@@ -76,6 +80,7 @@ export class Link {
   #told = "";
   #dropped = Promise.withResolvers<void>();
 
+  /** A link, not connected yet; `name` is the connection's name on the server. */
   constructor(
     options: LinkOptions,
     name: string,

@@ -30,7 +30,9 @@ import { decodeMessage, hostSource, type WireMessage } from "./wire.ts";
 
 /** A message of the stream as the reader hands it over. */
 export interface StreamMessage {
+  /** Its stream sequence. */
   readonly seq: number;
+  /** Its payload. */
   readonly data: Uint8Array;
 }
 
@@ -41,7 +43,9 @@ export type ReadFrom = (
   signal: AbortSignal,
 ) => AsyncIterable<StreamMessage>;
 
+/** A stream log's name, its start, and how it reads older messages. */
 export interface StreamLogOptions {
+  /** The stream's epoch in ids (see wire.ts `streamEpoch`). */
   readonly epoch: string;
   /** The first sequence the stream holds, as known at start. */
   readonly first: number;
@@ -59,6 +63,8 @@ const decoder = new TextDecoder();
 export const DEFAULT_MEMORY_EVENTS = 65_536;
 
 /**
+ * A stream read by a gateway, as the log its subscribers are replayed from.
+ *
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
@@ -76,6 +82,7 @@ export const DEFAULT_MEMORY_EVENTS = 65_536;
  * ```
  */
 export class StreamLog implements ReplayLog {
+  /** Names the stream in ids: its name and creation time, hashed. */
   readonly epoch: string;
   readonly #memory: number;
   readonly #read: ReadFrom;
@@ -90,6 +97,7 @@ export class StreamLog implements ReplayLog {
   /** The stream's last sequence as last heard of (at least the head). */
   #last = 0;
 
+  /** A log with nothing read yet. */
   constructor(options: StreamLogOptions) {
     this.epoch = options.epoch;
     this.#memory = options.memory;

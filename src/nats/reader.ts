@@ -30,9 +30,13 @@ import { delay } from "@std/async/delay";
 import { describe } from "./link.ts";
 import type { StreamMessage } from "./log.ts";
 
+/** What a reader reads, and what it tells. */
 export interface ReaderOptions {
+  /** For its subscriptions. */
   readonly nc: NatsConnection;
+  /** For its requests (direct and leader gets). */
   readonly jsm: JetStreamManager;
+  /** The stream's name. */
   readonly stream: string;
   /** The subject agents say what was stored on (`<prefix>.stored.>`). */
   readonly wakeups: string;
@@ -77,6 +81,7 @@ export class Reader {
   #seen = 0;
   #fetched = 0;
 
+  /** A reader; it listens once `messages` is first asked for. */
   constructor(options: ReaderOptions) {
     this.#o = options;
     this.#last = options.last;

@@ -16,9 +16,11 @@ import { streamSubjects } from "./wire.ts";
 
 /** How the stream is named and kept. */
 export interface StreamSettings {
+  /** Its name (`--stream`). */
   readonly name: string;
   /** The first tokens of every subject (`--subject-prefix`). */
   readonly prefix: string;
+  /** Copies in a cluster (`--replicas`). */
   readonly replicas: number;
   /** Messages older than this are removed, ms; 0 keeps them (within maxBytes). */
   readonly maxAgeMs: number;
@@ -28,10 +30,15 @@ export interface StreamSettings {
   readonly dedupeWindowMs: number;
 }
 
+/** `--stream`'s default. */
 export const DEFAULT_STREAM = "tailcast";
+/** `--subject-prefix`'s default. */
 export const DEFAULT_PREFIX = "tailcast";
+/** `--max-age`'s default: a day. */
 export const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
+/** `--max-bytes`'s default: 1 GiB. */
 export const DEFAULT_MAX_BYTES = 1024 ** 3;
+/** `--dedupe-window`'s default: JetStream's own, 2 minutes. */
 export const DEFAULT_DEDUPE_WINDOW_MS = 120_000;
 
 const NS_PER_MS = 1_000_000;
@@ -63,6 +70,7 @@ export function streamConfig(
 
 /** The stream exists but cannot hold what the agent publishes. */
 export class StreamMismatch extends Error {
+  /** The stream's subjects are not the prefix's: `message` says which. */
   constructor(message: string) {
     super(message);
     this.name = "StreamMismatch";

@@ -48,39 +48,57 @@ export type FileEnd = readonly [number, number, number];
 
 /** The header of a message of events of one file. */
 export interface BatchHeader {
+  /** The format's version. */
   readonly v: number;
+  /** What the message holds. */
   readonly kind: "batch";
+  /** The agent's host name. */
   readonly host: string;
   /** The followed path on the agent. */
   readonly source: string;
+  /** The file's identity: device. */
   readonly dev: number;
+  /** The file's identity: inode. */
   readonly ino: number;
   /** The byte range of the file the events cover. */
   readonly from: number;
+  /** Where the range ends: the last event's end. */
   readonly to: number;
   /** Each event's end offset, in order. */
   readonly ends: readonly number[];
+  /** Where every file of the subject is published to, with this message. */
   readonly files: readonly FileEnd[];
 }
 
 /** The header of a notice (its `source` is the followed path; null for the watch mode). */
 export interface NoticeHeader {
+  /** The format's version. */
   readonly v: number;
+  /** What the message holds. */
   readonly kind: "notice";
+  /** The agent's host name. */
   readonly host: string;
+  /** The notice, as the agent's pipeline made it. */
   readonly notice: Notice;
+  /** Where every file of the subject is published to (empty after a truncation). */
   readonly files: readonly FileEnd[];
 }
 
 /** The header of an alert. */
 export interface AlertHeader {
+  /** The format's version. */
   readonly v: number;
+  /** What the message holds. */
   readonly kind: "alert";
+  /** The agent's host name. */
   readonly host: string;
+  /** The alert, as the agent's engine made it. */
   readonly alert: Alert;
+  /** Where every file of the subject is published to. */
   readonly files: readonly FileEnd[];
 }
 
+/** The header of any message. */
 export type Header = BatchHeader | NoticeHeader | AlertHeader;
 
 /**
@@ -88,6 +106,7 @@ export type Header = BatchHeader | NoticeHeader | AlertHeader;
  * UTF-8 lines, not decoded (subscribers are sent them as they are).
  */
 export interface WireMessage {
+  /** What it is. */
   readonly header: Header;
   /** A batch's events; null for a notice or alert. */
   readonly lines: JsonLines | null;
@@ -95,6 +114,7 @@ export interface WireMessage {
 
 /** A payload that is not a message of this format; the reader skips it and says so. */
 export class WireError extends Error {
+  /** `message` says what is wrong with the payload. */
   constructor(message: string) {
     super(message);
     this.name = "WireError";
