@@ -19,7 +19,9 @@
  * seam has no gap and no duplicate. Within the journal's window the replay
  * is the journal's entries after the client's position (byte ranges read
  * back from the files, notices and alerts as published); otherwise, from
- * the file positions its id carries. When a queue overflows (drop-oldest),
+ * the file positions its id carries; one whose position the log has not
+ * reached yet (a gateway behind the one the client came from) is sent only
+ * what comes after it, live. When a queue overflows (drop-oldest),
  * the messages still queued are kept, what was dropped before them is
  * replayed the same way, and the stream goes on: memory stays bounded and
  * no line is lost while the files hold it. At most `maxReplays` replays run
@@ -281,6 +283,11 @@ export class SseRoute {
       lastWrite: performance.now(),
       waiting: null,
     };
+    // Decided with the head, in this tick: live messages may queue already.
+    const at = query.since?.at;
+    if (at && journal?.ahead?.(at.epoch, at.seq)) {
+      c.floor = { seq: at.seq, end: at.end };
+    }
     this.#connections.add(c);
     this.#ensureTimer();
     c.replay = this.#start(c, head, seam);
@@ -306,13 +313,12 @@ export class SseRoute {
     }
     using _turn = await this.#replays.acquire();
     const { journal } = replay;
-    if (
+    if (c.floor !== null) {
+      // This server had not read as far as the client: it waits for live.
+    } else if (
       since?.at && journal.holds(since.at.epoch, since.at.seq, since.at.end)
     ) {
       yield* this.#fromJournal(c, journal.replay(since.at, head));
-    } else if (since?.at && journal.ahead?.(since.at.epoch, since.at.seq)) {
-      // This server has not read as far as the client: it waits for live.
-      c.floor = { seq: since.at.seq, end: since.at.end };
     } else if (since === null && backlog && journal.backlog) {
       yield* this.#fromJournal(c, journal.backlog(backlog, c.inSource, head));
     } else if (since?.files || (since === null && backlog)) {
