@@ -99,6 +99,7 @@ export class Agent {
   #room: PromiseWithResolvers<void> | null = null;
   #ensuring: Promise<void> | null = null;
   #ensuredAt = 0;
+  readonly #told = new Set<string>();
   #lastStored: Date | null = null;
 
   /**
@@ -197,7 +198,12 @@ export class Agent {
     this.#ensuredAt = performance.now();
     this.#ensuring ??= retry(async () => {
       try {
-        await ensureStream(this.#jsm!, this.#options.stream, this.#options.log);
+        await ensureStream(this.#jsm!, this.#options.stream, (line) => {
+          // Said once, however often the stream is looked for.
+          if (this.#told.has(line)) return;
+          this.#told.add(line);
+          this.#options.log(line);
+        });
       } catch (error) {
         this.#link.problem(
           `cannot use the stream ${this.#options.stream.name}: ${

@@ -170,7 +170,14 @@ export class Chain {
   async #attempt(): Promise<void> {
     const ctx = this.#ctx;
     for (;;) {
-      if (this.#after === null) await this.#learn();
+      if (this.#after === null) {
+        try {
+          await this.#learn();
+        } catch (error) {
+          this.#failed(error);
+          throw error;
+        }
+      }
       this.#formed ??= this.#form();
       const formed = this.#formed;
       if (formed.events === 0 && formed.payload.length === 0) {
