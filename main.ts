@@ -12,6 +12,7 @@ import { createApp } from "./src/app.ts";
 import {
   type Config,
   DEFAULT_MAX_CLIENTS,
+  type GatewayConfig,
   isLoopback,
   parseCommandLine,
   USAGE,
@@ -23,7 +24,7 @@ import { startDemo } from "./src/demo.ts";
 import { ConfigError, SourceError } from "./src/errors.ts";
 import { WatchedProcess } from "./src/pid.ts";
 import { Service } from "./src/service.ts";
-import { SseRoute } from "./src/http/route.ts";
+import { type SseOptions, SseRoute } from "./src/http/route.ts";
 import { Pool } from "./src/pool/pool.ts";
 import { inWorker, runWorker } from "./src/pool/worker.ts";
 import {
@@ -33,6 +34,8 @@ import {
   listenProblem,
   routeOptions,
 } from "./src/server.ts";
+import { Gateway } from "./src/nats/gateway.ts";
+import type { Hub } from "./src/sink/hub.ts";
 import { StateError } from "./src/source/state.ts";
 import { UNSTORED } from "./src/types.ts";
 
@@ -72,6 +75,10 @@ export async function main(args: readonly string[]): Promise<number> {
     const env = {
       TAILCAST_TOKEN: envValue("TAILCAST_TOKEN"),
       TAILCAST_INGEST_TOKEN: envValue("TAILCAST_INGEST_TOKEN"),
+      TAILCAST_HOST_NAME: envValue("TAILCAST_HOST_NAME"),
+      TAILCAST_NATS_PASSWORD: envValue("TAILCAST_NATS_PASSWORD"),
+      TAILCAST_NATS_TOKEN: envValue("TAILCAST_NATS_TOKEN"),
+      hostname: machineName(),
       terminal: Deno.stdout.isTerminal(),
       noColor: Deno.noColor,
     };
@@ -100,6 +107,8 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     throw error;
   }
+
+  if (config.subscribe) return await serveGateway(config, config.subscribe);
 
   const demoAbort = new AbortController();
   let demo: { path: string; done: Promise<void>; dir: string } | null = null;
@@ -179,38 +188,19 @@ export async function main(args: readonly string[]): Promise<number> {
   let sse: SseRoute | null = null;
   const started = pool as Pool | null;
   if (config.server) {
-    if (!linearEngine()) {
-      log(
-        `tailcast: started without V8's linear-time regex engine: grep=, where= with ~ and source= are refused (start with --v8-flags=${V8_FLAGS}; deno task start and the compiled binary do)`,
-      );
-    }
-    if (!isLoopback(config.host) && config.token === null) {
-      log(
-        `tailcast: warning: listening on ${config.host} with no token: anyone who can reach it reads these logs (set --token or TAILCAST_TOKEN)`,
-      );
-    }
-    sse = new SseRoute(service.hub, {
-      ...routeOptions(config, admission!.maxClients),
-      doorkeeper: admission!,
-      replay: {
-        journal: service.journal,
-        known: service.tail.known,
-        events: (chunks) => service.events(chunks),
-      },
-      log,
-      unstored: UNSTORED,
+    warnServing(config);
+    sse = sseRoute(config, service.hub, admission!, {
+      journal: service.journal,
+      known: service.tail.known,
+      events: (chunks) => service.events(chunks),
     });
     const app = createApp({
+      ...appParts(config, sse),
       metrics: service.metrics,
       state: service.state,
       tail: service.tail,
-      sse,
       journal: service.journal,
-      version: VERSION,
-      token: config.token,
-      corsOrigin: config.corsOrigin,
-      listen: config.host,
-      allowedHosts: config.allowedHosts,
+      nats: service.agent ?? undefined,
       events: (chunks) => service.events(chunks),
       subscribers: started
         ? async () => {
@@ -270,9 +260,7 @@ export async function main(args: readonly string[]): Promise<number> {
 
   // Resolves with the exit status the reason to stop calls for.
   const stopped = Promise.withResolvers<number>();
-  const onSignal = () => stopped.resolve(0);
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const unlisten = onStopSignals(() => stopped.resolve(0));
   // The end of the --pid process stops tailcast as a signal does, once the
   // files there at start-up were read (tail prints them even for a dead PID).
   const watching = new AbortController();
@@ -283,15 +271,14 @@ export async function main(args: readonly string[]): Promise<number> {
       .then((ended) => ended && stopped.resolve(0));
   }
   // With nobody to write to, following is pointless: stop as tail does.
-  service.stdoutLost.then((why) =>
+  service.sinkLost.then((why) =>
     stopped.resolve(
       why === "closed" ? EXIT_STDOUT_CLOSED : EXIT_UNWRITTEN,
     )
   );
   let code = await stopped.promise;
   watching.abort();
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  unlisten();
 
   // Whatever is still stuck (a client that reads nothing, a connection that
   // will not close) must not keep the process alive past the deadline; a
@@ -306,7 +293,9 @@ export async function main(args: readonly string[]): Promise<number> {
   // saves the cursors of what it took first.
   if (!await service.stop()) {
     log(
-      `tailcast: stdout did not take the last lines before the stop deadline; exiting without them${
+      `tailcast: ${
+        config.publish ? "NATS did not store" : "stdout did not take"
+      } the last lines before the stop deadline; exiting without them${
         config.state === null
           ? ""
           : " (the state file has the cursors of what it took: the next start resumes there)"
@@ -352,6 +341,113 @@ function poolThreads(config: Config, log: (line: string) => void): number {
     return 0;
   }
   return wanted - 1;
+}
+
+/**
+ * A gateway (`--subscribe`): no file, no service; the HTTP API over a
+ * NATS JetStream stream. It listens once the stream is found, and stops
+ * as the rest does: on a signal, within the deadline.
+ */
+async function serveGateway(
+  config: Config,
+  options: GatewayConfig,
+): Promise<number> {
+  const gateway = new Gateway({ ...options, log });
+  const stopped = Promise.withResolvers<number>();
+  const unlisten = onStopSignals(() => stopped.resolve(0));
+  gateway.done.catch((error) => {
+    log(`tailcast: ${error instanceof Error ? error.message : error}`);
+    stopped.resolve(EXIT_UNWRITTEN);
+  });
+  const replay = await Promise.race([
+    gateway.ready,
+    stopped.promise.then(() => null),
+  ]);
+  let server: Listening | null = null;
+  let sse: SseRoute | null = null;
+  if (replay !== null) {
+    warnServing(config);
+    const door = new Admission(
+      await maxClients(config, log),
+      config.maxClientsPerIp,
+    );
+    sse = sseRoute(config, gateway.hub, door, replay);
+    const app = createApp({
+      ...appParts(config, sse),
+      metrics: gateway.metrics,
+      nats: gateway,
+    });
+    try {
+      server = await listen(config, app.fetch, { log });
+      const { hostname, port } = server.addr;
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      log(`tailcast: serving http://${host}:${port}/events`);
+    } catch (error) {
+      log(`tailcast: ${listenProblem(config, error)}`);
+      stopped.resolve(2);
+    }
+  }
+  const code = await stopped.promise;
+  unlisten();
+  const deadline = setTimeout(() => Deno.exit(code), STOP_DEADLINE_MS);
+  // Ends every subscription (they are sent bye), then the connection.
+  await gateway.stop();
+  await sse?.close(300);
+  if (server) await Promise.race([server.shutdown(), sleep(200)]);
+  clearTimeout(deadline);
+  return code;
+}
+
+/** Calls `stop` on SIGINT or SIGTERM; returns what removes the listeners. */
+function onStopSignals(stop: () => void): () => void {
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  return () => {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  };
+}
+
+/** What is worth knowing before serving: the regex engine, an open address without a token. */
+function warnServing(config: Config): void {
+  if (!linearEngine()) {
+    log(
+      `tailcast: started without V8's linear-time regex engine: grep=, where= with ~ and source= are refused (start with --v8-flags=${V8_FLAGS}; deno task start and the compiled binary do)`,
+    );
+  }
+  if (!isLoopback(config.host) && config.token === null) {
+    log(
+      `tailcast: warning: listening on ${config.host} with no token: anyone who can reach it reads these logs (set --token or TAILCAST_TOKEN)`,
+    );
+  }
+}
+
+/** The /events route with the server flags, replaying from `replay`. */
+function sseRoute(
+  config: Config,
+  hub: Hub,
+  door: Admission,
+  replay: NonNullable<SseOptions["replay"]>,
+): SseRoute {
+  return new SseRoute(hub, {
+    ...routeOptions(config, door.maxClients),
+    doorkeeper: door,
+    replay,
+    log,
+    unstored: UNSTORED,
+  });
+}
+
+/** The app's parts every role has: the route and the security settings. */
+function appParts(config: Config, sse: SseRoute) {
+  return {
+    sse,
+    version: VERSION,
+    token: config.token,
+    corsOrigin: config.corsOrigin,
+    listen: config.host,
+    allowedHosts: config.allowedHosts,
+  };
 }
 
 /**
@@ -408,18 +504,34 @@ async function loadConfig(path: string): Promise<FileConfig> {
 }
 
 /**
- * An environment variable, if it may be read (a sandbox may not allow it);
- * never prompts for the permission.
+ * An environment variable, if it may be read: asked of the permissions
+ * first, so a run that was not given it is never prompted for it (a sandbox
+ * may allow none).
  */
-function envValue(
-  name: "TAILCAST_TOKEN" | "TAILCAST_INGEST_TOKEN",
-): string | undefined {
+function envValue(name: string): string | undefined {
   try {
-    const { state } = Deno.permissions.querySync({
-      name: "env",
-      variable: name,
-    });
-    return state === "granted" ? Deno.env.get(name) : undefined;
+    if (
+      Deno.permissions.querySync({ name: "env", variable: name }).state !==
+        "granted"
+    ) {
+      return undefined;
+    }
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's name, only when reading it was allowed (`--allow-sys=hostname`). */
+function machineName(): string | undefined {
+  try {
+    if (
+      Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state !==
+        "granted"
+    ) {
+      return undefined;
+    }
+    return Deno.hostname();
   } catch {
     return undefined;
   }

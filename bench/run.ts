@@ -7,6 +7,8 @@
  *
  * Scenarios: append, backfill, latency, rotation (tail -F, tailcast --stdout,
  * tailcast SSE), fanout and stalled (SSE), scaling (`--workers 1` and 2),
+ * nats (agents → NATS JetStream → gateways: throughput, latency, fan-out
+ * over two gateways, failover),
  * micro (`deno bench` of the hot stages). The writer and every consumer run in this process: latency is
  * receive time minus write time on one clock. Each scenario is bounded in
  * time, and its processes and temporary files are cleaned up whatever
@@ -22,6 +24,11 @@ import {
   latency,
   rotation,
 } from "./harness/follow_scenarios.ts";
+import {
+  natsFailover,
+  natsFanout,
+  natsPipeline,
+} from "./harness/nats_scenarios.ts";
 import { closeAll, commandText, say } from "./harness/proc.ts";
 import { scaling } from "./harness/scaling.ts";
 import { loadAverage, machine, render } from "./harness/report.ts";
@@ -38,6 +45,11 @@ const SCENARIOS: Record<
   fanout,
   stalled,
   scaling,
+  nats: async (o) => [
+    await natsPipeline(o),
+    await natsFanout(o),
+    await natsFailover(o),
+  ],
 };
 const NAMES = [...Object.keys(SCENARIOS), "micro"];
 

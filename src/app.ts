@@ -44,8 +44,12 @@ export interface ServerParts {
 
 /** The reader's app: the stream and every report on the running parts. */
 export interface AppParts extends ServerParts {
-  tail: Tail;
-  journal: Journal;
+  /** The followers; none on a gateway (`--subscribe`), which reads no file. */
+  tail?: Tail;
+  /** What was published, for `/sources`; none on a gateway. */
+  journal?: Journal;
+  /** An agent's or a gateway's link to NATS: `/healthz` is degraded while it does not work. */
+  nats?: NatsView;
   state?: StateStore | null;
   metrics?: Metrics;
   /** Chunks → events through the live stages, for `/context`. @default raw lines */
@@ -78,6 +82,18 @@ export interface WorkerAppParts extends ServerParts {
 /** Whether a request is for `POST /ingest/…`, which guards itself with the ingest token. */
 function isIngest(path: string): boolean {
   return path.startsWith("/ingest/");
+}
+
+/** What the app shows of an agent or a gateway. */
+export interface NatsView {
+  /** For `/healthz`: whether it works, and whatever else it tells. */
+  health(): { readonly ok: boolean };
+  /** Whether a NATS server is connected now (`/metrics`). */
+  readonly connected: boolean;
+  /** A gateway: messages of the stream not read yet (`/metrics`). */
+  readonly lag?: number;
+  /** A gateway: the sources seen in the stream (`/sources`). */
+  sources?(): readonly { readonly path: string }[];
 }
 
 /** Longest request URL accepted, in bytes. */
@@ -185,13 +201,23 @@ export function createApp(parts: AppParts): Hono {
     app.post("/ingest/:name", (c) => handle(c.req.raw, c.req.param("name")));
   });
   app.get("/events", (c) => parts.sse.handle(c.req.raw, clientOf(c.env)));
-  const context = contextHandler({
-    // Sources read from a file: the others cannot be read back.
-    sources: () =>
-      parts.tail.sources.flatMap((s) => s.path === null ? [] : [s.source]),
-    known: parts.tail.known,
-    events: parts.events,
-  });
+  const tail = parts.tail;
+  const context = tail
+    ? contextHandler({
+      // Sources read from a file: the others cannot be read back.
+      sources: () =>
+        tail.sources.flatMap((s) => s.path === null ? [] : [s.source]),
+      known: tail.known,
+      events: parts.events,
+    })
+    : () =>
+      new Response(
+        "Not Found: a gateway reads no file; ask the tailcast that follows it (the agent on its host) for /context\n",
+        {
+          status: 404,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        },
+      );
   app.get("/context", (c) => context(c.req.raw));
   const subscribers = parts.subscribers ??
     (() =>
@@ -207,8 +233,10 @@ export function createApp(parts: AppParts): Hono {
     metrics.setGauges(() => ({
       depths,
       subscribers: clients,
-      mode: parts.tail.mode.mode,
-      sources: parts.tail.sources.length,
+      mode: tail?.mode.mode,
+      sources: tail?.sources.length ?? parts.nats?.sources?.().length ?? 0,
+      natsConnected: parts.nats?.connected,
+      natsLag: parts.nats?.lag,
     }));
     return c.body(metrics.render(), 200, {
       "content-type": "text/plain; version=0.0.4; charset=utf-8",
@@ -219,12 +247,14 @@ export function createApp(parts: AppParts): Hono {
     (c) => c.json({ sources: sources(parts), state: state(parts) }),
   );
   app.get("/healthz", async (c) => {
-    const { mode, reason, degraded } = parts.tail.mode;
+    const nats = parts.nats?.health() ?? null;
+    const watch = tail?.mode ?? null;
     const { clients, depths, threads } = await subscribers();
     return c.json({
-      status: degraded ? "degraded" : "ok",
+      status: watch?.degraded || nats?.ok === false ? "degraded" : "ok",
       version: parts.version,
-      watch: { mode, reason },
+      watch: watch && { mode: watch.mode, reason: watch.reason },
+      ...(nats ? { nats } : {}),
       subscribers: clients,
       threads,
       queues: queues(depths),
@@ -294,6 +324,7 @@ function corsHeaders(
 }
 
 function sources(parts: AppParts) {
+  if (!parts.tail || !parts.journal) return parts.nats?.sources?.() ?? [];
   const published = parts.journal.seam();
   return parts.tail.sources.map(({ source, path, position, buffered }) => ({
     source,

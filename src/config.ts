@@ -8,6 +8,16 @@ import { type FileConfig, LIMITS } from "./config_file.ts";
 import { ConfigError } from "./errors.ts";
 import { isGlob } from "./pattern.ts";
 import { SOURCE_NAME, type SourceRules, type StartAt } from "./types.ts";
+import { parseDuration } from "./alerts/rule.ts";
+import type { LinkOptions } from "./nats/link.ts";
+import {
+  DEFAULT_DEDUPE_WINDOW_MS,
+  DEFAULT_MAX_AGE_MS,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_PREFIX,
+  DEFAULT_STREAM,
+  type StreamSettings,
+} from "./nats/stream.ts";
 
 /** A command whose output is a source (`--exec [name=]CMD`). */
 export interface ExecConfig {
@@ -105,6 +115,25 @@ export interface Config {
   readonly exec: readonly ExecConfig[];
   /** HTTP ingest, or null when off. */
   readonly ingest: IngestConfig | null;
+  /** `--publish`: also publish every event to NATS JetStream (an agent). */
+  readonly publish: AgentConfig | null;
+  /** `--subscribe`: follow no file; serve a NATS JetStream stream (a gateway). */
+  readonly subscribe: GatewayConfig | null;
+}
+
+/** What an agent publishes to, and as which host. */
+export interface AgentConfig {
+  readonly link: LinkOptions;
+  readonly stream: StreamSettings;
+  /** The host name in subjects and in the sources gateways show (`host:path`). */
+  readonly host: string;
+}
+
+/** What a gateway reads. */
+export interface GatewayConfig {
+  readonly link: LinkOptions;
+  readonly stream: string;
+  readonly prefix: string;
 }
 
 /** What the command line asks for. */
@@ -186,6 +215,20 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   spool: { type: "string" },
   "spool-segment-bytes": { type: "string" },
   "spool-max-bytes": { type: "string" },
+  // NATS JetStream: agents and gateways.
+  publish: { type: "string" },
+  subscribe: { type: "string" },
+  "subject-prefix": { type: "string" },
+  stream: { type: "string" },
+  replicas: { type: "string" },
+  "max-age": { type: "string" },
+  "max-bytes": { type: "string" },
+  "dedupe-window": { type: "string" },
+  "nats-user": { type: "string" },
+  "nats-password": { type: "string" },
+  "nats-token": { type: "string" },
+  "nats-creds": { type: "string" },
+  "host-name": { type: "string" },
   // tail's flags.
   follow: { type: "string", short: "f", optional: true },
   retry: { type: "boolean" },
@@ -216,6 +259,8 @@ const SHORTHANDS: Readonly<Record<string, readonly string[]>> = {
 
 export const USAGE = `Usage: tailcast [options] <path|glob|->...
        tailcast [options] --exec [NAME=]CMD... | --ingest [--spool DIR]
+       tailcast --publish nats://HOST:PORT[,…] [options] <path|glob|->...
+       tailcast --subscribe nats://HOST:PORT[,…] [server options]
        tailcast --demo
 
 Follows files like tail -F and streams every new line as an event: over
@@ -248,7 +293,7 @@ Options:
   -q, --quiet, --silent
                        text output: no ==> file <== headers
   -v, --verbose        text output: headers even for one file
-  --no-server          serve no HTTP (implies --stdout)
+  --no-server          serve no HTTP (implies --stdout, except with --publish)
   --port N             HTTP port (default: ${DEFAULT_PORT}; 0 = any free port)
   --host HOST          HTTP address (default: 127.0.0.1)
   --poll[=MS]          poll with stat every MS ms (default: ${DEFAULT_POLL_MS}) instead
@@ -332,6 +377,31 @@ Ingest (with --ingest):
                        (default: ${DEFAULT_INGEST_MEMORY_BYTES})
   --ingest-max-body N  longest request body in bytes; 413 beyond (default: ${DEFAULT_INGEST_MAX_BODY})
 
+NATS JetStream (many hosts, many readers):
+  --publish URLS       an agent: also publish every event to the stream at
+                       nats://HOST:PORT or tls://HOST:PORT (comma-separated);
+                       reading pauses while NATS does not take it, and the
+                       --state cursors move only once it stored the lines
+  --subscribe URLS     a gateway: follow no file; serve /events, /metrics and
+                       /healthz from the stream (needs only --allow-net)
+  --host-name NAME     the agent's host in subjects and sources (NAME:path);
+                       default: TAILCAST_HOST_NAME, else the machine's name
+                       when --allow-sys=hostname is granted
+  --stream NAME        the stream (default: ${DEFAULT_STREAM})
+  --subject-prefix P   subjects are P.events.<host>.<source> (default: ${DEFAULT_PREFIX})
+  --replicas N         copies of the stream in a cluster (default: 1)
+  --max-age DURATION   messages older than this are removed, e.g. 12h; 0 keeps
+                       them (default: 24h)
+  --max-bytes N        the stream's size at most, e.g. 512M (default: 1G)
+  --dedupe-window DURATION
+                       how long a message id is remembered (default: 2m)
+  --nats-user USER, --nats-password PASSWORD
+                       log in with a user and password (the password also
+                       from TAILCAST_NATS_PASSWORD)
+  --nats-token TOKEN   log in with a token (also TAILCAST_NATS_TOKEN)
+  --nats-creds FILE    log in with a .creds file (JWT and NKey seed)
+  The stream flags apply when the agent makes the stream (if it is missing).
+
   -h, --help           show this help
   -V, --version        show the version
 
@@ -347,6 +417,11 @@ export interface Environment {
   readonly TAILCAST_TOKEN?: string;
   /** The ingest token, instead of --ingest-token. */
   readonly TAILCAST_INGEST_TOKEN?: string;
+  readonly TAILCAST_HOST_NAME?: string;
+  readonly TAILCAST_NATS_PASSWORD?: string;
+  readonly TAILCAST_NATS_TOKEN?: string;
+  /** The machine's name, when tailcast may read it (`--allow-sys=hostname`). */
+  readonly hostname?: string;
   /** Standard output is a terminal: text output with --no-server, and colours. */
   readonly terminal?: boolean;
   /** NO_COLOR is set (`Deno.noColor`). */
@@ -407,7 +482,17 @@ export function parseCommandLine(
     ...fileSources.map((s) => s.path).filter((p) => !positionals.includes(p)),
   ];
   const exec = execs(list("exec") ?? []);
-  if (paths.length === 0 && !demo && exec.length === 0 && !flag("ingest")) {
+  const nats = natsRoles(
+    value,
+    (name) => parsed[name] !== undefined,
+    paths,
+    flag("server") ?? f.server?.enabled ?? true,
+    env,
+  );
+  if (
+    paths.length === 0 && !demo && exec.length === 0 && !flag("ingest") &&
+    nats.subscribe === null
+  ) {
     throw new ConfigError(
       "",
       "No file to follow: give a path, a glob or -, a command with --exec, or --ingest; or try --demo (see --help)",
@@ -459,8 +544,9 @@ export function parseCommandLine(
   let config: Config = {
     paths,
     startAt: startAt(from, lines, bytes),
-    stdout: (flag("stdout") ?? f.stdout ?? false) || !server ||
-      value("output") !== undefined,
+    // Without a server, an agent's events go to NATS, anyone else's to stdout.
+    stdout: (flag("stdout") ?? f.stdout ?? false) ||
+      (!server && nats.publish === null) || value("output") !== undefined,
     output,
     headers: headers(
       flag("quiet") || flag("silent") || false,
@@ -535,6 +621,7 @@ export function parseCommandLine(
     alertWebhook: webhook(fromFile(value("alert-webhook"), f.alertWebhook)),
     exec,
     ingest: null,
+    ...nats,
   };
   config = {
     ...config,
@@ -951,14 +1038,7 @@ function count(
   max: number,
 ): { plus: boolean; n: number } {
   const m = COUNT.exec(value);
-  const suffix = m?.[3] ?? "";
-  const multiplier = suffix === ""
-    ? 1
-    : suffix === "b"
-    ? 512
-    : (suffix.endsWith("B") && !suffix.endsWith("iB") ? 1000 : 1024) **
-      ("KMGTPE".indexOf(suffix[0].toUpperCase()) + 1);
-  const n = m ? Number(m[2]) * multiplier : NaN;
+  const n = m ? suffixed(m[2], m[3]) : NaN;
   if (!Number.isSafeInteger(n) || n > max) {
     throw new ConfigError(
       flag,
@@ -966,6 +1046,17 @@ function count(
     );
   }
   return { plus: m![1] === "+", n };
+}
+
+/** `digits` times tail's size `suffix` (b is 512; K, KiB 1024; KB 1000; M, G, … likewise). */
+function suffixed(digits: string, suffix = ""): number {
+  const multiplier = suffix === ""
+    ? 1
+    : suffix === "b"
+    ? 512
+    : (suffix.endsWith("B") && !suffix.endsWith("iB") ? 1000 : 1024) **
+      ("KMGTPE".indexOf(suffix[0].toUpperCase()) + 1);
+  return Number(digits) * multiplier;
 }
 
 /** `-s`: seconds, fractions allowed, as tail takes them; in ms. */
@@ -1125,6 +1216,298 @@ function integer(
     throw new ConfigError(
       flag,
       `Invalid value "${value}" for ${flag}: use a whole number from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+/** Flags about the NATS stream and login: they need --publish or --subscribe. */
+const NATS_FLAGS = [
+  "subject-prefix",
+  "stream",
+  "replicas",
+  "max-age",
+  "max-bytes",
+  "dedupe-window",
+  "nats-user",
+  "nats-password",
+  "nats-token",
+  "nats-creds",
+  "host-name",
+] as const;
+
+/** Flags about the stream an agent makes: they mean nothing to a gateway. */
+const STREAM_FLAGS = [
+  "replicas",
+  "max-age",
+  "max-bytes",
+  "dedupe-window",
+  "host-name",
+] as const;
+
+/** Flags about reading files and writing stdout: a gateway does neither. */
+const READING_FLAGS = [
+  "from",
+  "lines",
+  "bytes",
+  "stdout",
+  "output",
+  "demo",
+  "state",
+  "state-reset",
+  "poll",
+  "-disable-inotify",
+  "max-line-bytes",
+  "format",
+  "multiline-start",
+  "include",
+  "exclude",
+  "where",
+  "alert",
+  "alert-webhook",
+  "pid",
+] as const;
+
+const STREAM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const SIZE = /^(\d+)(b|[kKmMgGtTpPeE](?:B|iB)?)?$/;
+
+/**
+ * `--publish` (an agent) or `--subscribe` (a gateway), with the stream and
+ * login flags; `given(name)` tells whether a flag was on the command line.
+ */
+function natsRoles(
+  value: (name: string) => string | undefined,
+  given: (name: string) => boolean,
+  paths: readonly string[],
+  server: boolean,
+  env: Environment,
+): { publish: AgentConfig | null; subscribe: GatewayConfig | null } {
+  const publish = value("publish");
+  const subscribe = value("subscribe");
+  if (publish !== undefined && subscribe !== undefined) {
+    throw new ConfigError(
+      "--subscribe",
+      "Cannot use --publish with --subscribe: an agent publishes the files it follows, a gateway serves the stream; run one of each",
+    );
+  }
+  if (publish === undefined && subscribe === undefined) {
+    const stray = NATS_FLAGS.find(given);
+    if (stray !== undefined) {
+      throw new ConfigError(
+        `--${stray}`,
+        `Option --${stray} needs --publish (an agent) or --subscribe (a gateway)`,
+      );
+    }
+    return { publish: null, subscribe: null };
+  }
+  const role = publish !== undefined ? "--publish" : "--subscribe";
+  const link = linkOptions(role, (publish ?? subscribe)!, value, env);
+  const stream = value("stream") ?? DEFAULT_STREAM;
+  if (!STREAM_NAME.test(stream)) {
+    throw new ConfigError(
+      "--stream",
+      `Invalid --stream "${stream}": use up to 64 letters, digits, _ or -`,
+    );
+  }
+  const prefix = value("subject-prefix") ?? DEFAULT_PREFIX;
+  if (!SUBJECT_PREFIX.test(prefix)) {
+    throw new ConfigError(
+      "--subject-prefix",
+      `Invalid --subject-prefix "${prefix}": use tokens of letters, digits, _ or - separated by dots, e.g. tailcast or logs.prod`,
+    );
+  }
+  if (role === "--subscribe") {
+    if (paths.length > 0) {
+      throw new ConfigError(
+        paths[0],
+        `A gateway (--subscribe) follows no file: it serves what agents publish; follow "${
+          paths[0]
+        }" with an agent (--publish) on its host`,
+      );
+    }
+    const reading = READING_FLAGS.find(given) ??
+      STREAM_FLAGS.find(given) ?? (server ? undefined : "no-server");
+    if (reading !== undefined) {
+      throw new ConfigError(
+        `--${reading}`,
+        `Cannot use --${reading} with --subscribe: a gateway reads no file and only serves HTTP; ${
+          (STREAM_FLAGS as readonly string[]).includes(reading)
+            ? "give it to the agent (--publish), which makes the stream"
+            : "give it to the agent (--publish) that reads the files"
+        }`,
+      );
+    }
+    return { publish: null, subscribe: { link, stream, prefix } };
+  }
+  if (given("stdout") || given("output")) {
+    throw new ConfigError(
+      given("stdout") ? "--stdout" : "--output",
+      "Cannot write stdout with --publish: an agent's --state cursors move with what NATS stored; run a second tailcast for stdout",
+    );
+  }
+  return {
+    publish: {
+      link,
+      host: hostName(value("host-name"), env),
+      stream: {
+        name: stream,
+        prefix,
+        replicas: optional(
+          value("replicas"),
+          1,
+          (v) => integer("--replicas", v, { min: 1, max: 5 }),
+        ),
+        maxAgeMs: optional(
+          value("max-age"),
+          DEFAULT_MAX_AGE_MS,
+          (v) => v === "0" ? 0 : duration("--max-age", v),
+        ),
+        maxBytes: optional(value("max-bytes"), DEFAULT_MAX_BYTES, size),
+        dedupeWindowMs: optional(
+          value("dedupe-window"),
+          DEFAULT_DEDUPE_WINDOW_MS,
+          (v) => duration("--dedupe-window", v),
+        ),
+      },
+    },
+    subscribe: null,
+  };
+}
+
+function optional<T>(
+  text: string | undefined,
+  fallback: T,
+  parse: (text: string) => T,
+): T {
+  return text === undefined ? fallback : parse(text);
+}
+
+/** The NATS servers and login of `role`. */
+function linkOptions(
+  role: string,
+  urls: string,
+  value: (name: string) => string | undefined,
+  env: Environment,
+): LinkOptions {
+  const servers = urls.split(",").map((u) => u.trim()).filter(Boolean)
+    .map((u) => natsUrl(role, u));
+  if (servers.length === 0) {
+    throw new ConfigError(
+      role,
+      `Option ${role} needs a NATS server, e.g. ${role} nats://127.0.0.1:4222`,
+    );
+  }
+  const user = value("nats-user") ?? null;
+  const password = value("nats-password") ?? env.TAILCAST_NATS_PASSWORD ??
+    null;
+  const creds = value("nats-creds") ?? null;
+  const token = value("nats-token") ??
+    (user === null && creds === null ? env.TAILCAST_NATS_TOKEN : undefined) ??
+    null;
+  const ways = [user, token, creds].filter((w) => w !== null).length;
+  if (ways > 1) {
+    throw new ConfigError(
+      user !== null ? "--nats-user" : "--nats-token",
+      "Cannot log in to NATS two ways: give --nats-user and --nats-password, or --nats-token, or --nats-creds",
+    );
+  }
+  if (user !== null && password === null) {
+    throw new ConfigError(
+      "--nats-user",
+      "Option --nats-user needs --nats-password (or TAILCAST_NATS_PASSWORD)",
+    );
+  }
+  if (user === null && value("nats-password") !== undefined) {
+    throw new ConfigError(
+      "--nats-password",
+      "Option --nats-password needs --nats-user",
+    );
+  }
+  if (creds === "") {
+    throw new ConfigError(
+      "--nats-creds",
+      "Invalid --nats-creds: give the path of a .creds file",
+    );
+  }
+  return {
+    servers,
+    user,
+    password: user === null ? null : password,
+    token,
+    creds,
+  };
+}
+
+/** One server of `--publish`/`--subscribe`, as `nats://HOST:PORT` or `tls://HOST:PORT`. */
+function natsUrl(role: string, text: string): string {
+  const fail = (why: string) =>
+    new ConfigError(
+      role,
+      `Invalid NATS server "${text}" for ${role}: ${why}, e.g. nats://127.0.0.1:4222 or tls://nats.example.com:4222`,
+    );
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw fail("not a URL");
+  }
+  if (url.protocol !== "nats:" && url.protocol !== "tls:") {
+    throw fail("use nats:// or tls://");
+  }
+  if (url.hostname === "") throw fail("it names no host");
+  if (url.username !== "" || url.password !== "") {
+    throw fail(
+      "give the login with --nats-user and --nats-password (or --nats-token), not in the URL",
+    );
+  }
+  if ((url.pathname !== "" && url.pathname !== "/") || url.search !== "") {
+    throw fail("a server has no path");
+  }
+  return `${url.protocol}//${url.hostname}:${url.port || "4222"}`;
+}
+
+/** The agent's host name: the flag, TAILCAST_HOST_NAME, or the machine's name. */
+function hostName(flag: string | undefined, env: Environment): string {
+  const name = flag ?? env.TAILCAST_HOST_NAME ?? env.hostname;
+  if (name === undefined) {
+    throw new ConfigError(
+      "--host-name",
+      "An agent (--publish) needs a host name for its subjects and sources: give --host-name NAME, set TAILCAST_HOST_NAME, or allow reading the machine's name with --allow-sys=hostname",
+    );
+  }
+  if (!/^[^\s:/]{1,255}$/.test(name)) {
+    throw new ConfigError(
+      "--host-name",
+      `Invalid host name "${name}" (from ${
+        flag !== undefined
+          ? "--host-name"
+          : env.TAILCAST_HOST_NAME !== undefined
+          ? "TAILCAST_HOST_NAME"
+          : "the machine"
+      }): use up to 255 characters without spaces, ":" or "/", e.g. web-1`,
+    );
+  }
+  return name;
+}
+
+/** A duration flag (`30s`, `12h`, `1h30m`), in ms. */
+function duration(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (typeof ms === "string") {
+    throw new ConfigError(flag, `Invalid value for ${flag}: ${ms}`);
+  }
+  return ms;
+}
+
+/** `--max-bytes`: bytes with tail's suffixes (512M, 1G), at least 1 MiB. */
+function size(text: string): number {
+  const m = SIZE.exec(text);
+  const n = m ? suffixed(m[1], m[2]) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1024 * 1024) {
+    throw new ConfigError(
+      "--max-bytes",
+      `Invalid value "${text}" for --max-bytes: use a number of bytes of at least 1M (1048576), with a suffix if you like: 512M, 10G`,
     );
   }
   return n;

@@ -11,10 +11,15 @@
  * Notices flow through the same streams as the data, so the dispatcher
  * publishes everything in the order it happened: a batch per file run, then
  * the alerts its events fired. Metrics are counted per batch.
+ * With `--publish` the NATS agent is one more durable sink beside (or
+ * instead of) stdout: it too blocks the dispatcher while it cannot take
+ * more, and the cursors move only once JetStream stored the lines.
+ *
  * Stop: abort → followers stop reading and close their files, commands are
  * ended → the stages flush what was read → the hub ends every subscription →
- * stdout is flushed, the cursors saved, the spools closed (the POSTs being
- * written finish first), alert timers and the webhook closed.
+ * stdout is flushed and the agent's last messages stored, the cursors saved,
+ * the spools closed (the POSTs being written finish first), alert timers and
+ * the webhook closed.
  */
 import { resolve } from "node:path";
 import type { Config } from "./config.ts";
@@ -40,6 +45,7 @@ import { AlertRuleError } from "./alerts/rule.ts";
 import { followedSources } from "./alerts/deadman.ts";
 import { Metrics } from "./sink/metrics.ts";
 import { Webhook } from "./alerts/webhook.ts";
+import { Agent } from "./nats/agent.ts";
 import { where } from "./stage/rules.ts";
 import {
   type Alert,
@@ -90,7 +96,7 @@ const FLUSH_MS = 1000;
 
 export class Service {
   /** Counters for /metrics. */
-  readonly metrics = new Metrics();
+  readonly metrics: Metrics;
   readonly hub = new Hub({
     onDrop: (n) => this.metrics.dropped("slow-subscriber", n),
   });
@@ -108,15 +114,18 @@ export class Service {
   #pipeline: Promise<void> = Promise.resolve();
   #stdout: Promise<void> = Promise.resolve();
   #stdoutSub: Subscription | null = null;
+  #agent: Agent | null = null;
+  #agentSub: Subscription | null = null;
   #stopping: Promise<boolean> | null = null;
   #state: StateStore | null = null;
   #ingest: Ingest | null = null;
   #saveTimer: ReturnType<typeof setInterval> | null = null;
   #saveProblem = "";
-  readonly #stdoutLost = Promise.withResolvers<"closed" | "failed">();
+  readonly #sinkLost = Promise.withResolvers<"closed" | "failed">();
 
   private constructor(options: ServiceOptions) {
     this.#options = options;
+    this.metrics = new Metrics({ nats: options.config.publish !== null });
     this.journal = new Journal({
       capacity: options.journalCapacity,
       unstored: UNSTORED,
@@ -137,6 +146,11 @@ export class Service {
     return this.#tail;
   }
 
+  /** The NATS agent, with `--publish`. */
+  get agent(): Agent | null {
+    return this.#agent;
+  }
+
   /** The cursor store, with `--state`. */
   get state(): StateStore | null {
     return this.#state;
@@ -153,13 +167,14 @@ export class Service {
   }
 
   /**
-   * Resolves when stdout (with `--stdout`) can take no more lines: `closed`
-   * when its reader went away (EPIPE, as after `| head -1`), `failed` when a
-   * write failed (reported on the log). The run should then stop, as tail
-   * does. Pending for as long as stdout works.
+   * Resolves when a durable sink can take no more lines: `closed` when
+   * stdout's reader went away (EPIPE, as after `| head -1`), `failed` when
+   * a write to stdout failed, or the NATS agent stopped (reported on the
+   * log). The run should then stop, as tail does. Pending for as long as
+   * they work.
    */
-  get stdoutLost(): Promise<"closed" | "failed"> {
-    return this.#stdoutLost.promise;
+  get sinkLost(): Promise<"closed" | "failed"> {
+    return this.#sinkLost.promise;
   }
 
   async #start(): Promise<void> {
@@ -246,14 +261,32 @@ export class Service {
         }, delivered)
         : writeNdjson(sub, out, delivered);
       this.#stdout = writing.then((end) => {
-        if (end === "closed") this.#stdoutLost.resolve("closed");
+        if (end === "closed") this.#sinkLost.resolve("closed");
       }, (error) => {
         this.#options.log(`tailcast: stdout: ${error}`);
-        this.#stdoutLost.resolve("failed");
+        this.#sinkLost.resolve("failed");
+      });
+    }
+    if (config.publish) {
+      const sub = this.hub.subscribe({
+        capacity: STDOUT_QUEUE,
+        policy: "block",
+        unstored: UNSTORED,
+      });
+      this.#agentSub = sub;
+      this.#agent = new Agent(sub, {
+        ...config.publish,
+        resumes: state !== null,
+        log: this.#options.log,
+        metrics: this.metrics,
+      }, delivered ?? (() => {}));
+      this.#agent.done.catch((error) => {
+        this.#options.log(`tailcast: NATS: the agent stopped: ${error}`);
+        this.#sinkLost.resolve("failed");
       });
     }
     this.#options.onStart?.(this);
-    const published = config.stdout ? undefined : delivered;
+    const published = config.stdout || config.publish ? undefined : delivered;
     // Each spool learns how far it was read: what it may delete, and what is behind.
     const chunks = ingest && config.ingest?.spool != null
       ? this.#tail.readable.pipeThrough(ingest.reading())
@@ -406,7 +439,7 @@ export class Service {
     return engine;
   }
 
-  /** A batch reached the durable sink (or was published, without one): its cursor moves. */
+  /** A batch reached the durable sink (stdout, or JetStream stored it; or it was published, without one): its cursor moves. */
   #delivered(batch: Batch): void {
     if (sameFile(batch.file, UNSTORED)) return;
     const last = batch.events[batch.events.length - 1];
@@ -434,9 +467,10 @@ export class Service {
 
   /**
    * Stops reading, flushes what was read to the sinks, saves the cursors,
-   * closes everything. Resolves true once stdout took every line read; false
-   * when it did not within `flushMs` (a pipe nobody reads): it is then given
-   * up, and the cursors saved are those of what it took. Idempotent.
+   * closes everything. Resolves true once stdout took every line read (and
+   * JetStream stored it, with `--publish`); false when they did not within
+   * `flushMs` (a pipe nobody reads, NATS gone): they are then given up, and
+   * the cursors saved are those of what they took. Idempotent.
    */
   stop(): Promise<boolean> {
     this.#stopping ??= (async () => {
@@ -445,13 +479,20 @@ export class Service {
         await this.#tail.done;
         await this.#pipeline;
         await this.#stdout;
+        await this.#agent?.done;
       })();
-      // Only stdout (a blocking sink) can hold the pipeline up.
-      const flushed = this.#stdoutSub
+      // Only the blocking sinks (stdout, NATS) can hold the pipeline up.
+      const flushed = this.#stdoutSub || this.#agentSub
         ? await settlesWithin(flushing, this.#options.flushMs ?? FLUSH_MS)
         : await flushing.then(() => true);
-      // The blocked sink keeps its last write; the pipeline no longer waits for it.
-      if (!flushed) this.#stdoutSub?.close();
+      if (!flushed) {
+        // A blocked sink keeps its last write; the pipeline no longer waits for it.
+        this.#stdoutSub?.close();
+        this.#agentSub?.close();
+        this.#agent?.abandon();
+      }
+      // What JetStream stored until the agent gave up is in the cursors saved.
+      await this.#agent?.done;
       if (this.#saveTimer !== null) clearInterval(this.#saveTimer);
       this.#saveTimer = null;
       await this.#save();

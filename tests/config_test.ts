@@ -612,3 +612,182 @@ Deno.test("splitCommand keeps quoted blanks and escaped characters as a shell do
     assertEquals(splitCommand(text, "--exec"), words, text);
   }
 });
+
+Deno.test("--publish makes an agent: its servers, host and stream, and no stdout without a server", () => {
+  const c = config([
+    "--publish",
+    "nats://10.0.0.1:4222, tls://nats.example.com",
+    "--host-name",
+    "web-1",
+    "--no-server",
+    "--replicas",
+    "3",
+    "--max-age",
+    "12h",
+    "--max-bytes",
+    "512M",
+    "--dedupe-window",
+    "5m",
+    "--stream",
+    "logs",
+    "--subject-prefix",
+    "logs.prod",
+    "--nats-user",
+    "agent",
+    "--nats-password",
+    "secret",
+    "app.log",
+  ]);
+  assertEquals(c.stdout, false);
+  assertEquals(c.subscribe, null);
+  assertEquals(c.publish, {
+    link: {
+      servers: ["nats://10.0.0.1:4222", "tls://nats.example.com:4222"],
+      user: "agent",
+      password: "secret",
+      token: null,
+      creds: null,
+    },
+    host: "web-1",
+    stream: {
+      name: "logs",
+      prefix: "logs.prod",
+      replicas: 3,
+      maxAgeMs: 12 * 3600_000,
+      maxBytes: 512 * 1024 * 1024,
+      dedupeWindowMs: 300_000,
+    },
+  });
+  assertEquals(
+    config([
+      "--publish",
+      "nats://h:1",
+      "--host-name",
+      "w",
+      "--max-age",
+      "0",
+      "a",
+    ])
+      .publish?.stream.maxAgeMs,
+    0,
+  );
+});
+
+Deno.test("an agent's host name comes from --host-name, else TAILCAST_HOST_NAME, else the machine's name when it may be read", () => {
+  const args = ["--publish", "nats://h:1", "a.log"];
+  assertEquals(
+    config(args, { TAILCAST_HOST_NAME: "env-host", hostname: "machine" })
+      .publish?.host,
+    "env-host",
+  );
+  assertEquals(config(args, { hostname: "machine" }).publish?.host, "machine");
+  refused(args, "--host-name", /TAILCAST_HOST_NAME.*--allow-sys=hostname/);
+  refused([...args, "--host-name", "a b"], "--host-name", /without spaces/);
+});
+
+Deno.test("--subscribe makes a gateway: no path, the stream and login flags, the server flags", () => {
+  const c = config([
+    "--subscribe",
+    "nats://a:4222,nats://b:4223",
+    "--nats-token",
+    "t0ken",
+    "--port",
+    "0",
+  ]);
+  assertEquals([...c.paths], []);
+  assertEquals(c.publish, null);
+  assertEquals(c.subscribe, {
+    link: {
+      servers: ["nats://a:4222", "nats://b:4223"],
+      user: null,
+      password: null,
+      token: "t0ken",
+      creds: null,
+    },
+    stream: "tailcast",
+    prefix: "tailcast",
+  });
+  assertEquals(
+    config(["--subscribe", "nats://a:1"], { TAILCAST_NATS_TOKEN: "from-env" })
+      .subscribe?.link.token,
+    "from-env",
+  );
+});
+
+Deno.test("NATS flags are refused where they mean nothing or clash, naming the flag", () => {
+  const agent = ["--publish", "nats://h:1", "--host-name", "w"];
+  const table: [string[], string, RegExp][] = [
+    [
+      ["--publish", "nats://h:1", "--subscribe", "nats://h:1"],
+      "--subscribe",
+      /run one of each/,
+    ],
+    [["--subscribe", "nats://h:1", "app.log"], "app.log", /follows no file/],
+    [
+      ["--subscribe", "nats://h:1", "--state", "s.json"],
+      "--state",
+      /reads no file/,
+    ],
+    [
+      ["--subscribe", "nats://h:1", "--no-server"],
+      "--no-server",
+      /only serves HTTP/,
+    ],
+    [
+      ["--subscribe", "nats://h:1", "--replicas", "3"],
+      "--replicas",
+      /makes the stream/,
+    ],
+    [
+      ["--replicas", "3", "app.log"],
+      "--replicas",
+      /needs --publish .* or --subscribe/,
+    ],
+    [["--nats-token", "t", "app.log"], "--nats-token", /needs --publish/],
+    [[...agent, "--stdout", "a"], "--stdout", /second tailcast for stdout/],
+    [[...agent, "--output", "text", "a"], "--output", /second tailcast/],
+    [
+      ["--publish", "http://h:1", "a"],
+      "--publish",
+      /use nats:\/\/ or tls:\/\//,
+    ],
+    [["--publish", "nats://u:p@h:1", "a"], "--publish", /--nats-user/],
+    [["--publish", "nats://h:1/x", "a"], "--publish", /no path/],
+    [["--publish", ",", "a"], "--publish", /needs a NATS server/],
+    [
+      [...agent, "--nats-user", "u", "a"],
+      "--nats-user",
+      /needs --nats-password/,
+    ],
+    [
+      [...agent, "--nats-password", "p", "a"],
+      "--nats-password",
+      /needs --nats-user/,
+    ],
+    [
+      [
+        ...agent,
+        "--nats-user",
+        "u",
+        "--nats-password",
+        "p",
+        "--nats-token",
+        "t",
+        "a",
+      ],
+      "--nats-user",
+      /two ways/,
+    ],
+    [
+      [...agent, "--nats-creds", "", "a"],
+      "--nats-creds",
+      /path of a .creds file/,
+    ],
+    [[...agent, "--replicas", "7", "a"], "--replicas", /from 1 to 5/],
+    [[...agent, "--max-age", "soon", "a"], "--max-age", /invalid duration/],
+    [[...agent, "--max-bytes", "10", "a"], "--max-bytes", /at least 1M/],
+    [[...agent, "--stream", "a.b", "a"], "--stream", /letters, digits, _ or -/],
+    [[...agent, "--subject-prefix", "a..b", "a"], "--subject-prefix", /tokens/],
+  ];
+  for (const [args, flag, message] of table) refused(args, flag, message);
+});

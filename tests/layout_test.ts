@@ -1,8 +1,8 @@
 /**
  * The layout shows the flow: every import in `src/` points down it,
  *
- *   main → pool → service, app, server, demo → config → http → sink, alerts
- *        → stage → source → shared
+ *   main → pool → service, app, server, demo → config → nats → http → sink,
+ *        alerts → stage → source → shared
  *
  * where the shared files (`types.ts`, `errors.ts`, `pattern.ts`) hold shapes,
  * errors and the one pattern compiler every layer uses. A file may import
@@ -24,6 +24,7 @@ const LAYERS: Record<string, number> = {
   "sink": 3,
   "alerts": 3,
   "http": 4,
+  "nats": 4.5,
   "config_file.ts": 5,
   "config.ts": 5.5,
   "service.ts": 6,
@@ -56,7 +57,7 @@ async function* sources(dir: string): AsyncGenerator<string> {
 
 const IMPORT = /^\s*(?:import|export)\b[^;]*?\bfrom\s+"(\.{1,2}\/[^"]+)"/gms;
 
-Deno.test("every import in src/ points down the flow (main → service/app → config → http → sink, alerts → stage → source → shared)", async () => {
+Deno.test("every import in src/ points down the flow (main → service/app → config → nats → http → sink, alerts → stage → source → shared)", async () => {
   const wrong: string[] = [];
   let files = 0;
   for await (const file of sources(SRC)) {

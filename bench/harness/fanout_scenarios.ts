@@ -53,7 +53,7 @@ import {
 } from "./subjects.ts";
 
 /** Counts shared by all subscribers of a run. */
-class Fan {
+export class Fan {
   unique = 0;
   dup = 0;
   last = NaN;
@@ -85,9 +85,9 @@ interface Subscribers {
   connectSeconds: number;
 }
 
-/** Connects `n` subscribers, 250 at a time. */
-async function connectAll(
-  server: Server,
+/** Connects `n` subscribers of the server at `base`, 250 at a time. */
+export async function connectAll(
+  base: string,
   n: number,
   fan: Fan,
   kind: ClientKind,
@@ -108,8 +108,8 @@ async function connectAll(
       };
       wave.push(
         kind === "raw"
-          ? rawSseConnect(server.base, "/events", onChunk)
-          : sseConnect(`${server.base}/events`, onChunk),
+          ? rawSseConnect(base, "/events", onChunk)
+          : sseConnect(`${base}/events`, onChunk),
       );
     }
     const settled = await Promise.allSettled(wave);
@@ -207,7 +207,13 @@ export async function fanRun(
       const total = Math.round(c.rate * seconds);
       const lat = new Latencies(subscribers * total + subscribers * 4);
       const fan = new Fan([lat], Infinity);
-      const subs = await connectAll(server, subscribers, fan, c.client, scope);
+      const subs = await connectAll(
+        server.base,
+        subscribers,
+        fan,
+        c.client,
+        scope,
+      );
       await probeUntil(
         path,
         () => subs.scanners.every((s) => s.probes > 0),

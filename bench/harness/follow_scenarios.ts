@@ -61,7 +61,10 @@ async function startFollowing(
 }
 
 /** Appends `total` lines to `path` in blocks of 1,000, as fast as the file takes them. */
-async function writeAllLines(path: string, total: number): Promise<void> {
+export async function writeAllLines(
+  path: string,
+  total: number,
+): Promise<void> {
   const file = await Deno.open(path, { append: true });
   const maker = new LineMaker(1000);
   try {

@@ -224,7 +224,7 @@ export async function render(
     "```sh",
     "deno task bench                              # everything, ~6 min on 2 cores",
     "deno task bench --quick                      # smoke run, ~1–2 min",
-    "deno task bench --only latency               # one scenario: append, backfill, latency, rotation, fanout, stalled, micro",
+    "deno task bench --only latency               # one scenario: append, backfill, latency, rotation, fanout, stalled, nats, micro",
     "deno task bench --write docs/benchmarks.md   # this file",
     "deno task bench --only append --profile /tmp/prof && deno run -A bench/profile_top.ts /tmp/prof/*.cpuprofile",
     "deno task bench:micro                        # Deno.bench: LineStream, ParseStream, Hub.publish",

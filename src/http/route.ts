@@ -19,7 +19,9 @@
  * seam has no gap and no duplicate. Within the journal's window the replay
  * is the journal's entries after the client's position (byte ranges read
  * back from the files, notices and alerts as published); otherwise, from
- * the file positions its id carries. When a queue overflows (drop-oldest),
+ * the file positions its id carries; one whose position the log has not
+ * reached yet (a gateway behind the one the client came from) is sent only
+ * what comes after it, live. When a queue overflows (drop-oldest),
  * the messages still queued are kept, what was dropped before them is
  * replayed the same way, and the stream goes on: memory stays bounded and
  * no line is lost while the files hold it. At most `maxReplays` replays run
@@ -140,6 +142,12 @@ interface Connection {
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
   /** Where the stream is: just past what was last handed to the HTTP layer. */
   at: At;
+  /**
+   * A position the client already has that the log had not reached when
+   * it came (see {@link ReplayLog.ahead}): live messages up to it are not
+   * sent. Null once passed.
+   */
+  floor: At | null;
   /** The id that position has (sent with heartbeats when filters held lines back). */
   id: string | null;
   /** The id the client was last sent. */
@@ -292,6 +300,7 @@ export class SseRoute {
       sub,
       controller,
       at: { seq: head, end: Infinity },
+      floor: null,
       id: null,
       sentId: null,
       replay: null,
@@ -299,6 +308,11 @@ export class SseRoute {
       lastWrite: performance.now(),
       waiting: null,
     };
+    // Decided with the head, in this tick: live messages may queue already.
+    const at = query.since?.at;
+    if (at && journal?.ahead?.(at.epoch, at.seq)) {
+      c.floor = { seq: at.seq, end: at.end };
+    }
     this.#connections.add(c);
     this.#ensureTimer();
     c.replay = this.#start(c, head, seam);
@@ -324,10 +338,14 @@ export class SseRoute {
     }
     using _turn = await this.#replays.acquire();
     const { journal } = replay;
-    if (
+    if (c.floor !== null) {
+      // This server had not read as far as the client: it waits for live.
+    } else if (
       since?.at && journal.holds(since.at.epoch, since.at.seq, since.at.end)
     ) {
-      yield* this.#fromJournal(c, since.at, head);
+      yield* this.#fromJournal(c, journal.replay(since.at, head));
+    } else if (since === null && backlog && journal.backlog) {
+      yield* this.#fromJournal(c, journal.backlog(backlog, c.inSource, head));
     } else if (since?.files || (since === null && backlog)) {
       yield* this.#fromFiles(c, since?.files ?? null, backlog, seam);
     } else if (since) {
@@ -340,11 +358,10 @@ export class SseRoute {
     c.at = { seq: head, end: Infinity };
   }
 
-  /** The journal's entries after `from` up to `until`, read back as they were published. */
+  /** Steps of the journal's (a replay or a backlog), read back as they were published. */
   async *#fromJournal(
     c: Connection,
-    from: At,
-    until: number,
+    steps: Iterable<ReplayStep> | AsyncIterable<ReplayStep>,
   ): AsyncGenerator<Uint8Array, void, void> {
     const replay = this.#replay!;
     const { journal, known } = replay;
@@ -352,7 +369,6 @@ export class SseRoute {
     const misses: Extract<ReplayStep, { kind: "range" }>[] = [];
     let current: Extract<ReplayStep, { kind: "range" }> | null = null;
     const wants = selects(c.query);
-    const steps = journal.replay(from, until);
     // Ranges become chunks (with a carried mark where each starts); the rest
     // is carried through the stages as is, so the order is kept.
     async function* input(): AsyncGenerator<Chunk | Mark, void, void> {
@@ -637,20 +653,32 @@ export class SseRoute {
     const parts: Uint8Array[] = [];
     let text = "";
     for (const m of messages) {
+      const floor = c.floor;
+      if (floor !== null && seqOf(m) > floor.seq) c.floor = null;
       if (m.type === "batch") {
         const batch = m.batch;
         c.at = { seq: batch.seq, end: batch.to };
+        const ahead = c.floor !== null && batch.seq === floor!.seq;
+        // Before the client's position: its id would take the client back.
+        if (c.floor !== null && !ahead) continue;
         c.id = batch.id(batch.count - 1);
-        const bytes = batchBytes(batch, c.format, c.keep);
+        // The batch the client's position is in: the events after it.
+        const bytes = batchBytes(
+          batch,
+          c.format,
+          c.keep,
+          ahead ? floor!.end : -1,
+        );
         if (bytes === null) continue;
         if (text !== "") {
           parts.push(encoder.encode(text));
           text = "";
         }
         parts.push(bytes);
-        if (c.keep === null) c.sentId = c.id;
+        if (c.keep === null && !ahead) c.sentId = c.id;
       } else {
         c.at = { seq: m.seq, end: 0 };
+        if (c.floor !== null) continue;
         c.id = m.id;
         const out = messageText(m, c.format, c.sse ? m.id : null);
         if (out !== "") {
@@ -675,6 +703,8 @@ export class SseRoute {
     const kept = c.sub.take();
     const journal = this.#replay?.journal ?? null;
     const first = kept.length > 0 ? seqOf(kept[0]) : null;
+    // A client still ahead of the log is owed nothing before its position.
+    if (c.floor !== null && c.floor.seq > c.at.seq) c.at = { ...c.floor };
     if (journal === null || first === null) {
       yield this.#gap(c, {
         cause: "slow-subscriber",
@@ -684,7 +714,7 @@ export class SseRoute {
       });
     } else if (journal.holds(journal.epoch, c.at.seq, c.at.end)) {
       using _turn = await this.#replays.acquire();
-      yield* this.#fromJournal(c, { ...c.at }, first - 1);
+      yield* this.#fromJournal(c, journal.replay({ ...c.at }, first - 1));
     } else {
       yield this.#gap(c, {
         cause: "resume-expired",

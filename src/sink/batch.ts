@@ -3,10 +3,11 @@
  * forms every sink shares. The journal numbers it; its SSE ids, frames and
  * NDJSON are made once, for stdout and every subscriber.
  *
- * A batch is made from events (the reader's pipeline) or, in a worker of the
- * pool, from the encoded frames the reader sent (see pool/wire.ts): the ids
- * come with it, the end offsets as numbers, and an event object is parsed
- * back from its JSON only when a subscriber's line filter needs its fields.
+ * A batch is made from events (the reader's pipeline); in a worker of the
+ * pool, from the encoded frames the reader sent (see pool/wire.ts); in a
+ * NATS gateway, from the JSON lines its agent published. The ids come with
+ * it, the end offsets as numbers, and an event object is parsed back from
+ * its JSON only when a subscriber's line filter needs its fields.
  */
 import { END, type Event, FILE, type FileId } from "../types.ts";
 import { eventsBytes } from "./json.ts";
@@ -43,7 +44,26 @@ export interface EncodedEvents {
   readonly from: number;
 }
 
+/**
+ * The JSON of a batch's events as UTF-8 lines, as a batch read back from a
+ * NATS stream carries it: event `i` is `bytes[starts[i], starts[i + 1] - 1)`
+ * (each line's newline, the last one's implied, between them).
+ */
+export interface JsonLines {
+  readonly bytes: Uint8Array;
+  readonly starts: readonly number[];
+}
+
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** The SSE id of the position just past byte `end`, from a batch's id parts. */
+function idText(ids: IdParts, end: number): string {
+  const e36 = end.toString(36);
+  return ids.others === null
+    ? ids.prefix + e36
+    : `${ids.prefix}${e36}${ids.others}${ids.own}${e36}`;
+}
 
 export class Batch {
   /** The journal sequence number. */
@@ -87,6 +107,54 @@ export class Batch {
       this.count = encoded.ends.length;
       this.from = encoded.from;
     }
+  }
+
+  /**
+   * A batch whose events' JSON came made, as UTF-8 lines (read back from a
+   * NATS stream): its frames are built around those bytes, never decoded;
+   * an event is parsed from its JSON only when a line filter looks into it.
+   */
+  static fromJsonLines(
+    seq: number,
+    source: string,
+    file: FileId,
+    from: number,
+    ends: readonly number[],
+    ids: IdParts,
+    lines: JsonLines,
+  ): Batch {
+    const n = ends.length;
+    const heads: string[] = new Array(n);
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      heads[i] = `event: line\nid: ${idText(ids, ends[i])}\ndata: `;
+      size += heads[i].length + (lines.starts[i + 1] - 1 - lines.starts[i]) +
+        2;
+    }
+    const bytes = new Uint8Array(size);
+    const at = new Uint32Array(n + 1);
+    const json = new Uint32Array(n);
+    let o = 0;
+    for (let i = 0; i < n; i++) {
+      at[i] = o;
+      // Ids and field names are ASCII: one byte per character.
+      o += encoder.encodeInto(heads[i], bytes.subarray(o)).written;
+      json[i] = o;
+      const line = lines.bytes.subarray(
+        lines.starts[i],
+        lines.starts[i + 1] - 1,
+      );
+      bytes.set(line, o);
+      o += line.length;
+      bytes[o++] = 0x0a;
+      bytes[o++] = 0x0a;
+    }
+    at[n] = o;
+    return new Batch(seq, source, file, {
+      frames: { bytes, at, json },
+      ends: Float64Array.from(ends),
+      from,
+    }, ids);
   }
 
   /** Byte offset just past event `i`'s line. */
@@ -162,10 +230,6 @@ export class Batch {
 
   /** The SSE id of the position just past byte `end` of this batch's file. */
   idAt(end: number): string {
-    const e36 = end.toString(36);
-    const { prefix, others, own } = this.ids;
-    return others === null
-      ? prefix + e36
-      : `${prefix}${e36}${others}${own}${e36}`;
+    return idText(this.ids, end);
   }
 }

@@ -14,10 +14,13 @@
  *   learns what it lost ({@link Subscription.overflow}) and catches up from
  *   the journal and the files.
  * - `disconnect`: the subscription ends with reason `queue-full`.
- * - `block`: for durable local sinks only (stdout). The hub never blocks on
- *   it by itself; the dispatcher awaits {@link Hub.ready} before publishing,
- *   so this is the one place backpressure reaches the follower, on purpose:
- *   the file is the buffer, and stdout loses nothing.
+ * - `block`: for durable sinks only (stdout, the NATS agent). The hub never
+ *   blocks on it by itself; the dispatcher awaits {@link Hub.ready} before
+ *   publishing a batch, so this is the one place backpressure reaches the
+ *   follower, on purpose: the file is the buffer, and the sink loses
+ *   nothing. Notices and alerts are not waited for; a full queue takes them
+ *   past its capacity (they are few: they come with the lines, or from the
+ *   alert timer).
  * A stalled subscriber therefore slows nothing but itself, and pins at most
  * its capacity of events in memory.
  */
@@ -223,12 +226,17 @@ export class Subscription {
         return;
       }
       if (this.policy === "block") {
-        throw new RangeError(
-          "Cannot queue for a blocking subscriber without room: await Hub.ready() before publish()",
-        );
-      }
-      while (this.#size > 0 && this.#weight + weight > this.capacity) {
-        this.#dropOldest();
+        // Notices and alerts are not waited for (an alert may come from a
+        // timer); they are few, and taken past the capacity.
+        if (message.type === "batch") {
+          throw new RangeError(
+            "Cannot queue for a blocking subscriber without room: await Hub.ready() before publish()",
+          );
+        }
+      } else {
+        while (this.#size > 0 && this.#weight + weight > this.capacity) {
+          this.#dropOldest();
+        }
       }
     }
     if (this.#size === this.#ring.length) this.#grow();

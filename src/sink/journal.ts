@@ -96,6 +96,24 @@ export interface ReplayLog {
   ): Iterable<ReplayStep> | AsyncIterable<ReplayStep>;
   /** The published positions in the files of the paths `wanted` selects. */
   seam(wanted?: (source: string) => boolean): ResumeCursor;
+  /**
+   * A log that keeps no files (a stream read by a gateway) answers
+   * `backlog=` itself: the last `lines` events of each source `wanted`
+   * selects, up to position `until`, as `batch` steps in order. The
+   * journal has none: a backlog is read from the files.
+   */
+  backlog?(
+    lines: number,
+    wanted: (source: string) => boolean,
+    until: number,
+  ): Iterable<ReplayStep> | AsyncIterable<ReplayStep>;
+  /**
+   * Whether position `seq` of `epoch` is past the head but will be reached:
+   * a gateway that has not read its stream as far as another one, whose
+   * client comes over. Such a client is sent, live, only what comes after
+   * its position. The journal has none: no id is ahead of its own head.
+   */
+  ahead?(epoch: string, seq: number): boolean;
 }
 
 export interface JournalOptions {

@@ -223,12 +223,45 @@ export function eventJson(
   e: Event,
   quotedSource = JSON.stringify(e.source),
 ): string {
-  if (
-    e.fields !== undefined || e.level !== undefined || e.msg !== undefined ||
-    e.logTime !== undefined || e.parseError !== undefined
-  ) {
-    return JSON.stringify(e);
-  }
+  return hasParsedParts(e) ? JSON.stringify(e) : plainJson(e, quotedSource);
+}
+
+/**
+ * The JSON of one event as if its source were `source` (an agent names
+ * what it publishes with its host); `quotedSource` is `source` as a JSON
+ * string when the caller has it.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { eventJsonAs } from "./json.ts";
+ * import { END, FILE } from "../types.ts";
+ * const e = {
+ *   id: "1.2:3", source: "/a.log", offset: 0, line: "hi", time: "t",
+ *   [FILE]: { dev: 1, ino: 2 }, [END]: 3,
+ * };
+ * assertEquals(JSON.parse(eventJsonAs(e, "web1:/a.log")).source, "web1:/a.log");
+ * ```
+ */
+export function eventJsonAs(
+  e: Event,
+  source: string,
+  quotedSource = JSON.stringify(source),
+): string {
+  return hasParsedParts(e)
+    ? JSON.stringify({ ...e, source })
+    : plainJson(e, quotedSource);
+}
+
+/** Whether the event has parts only JSON.stringify writes (parsed fields). */
+function hasParsedParts(e: Event): boolean {
+  return e.fields !== undefined || e.level !== undefined ||
+    e.msg !== undefined || e.logTime !== undefined ||
+    e.parseError !== undefined;
+}
+
+/** The JSON of an event without parsed parts, built by hand. */
+function plainJson(e: Event, quotedSource: string): string {
   // Key order as JSON.stringify gives it: the order the parser sets them in.
   let out =
     `{"id":"${e.id}","source":${quotedSource},"offset":${e.offset},"line":${

@@ -35,6 +35,10 @@ export interface GaugeReadings {
   readonly mode?: WatchMode;
   /** Sources followed now. */
   readonly sources: number;
+  /** With NATS: whether a server is connected now. */
+  readonly natsConnected?: boolean;
+  /** A gateway: messages of the stream not read yet. */
+  readonly natsLag?: number;
 }
 
 export interface MetricsOptions {
@@ -44,6 +48,8 @@ export interface MetricsOptions {
   maxRules?: number;
   /** Read at every {@link Metrics.render}; see also {@link Metrics.setGauges}. */
   gauges?: () => GaugeReadings;
+  /** Render the `tailcast_nats_*` families (an agent or a gateway). @default false */
+  nats?: boolean;
 }
 
 /** The label value that collects everything beyond a cap. */
@@ -196,6 +202,22 @@ export class Metrics {
     "Time from a file change being noticed to its events being published.",
     DELAY_BUCKETS,
   );
+  readonly #nats: boolean;
+  readonly #natsMessages = new Counter(
+    "tailcast_nats_messages_total",
+    "NATS JetStream messages: stored for this agent (duplicate: stored before), or read by this gateway.",
+    ["result"],
+  );
+  readonly #natsEvents = new Counter(
+    "tailcast_nats_events_total",
+    "Events in NATS JetStream messages stored for this agent, or read by this gateway.",
+    ["result"],
+  );
+  readonly #natsRetries = new Counter(
+    "tailcast_nats_retries_total",
+    "Requests to NATS JetStream that failed and were made again: an agent's publishes, a gateway's reads.",
+    [],
+  );
 
   constructor(options: MetricsOptions = {}) {
     this.#sources = new Bounded(
@@ -207,6 +229,7 @@ export class Metrics {
       () => true,
     );
     this.#gauges = options.gauges ?? null;
+    this.#nats = options.nats ?? false;
     this.#published.add([], 0);
     for (const reason of KNOWN_DROP_REASONS) {
       this.#dropped.add([this.#reasons.label(reason)], 0);
@@ -285,6 +308,24 @@ export class Metrics {
     this.#alerts.add([this.#rules.label(rule)], 1);
   }
 
+  /** An agent's message of `events` events was stored (`duplicate`: it had been already). */
+  natsStored(events: number, duplicate: boolean): void {
+    const result = duplicate ? "duplicate" : "stored";
+    this.#natsMessages.add([result], 1);
+    this.#natsEvents.add([result], events);
+  }
+
+  /** A publish (an agent's) or a read (a gateway's) failed and is made again. */
+  natsRetried(): void {
+    this.#natsRetries.add([], 1);
+  }
+
+  /** A gateway read a message of `events` events. */
+  natsRead(events: number): void {
+    this.#natsMessages.add(["read"], 1);
+    this.#natsEvents.add(["read"], events);
+  }
+
   /** Observes the time (ms) from a change being noticed to its events being published. */
   delay(ms: number): void {
     if (!Number.isFinite(ms)) return;
@@ -314,6 +355,13 @@ export class Metrics {
       this.#ingest,
       this.#alerts,
       this.#delay,
+      ...(this.#nats
+        ? [
+          this.#natsMessages,
+          this.#natsEvents,
+          this.#natsRetries,
+        ]
+        : []),
       ...this.#gaugeBlocks(readings),
     ].map((f) => f.block());
     blocks.sort((a, b) => compare(a.name, b.name));
@@ -368,7 +416,26 @@ export class Metrics {
       [],
     );
     sources.set([], r?.sources ?? 0);
-    return [subscribers, depth, depths, mode, sources];
+    const blocks = [subscribers, depth, depths, mode, sources];
+    if (this.#nats) {
+      const connected = new Gauge(
+        "tailcast_nats_connected",
+        "1 while a NATS server is connected.",
+        [],
+      );
+      connected.set([], r?.natsConnected ? 1 : 0);
+      blocks.push(connected);
+      if (r?.natsLag !== undefined) {
+        const lag = new Gauge(
+          "tailcast_nats_lag_messages",
+          "Messages of the stream this gateway has not read yet.",
+          [],
+        );
+        lag.set([], r.natsLag);
+        blocks.push(lag);
+      }
+    }
+    return blocks;
   }
 }
 

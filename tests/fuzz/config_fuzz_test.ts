@@ -81,7 +81,11 @@ function command(
   const fails = (what: string) =>
     new AssertionError(`${what} in ${show(config)} from ${show(input)}`);
   if (!Object.isFrozen(config)) throw fails("not frozen");
-  if (config.paths.length === 0 && !config.demo) throw fails("no path");
+  // Something to read: paths, the demo, commands, ingest or a stream.
+  if (
+    config.paths.length === 0 && !config.demo && config.exec.length === 0 &&
+    config.ingest === null && config.subscribe === null
+  ) throw fails("no path");
   if (!(Number.isInteger(config.port) && config.port >= 0)) {
     throw fails("port");
   }

@@ -15,6 +15,8 @@ import { ParseStream, toEvents } from "../../src/stage/parse.ts";
 import type { Chunk, FileId, Line, Mark, Notice } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { within } from "../_fixtures/wait.ts";
+import { StreamLog } from "../../src/nats/log.ts";
+import { encodeBatch } from "../../src/nats/wire.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -250,5 +252,63 @@ Deno.test("SseRoute gives an id of another process with no file entries a resume
   const next = await readUntil(reader, (t) => t.includes("two"));
   assertEquals(parse(next).lines, ["two"]);
   await reader.cancel();
+  await route.close(0);
+});
+
+Deno.test("SseRoute: a client whose position a gateway's log has not reached yet is sent only what comes after it, live", async () => {
+  const log = new StreamLog({
+    epoch: "ep",
+    first: 1,
+    memory: 100,
+    read: async function* () {},
+  });
+  log.startAt(1);
+  // The stream holds 5 messages; this gateway has read 2 so far.
+  log.heard(1, 5);
+  const hub = new Hub();
+  const route = new SseRoute(hub, {
+    replay: {
+      journal: log,
+      known: new KnownFiles(),
+      events: (c) => c as never,
+    },
+  });
+  const message = (seq: number) => {
+    const ends = [seq * 10 + 1, seq * 10 + 2];
+    const json = ends.map((end) =>
+      JSON.stringify({
+        id: "",
+        source: "h:/a",
+        line: `m${seq}@${end}`,
+        time: "t",
+      })
+    );
+    const m = log.append(
+      seq,
+      encodeBatch({
+        host: "h",
+        source: "/a",
+        dev: 1,
+        ino: 2,
+        from: ends[0] - 1,
+        to: ends[1],
+        ends,
+        files: [],
+      }, json),
+    );
+    hub.publish(m!);
+  };
+  message(1);
+  message(2);
+  // The client got the first line of message 4 from another gateway.
+  const reader = (await route.handle(request("", "2.ep.4.15"))).body!
+    .getReader();
+  await readUntil(reader, (t) => t.includes(": tailcast"));
+  for (const seq of [3, 4, 5]) message(seq);
+  const text = await readUntil(reader, (t) => parse(t).lines.length >= 3);
+  assertEquals(parse(text).lines, ["m4@42", "m5@51", "m5@52"]);
+  assertEquals(parse(text).ids, ["2.ep.4.16", "2.ep.5.1f", "2.ep.5.1g"]);
+  await reader.cancel();
+  hub.close();
   await route.close(0);
 });

@@ -306,6 +306,17 @@ Deno.test("Hub.ready waits until a blocking subscriber has room; publishing to a
   hub.close();
 });
 
+Deno.test("a full blocking subscriber still takes notices and alerts, which nobody waits to publish", () => {
+  const hub = new Hub();
+  const sub = hub.subscribe({ capacity: 2, policy: "block" });
+  hub.publish(batch(2));
+  hub.publish(msg(1));
+  hub.publish(msg(2));
+  assertEquals(sub.take().map((m) => m.type), ["batch", "notice", "notice"]);
+  assertEquals(sub.overflow(), null);
+  hub.close();
+});
+
 Deno.test("Hub.ready returns when the blocking subscriber ends", async () => {
   const hub = new Hub();
   const sub = hub.subscribe({ capacity: 1, policy: "block" });
