@@ -150,7 +150,12 @@ export class Follower {
   #restored: number | null = null;
   /** Creation time of the newest file read under the path (null before the first). */
   #lastBorn: number | null = null;
-  /** First bytes of files already read here: a sibling starting the same is a copy (copytruncate), not a missed file. */
+  /**
+   * First bytes of files truncated in place here: a sibling starting the
+   * same is their copy (copytruncate), not a missed file. Only those: files
+   * renamed away are known by identity, and a file rotated away unseen may
+   * well start as they did (a spool of identical lines, a banner).
+   */
   #heads: Uint8Array[] = [];
   readonly #onHead: (file: FileId, head: Uint8Array) => void;
   readonly #onForget: (file: FileId) => void;
@@ -307,7 +312,6 @@ export class Follower {
         how: gone ? "deleted" : "renamed",
       });
       current.quietSince = performance.now();
-      this.#remember(current.head);
       this.#rotated.push(current);
       this.#current = null;
       await this.#catchMissed(info, noticed);
@@ -673,7 +677,6 @@ export class Follower {
       renamed = false;
     }
     // A deleted file's inode may be reused, so only a file still on disk keeps its offset.
-    this.#remember(r.head);
     if (renamed) this.#holders.release(r.id, this.path, r.offset, r.born);
     else this.#holders.drop(r.id, this.path);
     try {

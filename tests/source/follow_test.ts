@@ -6,7 +6,7 @@ import {
   startOffset,
 } from "../../src/source/follow.ts";
 import { Holders } from "../../src/source/identity.ts";
-import { Watcher } from "../../src/source/watch.ts";
+import { Wakeup, Watcher } from "../../src/source/watch.ts";
 import {
   type Chunk,
   type FileId,
@@ -334,6 +334,42 @@ Deno.test("Follower drains a renamed file, then reads the new one from 0", async
     assertEquals(end.offset, 8);
     assertEquals(end.bytes.length, 0);
     assertEquals(run.follower.position?.file, newId);
+  } finally {
+    await watcher.close();
+  }
+});
+
+Deno.test("Follower reads a file rotated away unseen even when it starts as the file before it did", async () => {
+  await using dir = await LogDir.create();
+  const path = dir.file("app.log");
+  // Every file starts the same (a spool of identical lines, a banner): only
+  // a file truncated in place has a copy that starts as it did.
+  const line = "y".repeat(100) + "\n";
+  await dir.append("app.log", line);
+  // Woken only when the test says: nothing is seen between two wake-ups.
+  const watcher = new Watcher({ mode: "polling", pollMs: 3_600_000 });
+  const wakeup = new Wakeup(() => {});
+  try {
+    await using run = new Run(path, { kind: "start" }, watcher, new Holders(), {
+      rotateWaitMs: 50,
+      wakeup,
+    });
+    wakeup.wake();
+    await waitFor(() => run.text() === line, "the first file");
+    const first = await idOf(path);
+    await dir.rename("app.log", "app.log.1");
+    await dir.append("app.log", line + "second\n");
+    const second = await idOf(path);
+    await dir.rename("app.log", "app.log.2");
+    await dir.append("app.log", line + "third\n");
+    const third = await idOf(path);
+    wakeup.wake();
+    await waitFor(
+      () => run.text(third) === line + "third\n",
+      "the file now under the path",
+    );
+    assertEquals(run.text(first), line);
+    assertEquals(run.text(second), line + "second\n");
   } finally {
     await watcher.close();
   }
