@@ -166,8 +166,7 @@ export async function append(o: Options): Promise<Section> {
       if (subject.kind !== "tail") {
         targets.push({
           id: "append",
-          target:
-            `append, ${subject.name}: ≥ 1,000,000 lines/s, peak RSS ≤ 100 MB`,
+          target: `append, ${subject.name}: ≥ 1,000,000 lines/s`,
           measured: `error: ${r.message}`,
           verdict: "MISSED",
         });
@@ -181,20 +180,24 @@ export async function append(o: Options): Promise<Section> {
       // Issue 12: 1 M lines/s (≈ 0.4× tail -F here; 1.0× is the goal beyond)
       // and at most 100 MB (95 MiB) of RSS while the lines come.
       const rss = Number(row.cells["peak RSS MiB"].replaceAll(",", ""));
-      const ok = r.rate >= 1_000_000 && rss <= 95 &&
+      const fast = r.rate >= 1_000_000 &&
         row.cells.missing === "0" && row.cells.doubled === "0";
       row.target = "≥ 1,000,000 lines/s, peak RSS ≤ 100 MB, 0 missing/doubled";
-      row.verdict = verdict(ok);
+      row.verdict = verdict(fast && rss <= 95);
       targets.push({
         id: "append",
-        target:
-          `append, ${subject.name}: ≥ 1,000,000 lines/s, peak RSS ≤ 100 MB`,
+        target: `append, ${subject.name}: ≥ 1,000,000 lines/s`,
         measured: `${row.cells["lines/s"]} lines/s (${
           fixed(r.rate / baseRate)
-        }× tail -F's ${int(baseRate)}), peak RSS ${
-          row.cells["peak RSS MiB"]
-        } MiB`,
-        verdict: row.verdict,
+        }× tail -F's ${int(baseRate)})`,
+        verdict: verdict(fast),
+      });
+      targets.push({
+        id: "memory",
+        target:
+          `peak RSS while 1 M lines are appended, ${subject.name}: ≤ 100 MB`,
+        measured: `${row.cells["peak RSS MiB"]} MiB`,
+        verdict: verdict(rss <= 95),
       });
     } else {
       row.target = "baseline";
