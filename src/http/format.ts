@@ -6,6 +6,7 @@
  * and shared; a subscriber with line filters (grep, where, level) gets the
  * frames of the lines it keeps, joined from per-line frames also made once.
  */
+import { concat } from "@std/bytes/concat";
 import type { Message } from "../sink/hub.ts";
 import type { Batch } from "../sink/batch.ts";
 import { ndjsonOf, ndjsonOfFrames } from "../sink/ndjson.ts";
@@ -42,14 +43,7 @@ export function batchBytes(
     size += part.length;
   }
   if (size === 0) return null;
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let o = 0;
-  for (const part of parts) {
-    out.set(part, o);
-    o += part.length;
-  }
-  return out;
+  return parts.length === 1 ? parts[0] : concat(parts);
 }
 
 /** The SSE frame of one line event, with the id it is given (null: none). */

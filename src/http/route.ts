@@ -451,14 +451,11 @@ export class SseRoute {
       } else {
         const missing = step as Extract<ReplayStep, { kind: "range" }>;
         if (c.inSource(missing.source)) {
-          yield this.#gap(c, {
-            source: missing.source,
-            offset: missing.from,
-            bytes: missing.to - missing.from,
-            cause: "rotated-away",
-            message:
-              `${missing.source}: the file that held these events is gone (deleted or rotated out of reach)`,
-          });
+          yield this.#rotatedAway(
+            c,
+            missing,
+            "is gone (deleted or rotated out of reach)",
+          );
         }
         c.at = { seq: missing.seq, end: missing.to };
       }
@@ -466,15 +463,27 @@ export class SseRoute {
     // Replaced between being found and being opened: rare, but still a gap.
     for (const missing of misses) {
       if (!c.inSource(missing.source)) continue;
-      yield this.#gap(c, {
-        source: missing.source,
-        offset: missing.from,
-        bytes: missing.to - missing.from,
-        cause: "rotated-away",
-        message:
-          `${missing.source}: the file that held these events was replaced while it was read back`,
-      });
+      yield this.#rotatedAway(
+        c,
+        missing,
+        "was replaced while it was read back",
+      );
     }
+  }
+
+  /** The gap for a journal range whose file cannot be read back. */
+  #rotatedAway(
+    c: Connection,
+    range: Extract<ReplayStep, { kind: "range" }>,
+    what: string,
+  ): Uint8Array {
+    return this.#gap(c, {
+      source: range.source,
+      offset: range.from,
+      bytes: range.to - range.from,
+      cause: "rotated-away",
+      message: `${range.source}: the file that held these events ${what}`,
+    });
   }
 
   /** The frames of replayed events of journal entry `seq` this client keeps. */

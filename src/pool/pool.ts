@@ -26,6 +26,7 @@ import type { KnownChange, KnownFiles } from "../source/known.ts";
 import {
   Flow,
   type FromWorker,
+  readAtMost,
   toWire,
   type ToWorker,
   weightOf,
@@ -330,7 +331,14 @@ export class Pool {
         }),
         request.client,
       );
-      const body = r.body ? await bounded(r.body) : null;
+      const body = r.body
+        ? await readAtMost(r.body, MAX_FORWARDED_RESPONSE)
+        : null;
+      if (r.body && body === null) {
+        throw new RangeError(
+          `a response of more than ${MAX_FORWARDED_RESPONSE} bytes cannot be forwarded`,
+        );
+      }
       response = { status: r.status, headers: [...r.headers], body };
     } catch (error) {
       response = {
@@ -354,28 +362,4 @@ export class Pool {
     m.closed.resolve();
     m.worker.terminate();
   }
-}
-
-/** A response body, whole, up to {@link MAX_FORWARDED_RESPONSE} bytes. */
-async function bounded(
-  body: ReadableStream<Uint8Array>,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const part of body) {
-    size += part.length;
-    if (size > MAX_FORWARDED_RESPONSE) {
-      throw new RangeError(
-        `a response of more than ${MAX_FORWARDED_RESPONSE} bytes cannot be forwarded`,
-      );
-    }
-    parts.push(part);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

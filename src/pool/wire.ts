@@ -8,6 +8,7 @@
  * it has taken into its hub. The reader sends no more than a window ahead
  * of it; no lock, no message back per batch.
  */
+import { concat } from "@std/bytes/concat";
 import type { Config } from "../config.ts";
 import { Batch, type IdParts } from "../sink/batch.ts";
 import type { Message } from "../sink/hub.ts";
@@ -187,4 +188,19 @@ export class Flow {
     Atomics.add(this.#done, i, weight);
     Atomics.notify(this.#done, i);
   }
+}
+
+/** A request or response body, whole, or null when it has more than `max` bytes. */
+export async function readAtMost(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+): Promise<Uint8Array<ArrayBuffer> | null> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const part of body) {
+    size += part.length;
+    if (size > max) return null;
+    parts.push(part);
+  }
+  return concat(parts) as Uint8Array<ArrayBuffer>;
 }

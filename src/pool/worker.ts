@@ -20,6 +20,7 @@ import {
   Flow,
   fromWire,
   type FromWorker,
+  readAtMost,
   type ToWorker,
   weightOf,
   type WireResponse,
@@ -257,25 +258,4 @@ class WorkerThread {
     }
     this.#dropped += count;
   }
-}
-
-/** A body, whole, or null when it has more than `max` bytes. */
-async function readAtMost(
-  body: ReadableStream<Uint8Array>,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer> | null> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for await (const part of body) {
-    size += part.length;
-    if (size > max) return null;
-    parts.push(part);
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
