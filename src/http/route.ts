@@ -339,7 +339,16 @@ export class SseRoute {
     using _turn = await this.#replays.acquire();
     const { journal } = replay;
     if (c.floor !== null) {
-      // This server had not read as far as the client: it waits for live.
+      // This server had not read as far as the client: it waits for live,
+      // unless nobody published that position.
+      if (journal.reaches && !(await journal.reaches(c.floor.seq))) {
+        c.floor = null;
+        yield this.#gap(c, {
+          cause: "resume-expired",
+          message:
+            "the position this client resumes from was never published in this stream; events before now are not replayed",
+        });
+      }
     } else if (
       since?.at && journal.holds(since.at.epoch, since.at.seq, since.at.end)
     ) {

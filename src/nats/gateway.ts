@@ -234,6 +234,8 @@ export class Gateway {
       read: (start, until, stop) =>
         reader.messages(start, until, AbortSignal.any([stop, signal])),
       skipped: (seq, why) => this.#tell(`skipped message ${seq}: ${why}`),
+      lastOfStream: async () =>
+        (await jsm.streams.info(o.stream)).state.last_seq,
     });
     // The newest messages, for backlogs and resumes from memory; by their
     // average size, no more than memory would keep anyway.

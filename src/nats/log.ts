@@ -48,6 +48,8 @@ export interface StreamLogOptions {
   readonly read: ReadFrom;
   /** A message that is not one of ours (told once per kind of problem). */
   readonly skipped?: (seq: number, why: string) => void;
+  /** Asks the stream for its last sequence now (rejects when it cannot be asked). */
+  readonly lastOfStream?: () => Promise<number>;
 }
 
 /** Events of the newest messages a gateway keeps by default. */
@@ -78,6 +80,7 @@ export class StreamLog implements ReplayLog {
   readonly #memory: number;
   readonly #read: ReadFrom;
   readonly #skipped: (seq: number, why: string) => void;
+  readonly #lastOfStream: (() => Promise<number>) | null;
   /** The newest messages, by sequence, oldest first (a skipped sequence has none). */
   readonly #kept = new Map<number, Message>();
   #keptEvents = 0;
@@ -94,6 +97,7 @@ export class StreamLog implements ReplayLog {
     this.#memory = options.memory;
     this.#read = options.read;
     this.#skipped = options.skipped ?? (() => {});
+    this.#lastOfStream = options.lastOfStream ?? null;
     this.#first = options.first;
   }
 
@@ -199,9 +203,32 @@ export class StreamLog implements ReplayLog {
       (end === Infinity ? seq + 1 : seq) >= this.#first;
   }
 
-  /** Whether `seq` of `epoch` is past the head but in the stream: this gateway has not read it yet. */
+  /**
+   * Whether `seq` of `epoch` is past the head: this gateway has not read
+   * it yet. Within an epoch sequences only grow, so another gateway's id
+   * names a message this one will read, even one it has not heard of yet
+   * (its wake-ups or a look at the stream were lost in a failover);
+   * {@link reaches} tells a forged one.
+   */
   ahead(epoch: string, seq: number): boolean {
-    return epoch === this.epoch && seq > this.#head && seq <= this.last;
+    return epoch === this.epoch && seq > this.#head;
+  }
+
+  /**
+   * Whether the stream has `seq`: heard of, or its last sequence asked for
+   * now. A stream that cannot be asked (an election) is taken at its word:
+   * the client waits rather than get a gap it may not have.
+   */
+  async reaches(seq: number): Promise<boolean> {
+    if (seq <= this.last) return true;
+    if (this.#lastOfStream === null) return false;
+    try {
+      const last = await this.#lastOfStream();
+      this.heard(0, last);
+      return seq <= last;
+    } catch {
+      return true;
+    }
   }
 
   /** The messages after `after` up to `until`, from memory or from the stream. */

@@ -114,6 +114,13 @@ export interface ReplayLog {
    * its position. The journal has none: no id is ahead of its own head.
    */
   ahead?(epoch: string, seq: number): boolean;
+  /**
+   * Whether position `seq` exists (or will: it is within what the log has
+   * heard of, or what it asks its source now), for a client found
+   * {@link ahead}: a position nobody published (a forged id) gets a gap
+   * instead of a client waiting for it forever.
+   */
+  reaches?(seq: number): Promise<boolean>;
 }
 
 export interface JournalOptions {

@@ -32,6 +32,8 @@ const SEQ = /"line":"seq=(\d+) /;
 /** A curl client of a gateway that keeps the writer's sequence numbers it got, and when. */
 class Reader {
   readonly seqs: number[] = [];
+  /** The `gap` events it got (their data). */
+  readonly gaps: string[] = [];
   readonly client: CurlSse;
   /** The longest time between two lines, ms (a pause seen by the client). */
   longestPause = 0;
@@ -45,6 +47,7 @@ class Reader {
       dumpHeaders: false,
       headers: lastEventId ? { "Last-Event-ID": lastEventId } : {},
       onFrame: (f) => {
+        if (f.event === "gap") this.gaps.push(f.data);
         if (f.event !== "line") return;
         const m = SEQ.exec(f.data);
         if (!m) return;
@@ -290,6 +293,7 @@ Deno.test("NATS, three nodes with 3 replicas: kill the stream leader at 20,000 l
     written,
     "the client of gateway A, then resumed on B",
   );
+  assertEquals(resumed.gaps, [], "the resumed client is told of no gap");
   note(
     `cluster: ${written} lines at 20,000/s; the leader (${leader.name}) killed: longest pause on gateway B ${
       Math.round(onB.longestPause)

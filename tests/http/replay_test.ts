@@ -255,16 +255,19 @@ Deno.test("SseRoute gives an id of another process with no file entries a resume
   await route.close(0);
 });
 
-Deno.test("SseRoute: a client whose position a gateway's log has not reached yet is sent only what comes after it, live", async () => {
+/** A gateway's route over a StreamLog that has read message 1 and 2 of a stream; `message(seq)` reads one more. */
+function gatewayRoute(
+  o: { heard: number; lastOfStream?: () => Promise<number> },
+) {
   const log = new StreamLog({
     epoch: "ep",
     first: 1,
     memory: 100,
     read: async function* () {},
+    lastOfStream: o.lastOfStream,
   });
   log.startAt(1);
-  // The stream holds 5 messages; this gateway has read 2 so far.
-  log.heard(1, 5);
+  log.heard(1, o.heard);
   const hub = new Hub();
   const route = new SseRoute(hub, {
     replay: {
@@ -300,15 +303,53 @@ Deno.test("SseRoute: a client whose position a gateway's log has not reached yet
   };
   message(1);
   message(2);
-  // The client got the first line of message 4 from another gateway.
-  const reader = (await route.handle(request("", "2.ep.4.15"))).body!
+  return {
+    route,
+    message,
+    async [Symbol.asyncDispose]() {
+      hub.close();
+      await route.close(0);
+    },
+  };
+}
+
+for (
+  const [what, heard, lastOfStream] of [
+    ["heard of", 5, undefined],
+    // Its wake-ups were lost in a failover: it asks the stream.
+    ["not heard of but in the stream", 2, () => Promise.resolve(5)],
+    [
+      "not heard of, and the stream cannot be asked",
+      2,
+      () => Promise.reject(new Error("no leader")),
+    ],
+  ] as const
+) {
+  Deno.test(`SseRoute: a client whose position a gateway's log has not reached yet (${what}) is sent only what comes after it, live`, async () => {
+    await using g = gatewayRoute({ heard, lastOfStream });
+    // The client got the first line of message 4 from another gateway.
+    const reader = (await g.route.handle(request("", "2.ep.4.15"))).body!
+      .getReader();
+    await readUntil(reader, (t) => t.includes(": tailcast"));
+    for (const seq of [3, 4, 5]) g.message(seq);
+    const text = await readUntil(reader, (t) => parse(t).lines.length >= 3);
+    assertEquals(parse(text).lines, ["m4@42", "m5@51", "m5@52"]);
+    assertEquals(parse(text).ids, ["2.ep.4.16", "2.ep.5.1f", "2.ep.5.1g"]);
+    await reader.cancel();
+  });
+}
+
+Deno.test("SseRoute: a position of the gateway's stream that was never published (a forged id) gets a resume-expired gap, then live", async () => {
+  await using g = gatewayRoute({
+    heard: 2,
+    lastOfStream: () => Promise.resolve(5),
+  });
+  const reader = (await g.route.handle(request("", "2.ep.9.15"))).body!
     .getReader();
-  await readUntil(reader, (t) => t.includes(": tailcast"));
-  for (const seq of [3, 4, 5]) message(seq);
-  const text = await readUntil(reader, (t) => parse(t).lines.length >= 3);
-  assertEquals(parse(text).lines, ["m4@42", "m5@51", "m5@52"]);
-  assertEquals(parse(text).ids, ["2.ep.4.16", "2.ep.5.1f", "2.ep.5.1g"]);
+  const gap = await readUntil(reader, (t) => t.includes("resume-expired"));
+  assertEquals(parse(gap).kinds, ["gap"]);
+  g.message(3);
+  const text = await readUntil(reader, (t) => parse(t).lines.length >= 2);
+  assertEquals(parse(text).lines, ["m3@31", "m3@32"]);
   await reader.cancel();
-  hub.close();
-  await route.close(0);
 });

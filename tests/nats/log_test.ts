@@ -180,9 +180,31 @@ Deno.test("StreamLog holds positions of its epoch up to its head, and is ahead o
   assertEquals(l.holds("ep", 3, 0), false);
   assertEquals(l.ahead("ep", 3), true);
   assertEquals(l.ahead("ep", 10), true);
-  assertEquals(l.ahead("ep", 11), false);
+  // Not heard of (wake-ups lost in a failover): sequences only grow.
+  assertEquals(l.ahead("ep", 11), true);
+  assertEquals(l.ahead("ep", 2), false);
   assertEquals(l.ahead("other", 3), false);
   assertEquals(l.seam().size, 0);
+});
+
+Deno.test("StreamLog reaches what it heard of, else what the stream says it holds; a stream it cannot ask is taken at its word", async () => {
+  let last: number | Error = 12;
+  const l = new StreamLog({
+    epoch: "ep",
+    first: 1,
+    memory: 100,
+    read: stream(new Map()).read,
+    lastOfStream: () =>
+      last instanceof Error ? Promise.reject(last) : Promise.resolve(last),
+  });
+  l.heard(1, 10);
+  assertEquals(await l.reaches(10), true);
+  assertEquals(await l.reaches(12), true);
+  assertEquals(l.last, 12);
+  assertEquals(await l.reaches(13), false);
+  last = new Error("no leader");
+  assertEquals(await l.reaches(13), true);
+  assertEquals(await log().reaches(1), false);
 });
 
 Deno.test("StreamLog's backlog is the last N events of each selected source in memory, in order", async () => {
