@@ -232,6 +232,9 @@ export function sseSubjectWith(workers?: number): Subject {
 
 export const sseSubject: Subject = sseSubjectWith();
 
+/** What a client following from the start asks for: every line, within `--max-backlog`'s bound. */
+const BACKFILL_BACKLOG = 999_999_999;
+
 async function startSse(
   scope: Scope,
   o: FollowOptions,
@@ -242,11 +245,17 @@ async function startSse(
     paths: [o.path],
     from: o.from,
     cpuProfDir: o.cpuProfDir,
-    extra: workers === undefined ? [] : ["--workers", String(workers)],
+    extra: [
+      ...(workers === undefined ? [] : ["--workers", String(workers)]),
+      // The default caps a backlog at 10,000 lines per file.
+      ...(o.from === "start"
+        ? ["--max-backlog", String(BACKFILL_BACKLOG)]
+        : []),
+    ],
   });
   // From the start: what was read before this client came is replayed from
   // disk (the backlog), the rest is live, with no gap and no duplicate.
-  const query = o.from === "start" ? "?backlog=999999999" : "";
+  const query = o.from === "start" ? `?backlog=${BACKFILL_BACKLOG}` : "";
   const client = await sseConnect(
     `${server.base}/events${query}`,
     (c, now) => scanner.push(c, now),
