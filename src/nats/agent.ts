@@ -257,7 +257,7 @@ export class Agent {
       });
       this.#chains.set(subject, chain);
     }
-    if (m.type === "batch") this.#held += m.batch.events.length;
+    if (m.type === "batch") this.#held += m.batch.count;
     chain.push(m);
   }
 }

@@ -423,7 +423,7 @@ export class Chain {
     for (let i = 0; i < formed.items; i++) {
       const item = this.#queue[i];
       if (item.message.type === "batch") {
-        released += item.message.batch.events.length - item.done;
+        released += item.message.batch.count - item.done;
         ctx.acked(item.message.batch);
       }
     }

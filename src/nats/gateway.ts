@@ -272,7 +272,7 @@ export class Gateway {
         const message = log.append(m.seq, m.data);
         if (message === null) continue;
         if (message.type === "batch") {
-          const n = message.batch.events.length;
+          const n = message.batch.count;
           this.metrics.natsRead(n);
           this.metrics.published(n);
           if (

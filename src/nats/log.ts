@@ -18,7 +18,7 @@ import { Batch } from "../sink/batch.ts";
 import type { ReplayLog, ReplayStep } from "../sink/journal.ts";
 import type { Message } from "../sink/hub.ts";
 import { positionId } from "../sink/cursor.ts";
-import { END, type ResumeCursor } from "../types.ts";
+import type { ResumeCursor } from "../types.ts";
 import { decodeMessage, hostSource, type WireMessage } from "./wire.ts";
 
 /** A message of the stream as the reader hands it over. */
@@ -241,7 +241,7 @@ export class StreamLog implements ReplayLog {
     if (seq >= 1 && seq <= until && after.end !== Infinity) {
       for await (const step of this.#steps(seq, seq)) {
         if (step.kind === "batch") {
-          const last = step.batch.events[step.batch.events.length - 1][END];
+          const last = step.batch.to;
           if (after.end < last) yield { ...step, after: after.end };
         } else if (step.kind === "expired") {
           yield step;
@@ -274,12 +274,12 @@ export class StreamLog implements ReplayLog {
       const { batch } = batches[i];
       const left = need.get(batch.source) ?? lines;
       if (left === 0) continue;
-      const n = batch.events.length;
+      const n = batch.count;
       const take = Math.min(left, n);
       need.set(batch.source, left - take);
       from.set(batch.source, {
         seq: batch.seq,
-        after: take === n ? -1 : batch.events[n - take - 1][END],
+        after: take === n ? -1 : batch.end(n - take - 1),
       });
     }
     for (const { batch } of batches) {
@@ -344,7 +344,8 @@ export class StreamLog implements ReplayLog {
 }
 
 function weight(m: Message): number {
-  return m.type === "batch" ? m.batch.events.length : 1;
+  // The count, not `events`: that would parse every line's JSON back.
+  return m.type === "batch" ? m.batch.count : 1;
 }
 
 function stepOf(m: Message): ReplayStep {

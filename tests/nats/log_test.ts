@@ -233,3 +233,31 @@ Deno.test("StreamLog skips a message that is not one of ours, says why, and move
   assertEquals(said.length, 1);
   assertEquals(/^1: not a tailcast message/.test(said[0]), true, said[0]);
 });
+
+Deno.test("StreamLog never parses a line's JSON back to keep, replay or backlog a message (only a line filter does)", async () => {
+  // Lines that are not JSON: parsing any of them would throw.
+  const opaque = (ends: number[]) =>
+    encodeBatch({
+      host: "h1",
+      source: "/a.log",
+      dev: 1,
+      ino: 2,
+      from: ends[0] - 1,
+      to: ends.at(-1)!,
+      ends,
+      files: [[1, 2, ends.at(-1)!]],
+    }, ends.map((end) => `not json ${end}`));
+  const l = log();
+  for (let seq = 1; seq <= 4; seq++) {
+    l.append(seq, opaque([seq * 10, seq * 10 + 1]));
+  }
+  const seqs: string[] = [];
+  for await (const s of l.replay({ seq: 3, end: 30 }, 4)) {
+    if (s.kind === "batch") seqs.push(`${s.seq}>${s.after}`);
+  }
+  assertEquals(seqs, ["3>30", "4>-1"]);
+  const backlog = [...l.backlog(3, () => true, 4)].map((s) =>
+    s.kind === "batch" ? `${s.seq}>${s.after}` : s.kind
+  );
+  assertEquals(backlog, ["3>30", "4>-1"]);
+});
