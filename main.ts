@@ -34,7 +34,6 @@ import {
   listenProblem,
   routeOptions,
 } from "./src/server.ts";
-import { Gateway } from "./src/nats/gateway.ts";
 import type { Hub } from "./src/sink/hub.ts";
 import { StateError } from "./src/source/state.ts";
 import { UNSTORED } from "./src/types.ts";
@@ -352,6 +351,8 @@ async function serveGateway(
   config: Config,
   options: GatewayConfig,
 ): Promise<number> {
+  // Only a gateway loads the NATS client.
+  const { Gateway } = await import("./src/nats/gateway.ts");
   const gateway = new Gateway({ ...options, log });
   const stopped = Promise.withResolvers<number>();
   const unlisten = onStopSignals(() => stopped.resolve(0));

@@ -17,7 +17,7 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_STREAM,
   type StreamSettings,
-} from "./nats/stream.ts";
+} from "./nats/settings.ts";
 
 /** A command whose output is a source (`--exec [name=]CMD`). */
 export interface ExecConfig {

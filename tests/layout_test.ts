@@ -8,7 +8,7 @@
  * errors and the one pattern compiler every layer uses. A file may import
  * from its own folder or from a layer below, never from one above.
  */
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { fromFileUrl, join, relative } from "@std/path";
 
 const SRC = fromFileUrl(new URL("../src/", import.meta.url));
@@ -82,4 +82,37 @@ Deno.test("every import in src/ points down the flow (main → service/app → c
   }
   assertEquals(files > 30, true, "the walk found the sources");
   assertEquals(wrong, []);
+});
+
+/** What a module imports when it runs: `import type` and `export type` are erased, dynamic imports are not static. */
+async function runtimeImports(file: string): Promise<string[]> {
+  const text = await Deno.readTextFile(file);
+  const out: string[] = [];
+  const statement =
+    /^\s*(import|export)\s+(type\s+)?(?:[^;]*?\bfrom\s+)?"([^"]+)"/gms;
+  for (const m of text.matchAll(statement)) {
+    if (m[2] === undefined) out.push(m[3]);
+  }
+  return out;
+}
+
+Deno.test("the NATS client is loaded only by an agent or a gateway: nothing main.ts or a pool worker imports statically reaches @nats-io", async () => {
+  const root = fromFileUrl(new URL("../", import.meta.url));
+  const seen = new Set<string>();
+  const reaching: string[] = [];
+  const walk = async (file: string): Promise<void> => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const spec of await runtimeImports(file)) {
+      if (spec.startsWith("@nats-io/") || spec.startsWith("npm:@nats-io/")) {
+        reaching.push(`${relative(root, file)} → ${spec}`);
+      } else if (spec.startsWith(".")) {
+        await walk(join(file, "..", spec));
+      }
+    }
+  };
+  await walk(join(root, "main.ts"));
+  await walk(join(SRC, "pool", "worker.ts"));
+  assert(seen.has(join(SRC, "config.ts")), "the walk reached config.ts");
+  assertEquals(reaching, []);
 });

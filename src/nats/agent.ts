@@ -34,7 +34,8 @@ import {
   type LinkOptions,
   type LinkStatus,
 } from "./link.ts";
-import { ensureStream, type StreamSettings } from "./stream.ts";
+import type { StreamSettings } from "./settings.ts";
+import { ensureStream } from "./stream.ts";
 import { storedSubject, subjectOf } from "./wire.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 

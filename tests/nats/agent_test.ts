@@ -13,7 +13,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Agent, type AgentOptions } from "../../src/nats/agent.ts";
 import { Chain } from "../../src/nats/chain.ts";
 import { Link } from "../../src/nats/link.ts";
-import { ensureStream, type StreamSettings } from "../../src/nats/stream.ts";
+import type { StreamSettings } from "../../src/nats/settings.ts";
+import { ensureStream } from "../../src/nats/stream.ts";
 import {
   type BatchHeader,
   decodeMessage,
