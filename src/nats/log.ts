@@ -81,6 +81,8 @@ export class StreamLog implements ReplayLog {
   readonly #read: ReadFrom;
   readonly #skipped: (seq: number, why: string) => void;
   readonly #lastOfStream: (() => Promise<number>) | null;
+  /** The question in flight: clients that come at once share one. */
+  #asking: Promise<number> | null = null;
   /** The newest messages, by sequence, oldest first (a skipped sequence has none). */
   readonly #kept = new Map<number, Message>();
   #keptEvents = 0;
@@ -222,8 +224,11 @@ export class StreamLog implements ReplayLog {
   async reaches(seq: number): Promise<boolean> {
     if (seq <= this.last) return true;
     if (this.#lastOfStream === null) return false;
+    const asking = this.#asking ??= this.#lastOfStream().finally(() => {
+      this.#asking = null;
+    });
     try {
-      const last = await this.#lastOfStream();
+      const last = await asking;
       this.heard(0, last);
       return seq <= last;
     } catch {

@@ -202,6 +202,23 @@ Deno.test("StreamLog reaches what it heard of, else what the stream says it hold
   assertEquals(await l.reaches(12), true);
   assertEquals(l.last, 12);
   assertEquals(await l.reaches(13), false);
+  // Clients that come at once share one question.
+  let asked = 0;
+  const counting = new StreamLog({
+    epoch: "ep",
+    first: 1,
+    memory: 100,
+    read: stream(new Map()).read,
+    lastOfStream: () => {
+      asked++;
+      return Promise.resolve(20);
+    },
+  });
+  assertEquals(
+    await Promise.all([counting.reaches(15), counting.reaches(25)]),
+    [true, false],
+  );
+  assertEquals(asked, 1);
   last = new Error("no leader");
   assertEquals(await l.reaches(13), true);
   assertEquals(await log().reaches(1), false);
