@@ -159,7 +159,7 @@ export async function withHead(
         before.set(offset, null);
         continue;
       }
-      const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
+      const text = LINE_DECODER.decode(bytes).replace(/\r?\n$/, "");
       const start = text.lastIndexOf("\n");
       before.set(
         offset,
@@ -176,6 +176,8 @@ export async function withHead(
 
 /** Bytes read back to find the line before a cursor. */
 const LINE_WINDOW = 4096;
+/** Decodes as the line splitter does (src/stage/lines.ts): a leading BOM stays in the first line. */
+const LINE_DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** What {@link planRestore} found: a decision, or why it must be tried again. */
 export type RestorePlan =

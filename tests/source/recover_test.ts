@@ -383,3 +383,26 @@ Deno.test("isSameFile: only the first FINGERPRINT_BYTES bytes identify a file", 
 
 // ---------------------------------------------------------------------------
 // StateStore
+
+Deno.test("decideStart: a cursor after a first line that starts with a BOM resumes (the line is read back with its BOM, as the splitter keeps it)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tailcast-recover-" });
+  const path = `${dir}/app.log`;
+  const text = "\uFEFFfirst\nsecond\n";
+  try {
+    await Deno.writeTextFile(path, text);
+    const info = await Deno.stat(path);
+    const offset = encoder.encode("\uFEFFfirst\n").length;
+    const saved: SavedFile = {
+      source: path,
+      file: { dev: info.dev ?? 0, ino: info.ino ?? 0 },
+      head: encoder.encode(text).slice(0, FINGERPRINT_BYTES),
+      offset,
+      line: "\uFEFFfirst",
+    };
+    const now = await withHead(locatedOf(path, info), [offset]);
+    const got = decideStart([saved], now, []);
+    assertEquals([got.offset, got.notes], [offset, []]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
