@@ -306,7 +306,14 @@ Deno.test("ingest e2e: kill -9 while a client posts continuously, restart: every
     (c) => seqsOf(c).includes(top),
     `the last acknowledged line, ${top}`,
     20_000,
-  );
+  ).catch((error) => {
+    // What the resumed client was sent instead, to tell a hang from a gap.
+    throw new Error(
+      `${error.message}; it resumed from ${lastId} and got ${
+        JSON.stringify(after.frames.slice(0, 4))
+      }; the restarted tailcast said: ${second.tc.stderr.join(" | ")}`,
+    );
+  });
   const seen = [...seqsOf(before), ...seqsOf(after)];
   const once = new Set(seen);
   const missing = [...acked].filter((s) => !once.has(s));
