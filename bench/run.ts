@@ -16,7 +16,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Options, Section } from "./harness/common.ts";
-import { errorText } from "./harness/common.ts";
+import { errorText, failedTarget } from "./harness/common.ts";
 import { fanout, stalled } from "./harness/fanout_scenarios.ts";
 import {
   append,
@@ -123,12 +123,7 @@ async function main(): Promise<number> {
           error: errorText(error),
           verdict: "MISSED",
         }],
-        targets: [{
-          id: name,
-          target: name,
-          measured: `error: ${errorText(error)}`,
-          verdict: "MISSED",
-        }],
+        targets: [failedTarget(name, name, error)],
         notes: [],
         seconds: 0,
       });

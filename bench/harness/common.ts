@@ -171,6 +171,20 @@ export function ms(n: number): string {
   return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
+/** A target a scenario could not measure: it failed with `error`. */
+export function failedTarget(
+  id: string,
+  target: string,
+  error: unknown,
+): TargetResult {
+  return {
+    id,
+    target,
+    measured: `error: ${errorText(error)}`,
+    verdict: "MISSED",
+  };
+}
+
 export function errorText(error: unknown): string {
   return (error instanceof Error ? error.message : String(error))
     .replace(/\s+/g, " ")

@@ -11,6 +11,7 @@
 import {
   cpuSeconds,
   errorText,
+  failedTarget,
   fixed,
   int,
   ms,
@@ -704,13 +705,13 @@ export async function stalled(o: Options): Promise<Section[]> {
       error: errorText(error),
       verdict: "MISSED",
     });
-    targets.push({
-      id: "stalled",
-      target:
+    targets.push(
+      failedTarget(
+        "stalled",
         "a stalled subscriber among 100: the others' p99 moves < 10 %, RSS ≤ 2 × queue bound",
-      measured: `error: ${errorText(error)}`,
-      verdict: "MISSED",
-    });
+        error,
+      ),
+    );
   }
   const main: Section = {
     id: "stalled",
@@ -925,13 +926,13 @@ async function isolatedStall(o: Options, boundMiB: number): Promise<Section> {
       error: errorText(error),
       verdict: "MISSED",
     });
-    targets.push({
-      id: "stalled",
-      target:
+    targets.push(
+      failedTarget(
+        "stalled",
         "… and the server's RSS grows by no more than that subscriber's queue bound",
-      measured: `error: ${errorText(error)}`,
-      verdict: "MISSED",
-    });
+        error,
+      ),
+    );
   }
   return {
     id: "stalled",

@@ -18,6 +18,7 @@ import { NatsServers } from "../../tests/_fixtures/nats.ts";
 import {
   cpuSeconds,
   errorText,
+  failedTarget,
   fixed,
   int,
   ms,
@@ -281,12 +282,9 @@ export async function natsPipeline(o: Options): Promise<Section> {
     });
   } catch (error) {
     rows.push({ subject: "pipeline", cells: {}, error: errorText(error) });
-    targets.push({
-      id: "nats",
-      target: "NATS pipeline: throughput and latency",
-      measured: `error: ${errorText(error)}`,
-      verdict: "MISSED",
-    });
+    targets.push(
+      failedTarget("nats", "NATS pipeline: throughput and latency", error),
+    );
   }
   return {
     id: "nats",
@@ -492,13 +490,13 @@ export async function natsFanout(o: Options): Promise<Section> {
       error: errorText(error),
       verdict: "MISSED",
     });
-    targets.push({
-      id: "nats-fanout",
-      target:
+    targets.push(
+      failedTarget(
+        "nats-fanout",
         "NATS, 1,000 subscribers over two gateways at 100 lines/s: p99 ≤ 2× one tailcast serving them",
-      measured: `error: ${errorText(error)}`,
-      verdict: "MISSED",
-    });
+        error,
+      ),
+    );
   }
   return {
     id: "nats-fanout",
@@ -745,12 +743,9 @@ export async function natsFailover(o: Options): Promise<Section> {
     });
   } catch (error) {
     rows.push({ subject: "failover", cells: {}, error: errorText(error) });
-    targets.push({
-      id: "nats-failover",
-      target: "NATS, 3 nodes: pauses on failover",
-      measured: `error: ${errorText(error)}`,
-      verdict: "MISSED",
-    });
+    targets.push(
+      failedTarget("nats-failover", "NATS, 3 nodes: pauses on failover", error),
+    );
   }
   return {
     id: "nats-failover",

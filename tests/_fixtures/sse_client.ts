@@ -344,6 +344,21 @@ export class CurlSse implements AsyncDisposable {
 }
 
 /** The result of a one-shot curl request. */
+/** A connected SSE client: curl running and the `retry:` preamble received. */
+export async function connectSse(
+  url: string,
+  options: CurlSseOptions = {},
+): Promise<CurlSse> {
+  const client = new CurlSse(url, options);
+  try {
+    await client.connected();
+  } catch (error) {
+    await client.stop();
+    throw error;
+  }
+  return client;
+}
+
 export interface CurlResult extends CurlResponse {
   readonly body: string;
 }

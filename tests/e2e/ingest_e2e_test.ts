@@ -10,7 +10,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import { mulberry32 } from "../_fixtures/random.ts";
-import { curl, CurlSse, type CurlSseOptions } from "../_fixtures/sse_client.ts";
+import { connectSse, curl, type CurlSse } from "../_fixtures/sse_client.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
 import { waitFor } from "../_fixtures/wait.ts";
 
@@ -33,21 +33,6 @@ async function serve(
     await tc.stop("SIGKILL");
     throw error;
   }
-}
-
-/** A connected SSE client: curl running and the `retry:` preamble received. */
-async function connect(
-  url: string,
-  options: CurlSseOptions = {},
-): Promise<CurlSse> {
-  const client = new CurlSse(url, options);
-  try {
-    await client.connected();
-  } catch (error) {
-    await client.stop();
-    throw error;
-  }
-  return client;
 }
 
 /** One POST with curl: `type` is the Content-Type, `headers` more of them. */
@@ -82,7 +67,7 @@ Deno.test("ingest e2e: curl POSTs text, NDJSON and a JSON array; SSE streams the
     "auto",
   ]);
   await using _tc = tc;
-  await using live = await connect(`${url}/events?source=ingest:*`);
+  await using live = await connectSse(`${url}/events?source=ingest:*`);
   const at = `${url}/ingest/web`;
   const text = await post(at, "text/plain", "plain one\nplain two\n");
   assertEquals([text.status, JSON.parse(text.body)], [202, { accepted: 2 }]);
@@ -138,7 +123,7 @@ Deno.test("ingest e2e: curl POSTs text, NDJSON and a JSON array; SSE streams the
   );
   assert(live.frames.every((f) => f.event !== "line" || f.id !== null));
   // The spool is a file like any other: a backlog reads it back.
-  await using backlog = await connect(
+  await using backlog = await connectSse(
     `${url}/events?backlog=3&source=ingest:web`,
   );
   await backlog.until((c) => c.lineEvents().length >= 3, "the backlog");
@@ -146,7 +131,9 @@ Deno.test("ingest e2e: curl POSTs text, NDJSON and a JSON array; SSE streams the
     backlog.lineEvents<LineEvent>().map((e) => e.msg),
     ["nd two", "arr one\nwith a second line", "arr two"],
   );
-  await using warnings = await connect(`${url}/events?backlog=10&level=warn`);
+  await using warnings = await connectSse(
+    `${url}/events?backlog=10&level=warn`,
+  );
   await warnings.until((c) => c.lineEvents().length >= 2, "warn and above");
   assertEquals(
     warnings.lineEvents<LineEvent>().map((e) => e.msg),
@@ -182,7 +169,7 @@ Deno.test("ingest e2e: a client that retries with the same Idempotency-Key is no
   {
     const { tc, url } = await serve(args);
     await using _tc = tc;
-    await using live = await connect(`${url}/events`);
+    await using live = await connectSse(`${url}/events`);
     const first = await post(`${url}/ingest/web`, "text/plain", body, key);
     const again = await post(`${url}/ingest/web`, "text/plain", body, key);
     assertEquals(
@@ -273,7 +260,7 @@ Deno.test("ingest e2e: kill -9 while a client posts continuously, restart: every
   // the kill; the resume must find them in the spool files.
   const first = await serve([...args, "--stdout"], { stdoutBlocked: true });
   target = first.url;
-  const before = await connect(`${first.url}/events`);
+  const before = await connectSse(`${first.url}/events`);
   const posters = [poster(), poster()];
   await before.until(
     (c) => c.frameCount > 0 && acked.size >= seqsOf(c).length + 5000,
@@ -298,7 +285,7 @@ Deno.test("ingest e2e: kill -9 while a client posts continuously, restart: every
   );
   posting = false;
   await Promise.all(posters);
-  await using after = await connect(`${second.url}/events`, {
+  await using after = await connectSse(`${second.url}/events`, {
     headers: { "Last-Event-ID": lastId },
   });
   const top = Math.max(...acked);
@@ -407,7 +394,7 @@ Deno.test("ingest e2e: without --spool, lines are held in memory (said at start)
   await tc.waitForStderr(
     /^tailcast: ingest: without --spool, posted lines are held in memory/,
   );
-  await using live = await connect(`${url}/events`);
+  await using live = await connectSse(`${url}/events`);
   const res = await post(
     `${url}/ingest/api`,
     "text/plain",

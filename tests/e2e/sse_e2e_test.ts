@@ -17,9 +17,9 @@ import {
 import type { EventJson as Event } from "../../src/types.ts";
 import { LogDir } from "../_fixtures/log_dir.ts";
 import {
+  connectSse,
   curl,
   CurlSse,
-  type CurlSseOptions,
   type SseFrame,
 } from "../_fixtures/sse_client.ts";
 import { TailcastProcess } from "../_fixtures/tailcast.ts";
@@ -229,21 +229,6 @@ async function subscribers(url: string): Promise<number> {
     .subscribers;
 }
 
-/** A connected SSE client: curl running and the `retry:` preamble received. */
-async function connect(
-  url: string,
-  options: CurlSseOptions = {},
-): Promise<CurlSse> {
-  const client = new CurlSse(url, options);
-  try {
-    await client.connected();
-  } catch (error) {
-    await client.stop();
-    throw error;
-  }
-  return client;
-}
-
 /** Waits until `client` received the line `seq` of `tag` (or its stream ended). */
 async function waitForSeq(
   client: CurlSse,
@@ -411,7 +396,7 @@ Deno.test("SSE curl -N reads 20,000 lines appended while connected once, in orde
   const { tc, url } = await serve([path]);
   await using _tc = tc;
   await tc.waitForStderr(about(path, "following from byte 0$"));
-  await using client = await connect(`${url}/events`);
+  await using client = await connectSse(`${url}/events`);
 
   const total = 20_000;
   // Paced batches: this test is about order and exactness over the live
@@ -485,11 +470,11 @@ Deno.test("SSE a stalled client slows nothing: a normal client gets all 1.6 M li
 
   const normal = new SeqTracker();
   const stalled = new SeqTracker();
-  await using normalClient = await connect(`${url}/events`, {
+  await using normalClient = await connectSse(`${url}/events`, {
     keep: false,
     onFrame: normal.onFrame,
   });
-  await using stalledClient = await connect(`${url}/events`, {
+  await using stalledClient = await connectSse(`${url}/events`, {
     keep: false,
     onFrame: stalled.onFrame,
   });
@@ -618,11 +603,11 @@ Deno.test("SSE a stalled client resumed before --write-timeout catches up from d
   await using _tc = tc;
   await tc.waitForStderr(about(path, "following from byte 0$"));
   const dropper = new SeqTracker();
-  await using dropClient = await connect(`${url}/events`, {
+  await using dropClient = await connectSse(`${url}/events`, {
     keep: false,
     onFrame: dropper.onFrame,
   });
-  await using cutClient = await connect(`${url}/events?policy=disconnect`);
+  await using cutClient = await connectSse(`${url}/events?policy=disconnect`);
   dropClient.pause();
   cutClient.pause();
 
@@ -686,7 +671,7 @@ Deno.test("SSE a stalled client of standard input gets gap events that count exa
   });
   await using _tc = tc;
   const tracker = new SeqTracker();
-  await using client = await connect(`${url}/events`, {
+  await using client = await connectSse(`${url}/events`, {
     keep: false,
     onFrame: tracker.onFrame,
   });
@@ -747,7 +732,7 @@ Deno.test("SSE a file subscriber on a server that also reads standard input catc
   try {
     await tc.waitForStderr(about(path, "following from byte 0$"));
     const tracker = new SeqTracker();
-    await using client = await connect(`${url}/events?source=app.log`, {
+    await using client = await connectSse(`${url}/events?source=app.log`, {
       keep: false,
       onFrame: tracker.onFrame,
     });
@@ -797,7 +782,7 @@ Deno.test("SSE resumes exactly once with Last-Event-ID and with ?since=, then go
   let midId: string;
   let lastId: string;
   {
-    await using first = await connect(`${url}/events`);
+    await using first = await connectSse(`${url}/events`);
     await dir.append("app.log", linesText("r", 0, 100));
     await waitForSeq(first, 99, "r");
     assertSeqs(seqsOf(first, "r"), 0, 100, "first connection");
@@ -811,10 +796,10 @@ Deno.test("SSE resumes exactly once with Last-Event-ID and with ?since=, then go
   await dir.append("app.log", linesText("r", 100, 100));
   await waitPublished(url, path);
 
-  await using byHeader = await connect(`${url}/events`, {
+  await using byHeader = await connectSse(`${url}/events`, {
     headers: { "Last-Event-ID": lastId },
   });
-  await using byQuery = await connect(
+  await using byQuery = await connectSse(
     `${url}/events?since=${encodeURIComponent(midId)}`,
   );
   await waitForSeq(byHeader, 199, "r");
@@ -846,7 +831,7 @@ Deno.test("SSE resumes exactly once across a server restart (SIGTERM, new server
     const { tc, url } = await serve([path]);
     await using _tc = tc;
     await tc.waitForStderr(about(path, "following from byte 0$"));
-    await using client = await connect(`${url}/events`);
+    await using client = await connectSse(`${url}/events`);
     await dir.append("app.log", linesText("s", 0, 100));
     await waitForSeq(client, 99, "s");
     lastId = client.lastId!;
@@ -865,7 +850,7 @@ Deno.test("SSE resumes exactly once across a server restart (SIGTERM, new server
   // After it started, before the client is back.
   await dir.append("app.log", linesText("s", 150, 50));
   await waitPublished(url, path);
-  await using client = await connect(`${url}/events`, {
+  await using client = await connectSse(`${url}/events`, {
     headers: { "Last-Event-ID": lastId },
   });
   await waitForSeq(client, 199, "s");
@@ -882,10 +867,10 @@ Deno.test("SSE resumes exactly once across a rename rotation done while disconne
   const { tc, url } = await serve([path]);
   await using _tc = tc;
   await tc.waitForStderr(about(path, "following from byte 0$"));
-  await using live = await connect(`${url}/events`);
+  await using live = await connectSse(`${url}/events`);
   let lastId: string;
   {
-    await using client = await connect(`${url}/events`);
+    await using client = await connectSse(`${url}/events`);
     await dir.append("app.log", linesText("t", 0, 100));
     await waitForSeq(client, 99, "t");
     lastId = client.lastId!;
@@ -904,7 +889,7 @@ Deno.test("SSE resumes exactly once across a rename rotation done while disconne
     "the rotated file drained",
   );
 
-  await using client = await connect(`${url}/events`, {
+  await using client = await connectSse(`${url}/events`, {
     headers: { "Last-Event-ID": lastId },
   });
   await waitForSeq(client, 199, "t");
@@ -942,7 +927,7 @@ Deno.test("SSE backlog=5 sends the last 5 lines, then live lines, with no gap or
     about(path, `following from byte ${100 * LINE_BYTES}$`),
   );
   {
-    await using quiet = await connect(`${url}/events?backlog=5`);
+    await using quiet = await connectSse(`${url}/events?backlog=5`);
     await waitForSeq(quiet, 99, "k");
     await dir.append("app.log", linesText("k", 100, 10));
     await waitForSeq(quiet, 109, "k");
@@ -969,7 +954,7 @@ Deno.test("SSE backlog=5 sends the last 5 lines, then live lines, with no gap or
         "the writer to get ahead",
       );
       const published = (await sourcesOf(url))[0].published.at(-1)!.offset;
-      const client = await connect(`${url}/events?backlog=5`);
+      const client = await connectSse(`${url}/events?backlog=5`);
       const size = (await Deno.stat(path)).size;
       clients.push({
         client,
@@ -1015,12 +1000,12 @@ Deno.test("SSE filters: source=<glob> and grep= select exactly the matching line
   await tc.waitForStderr(about(b, "following from byte 0$"));
 
   const glob = encodeURIComponent(dir.file("a*.log"));
-  await using all = await connect(`${url}/events`);
-  await using onlyA = await connect(`${url}/events?source=${glob}`);
+  await using all = await connectSse(`${url}/events`);
+  await using onlyA = await connectSse(`${url}/events?source=${glob}`);
   // Without a `/`, the glob is matched against the file name.
-  await using onlyAByName = await connect(`${url}/events?source=a*.log`);
-  await using errors = await connect(`${url}/events?grep=error`);
-  await using bErrors = await connect(
+  await using onlyAByName = await connectSse(`${url}/events?source=a*.log`);
+  await using errors = await connectSse(`${url}/events?grep=error`);
+  await using bErrors = await connectSse(
     `${url}/events?source=${encodeURIComponent(b)}&grep=${
       encodeURIComponent("^b-\\d+ error")
     }`,
@@ -1115,10 +1100,10 @@ Deno.test("SSE --token: 401 without or with a wrong token, 200 with Bearer or ?t
     assertMatch(r.body, /^Unauthorized: send Authorization: Bearer <token>/);
     assertEquals(r.headers.get("www-authenticate"), 'Bearer realm="tailcast"');
   }
-  await using byHeader = await connect(`${url}/events`, {
+  await using byHeader = await connectSse(`${url}/events`, {
     headers: { Authorization: "Bearer s3cret-token" },
   });
-  await using byQuery = await connect(`${url}/events?token=s3cret-token`);
+  await using byQuery = await connectSse(`${url}/events?token=s3cret-token`);
   for (const client of [byHeader, byQuery]) {
     const r = await client.response();
     assertEquals(r.status, 200);
@@ -1153,8 +1138,8 @@ Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees 
   assertEquals(denied.status, 401);
   assertEquals(denied.headers.get("access-control-allow-origin"), origin);
 
-  await using one = await connect(`${url}/events`, { headers: auth });
-  const two = await connect(`${url}/events`, { headers: auth });
+  await using one = await connectSse(`${url}/events`, { headers: auth });
+  const two = await connectSse(`${url}/events`, { headers: auth });
   try {
     const r = await one.response();
     assertEquals(r.status, 200);
@@ -1175,7 +1160,7 @@ Deno.test("SSE TAILCAST_TOKEN, --max-clients 2 (503 for the third, a slot frees 
         .subscribers === 1,
     "the second client gone",
   );
-  await using three = await connect(`${url}/events`, { headers: auth });
+  await using three = await connectSse(`${url}/events`, { headers: auth });
   assertEquals((await three.response()).status, 200);
 
   const preflight = await curl(`${url}/events`, [
@@ -1206,7 +1191,7 @@ Deno.test("SSE format=ndjson and Accept: application/x-ndjson stream the same JS
   const { tc, url } = await serve([path]);
   await using _tc = tc;
   await tc.waitForStderr(about(path, "following from byte 0$"));
-  await using sse = await connect(`${url}/events`);
+  await using sse = await connectSse(`${url}/events`);
   await using byQuery = new CurlSse(`${url}/events?format=ndjson`, {
     ndjson: true,
   });
@@ -1257,14 +1242,14 @@ Deno.test("SSE shutdown: SIGTERM with a running and a stalled client exits 0 wit
   await tc.waitForStderr(about(path, "following from byte 0$"));
   const seen = new SeqTracker();
   const frames: SseFrame[] = [];
-  await using running = await connect(`${url}/events`, {
+  await using running = await connectSse(`${url}/events`, {
     keep: false,
     onFrame: (f) => {
       seen.onFrame(f);
       if (f.event !== "line") frames.push(f);
     },
   });
-  await using stalled = await connect(`${url}/events`, { keep: false });
+  await using stalled = await connectSse(`${url}/events`, { keep: false });
   stalled.pause();
   // Enough for the stalled client's socket to fill: its write stays pending.
   const total = 100_000;
@@ -1310,7 +1295,7 @@ Deno.test("SSE /healthz reports status, watch mode and per-source offset/size/la
   await using _tc = tc;
   await tc.waitForStderr(about(a, `following from byte ${4 * LINE_BYTES}$`));
   await tc.waitForStderr(about(b, "following from byte 0$"));
-  await using client = await connect(`${url}/events`);
+  await using client = await connectSse(`${url}/events`);
   await dir.append("a.log", linesText("p", 4, 6));
   await waitForSeq(client, 9, "p");
   await waitPublished(url, a);
@@ -1372,7 +1357,7 @@ Deno.test("SSE --heartbeat 1 sends an idle client a ': ping' comment about every
   await Deno.writeTextFile(path, "");
   const { tc, url } = await serve(["--heartbeat", "1", path]);
   await using _tc = tc;
-  await using client = await connect(`${url}/events`);
+  await using client = await connectSse(`${url}/events`);
   const t0 = performance.now();
   const pings = () => client.comments.filter((c) => c.text === "ping");
   await client.until(() => pings().length >= 2, "two pings", 6000);
