@@ -6,13 +6,11 @@
  * them, what the metrics count, and which cursor `--state` keeps.
  */
 import { assert, assertEquals, assertGreater } from "@std/assert";
-import { parseCommandLine } from "../src/config.ts";
-import { parseConfigFile } from "../src/config_file.ts";
-import { Service } from "../src/service.ts";
 import type { Message } from "../src/sink/hub.ts";
 import { fileId, sameFile } from "../src/source/identity.ts";
 import type { FileId } from "../src/types.ts";
 import { LogDir } from "./_fixtures/log_dir.ts";
+import { startService } from "./_fixtures/service.ts";
 import { waitFor, within } from "./_fixtures/wait.ts";
 
 const decoder = new TextDecoder();
@@ -23,24 +21,10 @@ async function start(
   args: string[],
   options: { file?: string; stdout?: WritableStream<Uint8Array> } = {},
 ) {
-  const command = parseCommandLine(
-    args,
-    {},
-    options.file === undefined
-      ? null
-      : parseConfigFile("tailcast.json", options.file),
-  );
-  if (command.kind !== "run") throw new Error(`${args} is not a run`);
-  const out: Uint8Array[] = [];
-  const log: string[] = [];
   const messages: Message[] = [];
   let draining: Promise<void> = Promise.resolve();
-  const service = await Service.start({
-    config: command.config,
-    stdout: options.stdout ??
-      new WritableStream({ write: (chunk) => void out.push(chunk) }),
-    log: (line) => log.push(line),
-    cwd: dir.path,
+  const { service, out, log } = await startService(dir, args, {
+    ...options,
     onStart: (s) => {
       const sub = s.hub.subscribe({
         capacity: 1_000_000,

@@ -4,43 +4,10 @@
  */
 import { assertEquals } from "@std/assert";
 import { waitFor, within } from "./_fixtures/wait.ts";
-import { parseCommandLine } from "../src/config.ts";
-import { parseConfigFile } from "../src/config_file.ts";
-import { Service } from "../src/service.ts";
 import { LogDir } from "./_fixtures/log_dir.ts";
+import { startService } from "./_fixtures/service.ts";
 
 const decoder = new TextDecoder();
-
-/** A service started in `dir` from `args` and the config file `file`, writing to `out`. */
-async function startService(
-  dir: LogDir,
-  args: string[],
-  options: {
-    file?: string;
-    stdout?: WritableStream<Uint8Array>;
-    flushMs?: number;
-  } = {},
-): Promise<{ service: Service; out: Uint8Array[]; log: string[] }> {
-  const command = parseCommandLine(
-    args,
-    {},
-    options.file === undefined
-      ? null
-      : parseConfigFile("tailcast.json", options.file),
-  );
-  if (command.kind !== "run") throw new Error(`${args} is not a run`);
-  const out: Uint8Array[] = [];
-  const log: string[] = [];
-  const service = await Service.start({
-    config: command.config,
-    stdout: options.stdout ??
-      new WritableStream({ write: (chunk) => void out.push(chunk) }),
-    log: (line) => log.push(line),
-    cwd: dir.path,
-    flushMs: options.flushMs,
-  });
-  return { service, out, log };
-}
 
 /** The NDJSON events written to `out`. */
 function events(out: Uint8Array[]): Array<Record<string, unknown>> {
