@@ -44,3 +44,34 @@ Deno.bench({
       .pipeTo(sink());
   },
 });
+
+// Why LineStream decodes leniently first (src/stage/lines.ts `decode`): a
+// fatal TextDecoder validates far slower than a lenient one decodes, and
+// the lenient text holds U+FFFD wherever the bytes could have been invalid.
+const fatal = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenient = new TextDecoder("utf-8", { ignoreBOM: true });
+
+Deno.bench({
+  name: "fatal TextDecoder",
+  group: "decode 1 MiB",
+  baseline: true,
+  fn() {
+    let n = 0;
+    for (const c of input) n += fatal.decode(c.bytes).length;
+    if (n === 0) throw new Error("nothing decoded");
+  },
+});
+
+Deno.bench({
+  name: "lenient TextDecoder, then a search for U+FFFD",
+  group: "decode 1 MiB",
+  fn() {
+    let n = 0;
+    for (const c of input) {
+      const text = lenient.decode(c.bytes);
+      if (text.includes("\uFFFD")) fatal.decode(c.bytes);
+      n += text.length;
+    }
+    if (n === 0) throw new Error("nothing decoded");
+  },
+});

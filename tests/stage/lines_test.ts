@@ -337,6 +337,21 @@ Deno.test("LineStream flags only the lines that hold invalid UTF-8, with U+FFFD 
   assertEquals(lines, BAD_LINES);
 });
 
+Deno.test("LineStream does not flag a line that spells U+FFFD itself: it is valid UTF-8", async () => {
+  // Alone in its chunk, then beside an invalid line (the chunk is decoded again line by line).
+  const valid = new TextEncoder().encode("a\uFFFDb\nok\n");
+  assertEquals((await run(chunked(valid, []))).lines, [
+    expectLine("a\uFFFDb", 0, 6),
+    expectLine("ok", 6, 9),
+  ]);
+  const mixed = new Uint8Array([...valid, 0x78, 0xff, 0x0a]);
+  assertEquals((await run(chunked(mixed, []))).lines, [
+    expectLine("a\uFFFDb", 0, 6),
+    expectLine("ok", 6, 9),
+    expectLine("x\uFFFD", 9, 12, { invalidUtf8: true }),
+  ]);
+});
+
 Deno.test("LineStream decodes invalid UTF-8 the same way whatever the chunk boundaries", async () => {
   for (let cut = 0; cut <= BAD.length; cut++) {
     const { lines } = await run(chunked(BAD, [cut]));
