@@ -216,7 +216,10 @@ export class Service {
         ? (source, file, offset) => state.finished(source, file, offset)
         : undefined,
     });
-    ingest?.attach(this.#tail);
+    ingest?.attach(
+      this.#tail,
+      state ? (source) => state.saved(source) : undefined,
+    );
     try {
       for (const e of config.exec) {
         const source = `exec:${e.name}`;

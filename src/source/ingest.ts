@@ -29,6 +29,7 @@ import {
 import { IdempotencyKeys, type KeyRecord } from "./keys.ts";
 import { IngestRing, RingClosed } from "./ring.ts";
 import { Spool, SPOOL_FILE, SpoolUnavailable } from "./spool.ts";
+import type { SavedFile } from "./state.ts";
 import type { Tail } from "./tail.ts";
 
 /** Names one tailcast takes posts for, at most. */
@@ -144,12 +145,20 @@ export class Ingest {
 
   /**
    * Starts following: the spools of an earlier run from `startAt`, with
-   * every spool file they keep known for resumes, oldest first.
+   * every spool file they keep known for resumes, oldest first; `saved`
+   * gives the cursors the previous run saved (`--state`), so retention
+   * keeps what they have not delivered.
    */
-  attach(tail: Tail): void {
+  attach(
+    tail: Tail,
+    saved?: (source: string) => readonly SavedFile[],
+  ): void {
     this.#tail = tail;
     for (const store of this.#stores.values()) {
       const spool = store.spool!;
+      for (const c of saved?.(store.source) ?? []) {
+        spool.resumesAt(c.file, c.offset);
+      }
       tail.known.follows(store.source, spool.path);
       tail.known.whole(store.source);
       for (const s of spool.segments) {

@@ -21,8 +21,8 @@
  * read yet is bounded by `maxBytes` too: {@link Spool.unread} tells the
  * caller when to refuse. What the files hold when the spool is opened counts
  * as read: a run that starts at their end (`--from end`) never reads it, and
- * must not refuse posts for it (with `--state`, a cursor into a rotated file
- * can then lose it to retention, past `maxBytes`).
+ * must not refuse posts for it; with `--state`, what follows a saved cursor
+ * is unread again ({@link Spool.resumesAt}).
  *
  * Owns the open `spool.log` for writing and the keys file; the follower
  * reads with its own handles.
@@ -196,6 +196,20 @@ export class Spool {
     let n = this.#queued;
     for (const s of this.#segments) n += Math.max(0, s.size - s.read);
     return n;
+  }
+
+  /**
+   * A cursor saved by the previous run (`--state`) resumes `file` at
+   * `offset`: what follows it, there and in every newer file, was not
+   * delivered, so it counts as unread again, and retention keeps it until
+   * the pipeline has read it.
+   */
+  resumesAt(file: FileId, offset: number): void {
+    const at = this.#segments.findIndex((x) => sameFile(x.file, file));
+    if (at === -1) return;
+    const s = this.#segments[at];
+    s.read = Math.min(s.read, Math.max(0, offset));
+    for (const later of this.#segments.slice(at + 1)) later.read = 0;
   }
 
   /** The pipeline read `file` up to byte `end`. */

@@ -261,6 +261,49 @@ Deno.test("Ingest after a restart follows the names spooled before and knows eve
   }
 });
 
+Deno.test("Ingest.attach hands the cursors the previous run saved (--state) to the spool: what they did not deliver counts as unread", async () => {
+  await using dir = await LogDir.create();
+  const options = {
+    spool: dir.file("spool"),
+    segmentBytes: 1 << 20,
+    maxBytes: 8192,
+    memoryBytes: 0,
+    startAt: { kind: "end" as const },
+  };
+  const abort = new AbortController();
+  const line = "x".repeat(1023);
+  const first = await Ingest.open({ ...options, signal: abort.signal });
+  for (let i = 0; i < 4; i++) await first.append("web", [line], null);
+  await first.close();
+  const second = await Ingest.open({ ...options, signal: abort.signal });
+  const tail = await Tail.start({
+    paths: [],
+    startAt: { kind: "end" },
+    pollMs: null,
+    signal: abort.signal,
+  });
+  const info = await Deno.stat(dir.file("spool/web/spool.log"));
+  const file = { dev: info.dev!, ino: info.ino! };
+  // The first line was delivered, the other three were not.
+  second.attach(
+    tail,
+    (source) =>
+      source === "ingest:web"
+        ? [{ source, file, head: new Uint8Array(0), offset: 1024 }]
+        : [],
+  );
+  const big = await second.append("web", ["y".repeat(6000)], null);
+  assertEquals(big.kind, "busy");
+  assert(
+    big.kind === "busy" &&
+      big.message.includes("3072 bytes posted are not read"),
+    big.kind === "busy" ? big.message : big.kind,
+  );
+  abort.abort();
+  await tail.done;
+  await second.close();
+});
+
 Deno.test("Ingest.open refuses a spool directory it cannot write, naming --spool", async () => {
   await using dir = await LogDir.create();
   await Deno.writeTextFile(dir.file("file"), "");

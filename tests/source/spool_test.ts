@@ -115,6 +115,35 @@ Deno.test("Spool deletes rotated files past its byte bound only once they were r
   await spool.close();
 });
 
+Deno.test("Spool keeps what follows a saved cursor of the previous run (--state) from retention until it is read", async () => {
+  await using dir = await LogDir.create();
+  const options = { dir: dir.file("web"), segmentBytes: 10, maxBytes: 20 };
+  const before = await Spool.open(options);
+  for (const l of ["aaaa\n", "bbbb\n", "cccc\n", "dddd\n"]) {
+    await before.append(bytes(l), []);
+  }
+  await before.close();
+  const spool = await Spool.open(options);
+  const [oldest, second] = spool.segments;
+  // Delivered up to "aaaa\n" only: the rest of the oldest file and all of the second were not.
+  spool.resumesAt(oldest.file, 5);
+  assertEquals(spool.unread(), 5 + 10);
+  await spool.append(bytes("eeee\n"), []);
+  await spool.append(bytes("ffff\n"), []);
+  // 30 bytes, past the bound: still nothing deleted.
+  assertEquals(spool.segments.length, 3);
+  assert((await names(spool.dir)).includes("spool.log.1"));
+  spool.consumed(oldest.file, 10);
+  spool.consumed(second.file, 10);
+  // Read now: both go (32 bytes, 12 left).
+  await spool.append(bytes("g\n"), []);
+  assertEquals(
+    spool.segments.map((s) => s.path.split("/").at(-1)),
+    ["spool.log.3", "spool.log"],
+  );
+  await spool.close();
+});
+
 Deno.test(`Spool keeps at most ${MAX_SEGMENTS} files, deleting the oldest read ones`, async () => {
   await using dir = await LogDir.create();
   const spool = await Spool.open({
